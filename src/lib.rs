@@ -1,0 +1,1 @@
+//! Streamly facade.

@@ -1,0 +1,1 @@
+//! Streamly chat (skeleton, filled by its issue).

@@ -1,0 +1,143 @@
+//! A [`SegmentSink`] on the local filesystem.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::ports::{SegmentPath, SegmentSink, SegmentSinkError};
+
+/// Stores each object as a file under a root directory.
+///
+/// Writes are atomic: the data goes to a hidden temporary file in the same
+/// directory, is flushed, then renamed over the target, so a reader (or a
+/// crash) never sees half a segment. [`SegmentPath`] cannot contain `..` or
+/// absolute components, so no path escapes the root; leftover temporary
+/// files (names start with `.`) are never served because such paths are
+/// refused.
+#[derive(Debug, Clone)]
+pub struct FsSegmentSink {
+    root: PathBuf,
+}
+
+impl FsSegmentSink {
+    /// A sink rooted at `root`, which is created if missing.
+    pub async fn open(root: impl Into<PathBuf>) -> Result<Self, SegmentSinkError> {
+        let root = root.into();
+        tokio::fs::create_dir_all(&root)
+            .await
+            .map_err(|e| unavailable(&root.display().to_string(), e))?;
+        Ok(Self { root })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn full_path(&self, path: &SegmentPath) -> PathBuf {
+        self.root.join(path.as_str())
+    }
+}
+
+fn unavailable(path: &str, e: std::io::Error) -> SegmentSinkError {
+    SegmentSinkError::Unavailable {
+        path: path.to_owned(),
+        source: Box::new(e),
+    }
+}
+
+#[async_trait]
+impl SegmentSink for FsSegmentSink {
+    async fn put(&self, path: &SegmentPath, data: Bytes) -> Result<(), SegmentSinkError> {
+        use tokio::io::AsyncWriteExt;
+        let target = self.full_path(path);
+        let err = |e| unavailable(path.as_str(), e);
+        let dir = target.parent().unwrap_or(&self.root);
+        tokio::fs::create_dir_all(dir).await.map_err(err)?;
+        let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("object");
+        let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+        let write = async {
+            let mut file = tokio::fs::File::create(&tmp).await?;
+            file.write_all(&data).await?;
+            file.sync_data().await?;
+            tokio::fs::rename(&tmp, &target).await
+        };
+        if let Err(e) = write.await {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(err(e));
+        }
+        Ok(())
+    }
+
+    async fn get(&self, path: &SegmentPath) -> Result<Option<Bytes>, SegmentSinkError> {
+        match tokio::fs::read(self.full_path(path)).await {
+            Ok(data) => Ok(Some(Bytes::from(data))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            // A directory at that path is "no such object", not a failure.
+            Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => Ok(None),
+            Err(e) => Err(unavailable(path.as_str(), e)),
+        }
+    }
+
+    async fn delete(&self, path: &SegmentPath) -> Result<(), SegmentSinkError> {
+        match tokio::fs::remove_file(self.full_path(path)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(unavailable(path.as_str(), e)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn ping(&self) -> Result<(), SegmentSinkError> {
+        let meta = tokio::fs::metadata(&self.root)
+            .await
+            .map_err(|e| unavailable(&self.root.display().to_string(), e))?;
+        if meta.permissions().readonly() {
+            return Err(unavailable(
+                &self.root.display().to_string(),
+                std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    "segment directory is read-only",
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> SegmentPath {
+        SegmentPath::parse(s).expect("valid path")
+    }
+
+    #[tokio::test]
+    async fn put_get_delete_and_no_temp_files_left() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sink = FsSegmentSink::open(dir.path().join("hls")).await.expect("open");
+        sink.put(&p("s1/0.ts"), Bytes::from_static(b"segment"))
+            .await
+            .expect("put");
+        sink.put(&p("s1/0.ts"), Bytes::from_static(b"again"))
+            .await
+            .expect("overwrite");
+        assert_eq!(
+            sink.get(&p("s1/0.ts")).await.expect("get"),
+            Some(Bytes::from_static(b"again"))
+        );
+        assert_eq!(sink.get(&p("s1/1.ts")).await.expect("get"), None);
+        assert_eq!(
+            sink.get(&p("s1")).await.expect("directory is not an object"),
+            None
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("hls/s1"))
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("0.ts")]);
+        sink.delete(&p("s1/0.ts")).await.expect("delete");
+        sink.delete(&p("s1/0.ts")).await.expect("delete again");
+        sink.ping().await.expect("healthy");
+    }
+}

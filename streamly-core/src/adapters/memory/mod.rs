@@ -1,0 +1,11 @@
+//! In-memory adapters: one process, nothing persisted.
+
+mod chat_bus;
+mod segments;
+mod streams;
+mod users;
+
+pub use chat_bus::MemoryChatBus;
+pub use segments::MemorySegmentSink;
+pub use streams::MemoryStreamStore;
+pub use users::MemoryUserStore;

@@ -1,0 +1,101 @@
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::auth::StreamKeyHash;
+use crate::domain::{Stream, StreamId, StreamTitle, UserId};
+use crate::ports::{ConflictField, StoreError, StreamStore};
+
+/// A [`StreamStore`] in a `HashMap`.
+#[derive(Debug, Default)]
+pub struct MemoryStreamStore {
+    // A std mutex: never held across an await.
+    streams: Mutex<HashMap<StreamId, Stream>>,
+}
+
+impl MemoryStreamStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StreamId, Stream>> {
+        // Every critical section is a single map operation: poison is harmless.
+        self.streams.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn update<T>(&self, id: &StreamId, f: impl FnOnce(&mut Stream) -> T) -> Result<T, StoreError> {
+        self.lock().get_mut(id).map(f).ok_or(StoreError::NotFound)
+    }
+}
+
+#[async_trait]
+impl StreamStore for MemoryStreamStore {
+    async fn create(&self, stream: Stream) -> Result<(), StoreError> {
+        let mut streams = self.lock();
+        if streams.contains_key(&stream.id) {
+            return Err(StoreError::Conflict(ConflictField::StreamId));
+        }
+        if streams.values().any(|s| s.key_hash == stream.key_hash) {
+            return Err(StoreError::Conflict(ConflictField::StreamKey));
+        }
+        streams.insert(stream.id.clone(), stream);
+        Ok(())
+    }
+
+    async fn get(&self, id: &StreamId) -> Result<Stream, StoreError> {
+        self.lock().get(id).cloned().ok_or(StoreError::NotFound)
+    }
+
+    async fn find_by_key_hash(&self, hash: &StreamKeyHash) -> Result<Option<Stream>, StoreError> {
+        Ok(self.lock().values().find(|s| s.key_hash == *hash).cloned())
+    }
+
+    async fn list_by_owner(&self, owner: UserId) -> Result<Vec<Stream>, StoreError> {
+        let mut list: Vec<Stream> = self
+            .lock()
+            .values()
+            .filter(|s| s.owner == owner)
+            .cloned()
+            .collect();
+        list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(list)
+    }
+
+    async fn list_live(&self) -> Result<Vec<Stream>, StoreError> {
+        let mut list: Vec<Stream> = self.lock().values().filter(|s| s.is_live()).cloned().collect();
+        list.sort_by(|a, b| b.live_since.cmp(&a.live_since).then_with(|| a.id.cmp(&b.id)));
+        Ok(list)
+    }
+
+    async fn set_title(&self, id: &StreamId, title: &StreamTitle) -> Result<Stream, StoreError> {
+        self.update(id, |s| {
+            s.title = title.clone();
+            s.clone()
+        })
+    }
+
+    async fn set_key_hash(&self, id: &StreamId, hash: &StreamKeyHash) -> Result<(), StoreError> {
+        let mut streams = self.lock();
+        if streams.values().any(|s| s.key_hash == *hash && s.id != *id) {
+            return Err(StoreError::Conflict(ConflictField::StreamKey));
+        }
+        let stream = streams.get_mut(id).ok_or(StoreError::NotFound)?;
+        stream.key_hash = *hash;
+        Ok(())
+    }
+
+    async fn set_live(&self, id: &StreamId, since: Option<OffsetDateTime>) -> Result<(), StoreError> {
+        self.update(id, |s| s.live_since = since)
+    }
+
+    async fn delete(&self, id: &StreamId) -> Result<(), StoreError> {
+        self.lock().remove(id).map(drop).ok_or(StoreError::NotFound)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,13 @@
+//! Adapters: implementations of the [ports](crate::ports).
+//!
+//! The in-memory adapters are always built: they are the reference
+//! implementations and the test doubles. SQL stores sit behind the `sqlite`
+//! and `postgres` features.
+
+pub mod fs_segments;
+pub mod memory;
+pub mod static_keys;
+
+pub use fs_segments::FsSegmentSink;
+pub use memory::{MemoryChatBus, MemorySegmentSink, MemoryStreamStore, MemoryUserStore};
+pub use static_keys::StaticKeyValidator;

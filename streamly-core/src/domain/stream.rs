@@ -1,0 +1,108 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{StreamId, UserId, ValidationError};
+use crate::auth::StreamKeyHash;
+
+/// Longest stream title, in characters.
+pub const TITLE_MAX_CHARS: usize = 140;
+
+/// A stream title: trimmed, 1–140 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct StreamTitle(String);
+
+impl StreamTitle {
+    /// Validates a title from outside (surrounding whitespace is trimmed).
+    pub fn parse(s: &str) -> Result<Self, ValidationError> {
+        let s = s.trim();
+        let len = s.chars().count();
+        if len == 0 {
+            return Err(ValidationError::new("title", "must not be empty"));
+        }
+        if len > TITLE_MAX_CHARS {
+            return Err(ValidationError::new(
+                "title",
+                format!("must be at most {TITLE_MAX_CHARS} characters"),
+            ));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                "title",
+                "must not contain control characters",
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The title.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StreamTitle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for StreamTitle {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A stream a user owns, as stored.
+///
+/// The stream key itself is never stored: only its SHA-256 ([`StreamKeyHash`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stream {
+    /// Public identity, used in playback URLs and as the chat room.
+    pub id: StreamId,
+    /// The user who owns it.
+    pub owner: UserId,
+    /// What viewers see in the listing.
+    pub title: StreamTitle,
+    /// SHA-256 of the current stream key.
+    pub key_hash: StreamKeyHash,
+    /// `Some(start)` while a publisher is live, `None` when offline.
+    pub live_since: Option<OffsetDateTime>,
+    /// When the stream was created.
+    pub created_at: OffsetDateTime,
+}
+
+impl Stream {
+    /// Whether a publisher is live on this stream right now.
+    pub fn is_live(&self) -> bool {
+        self.live_since.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn titles() {
+        assert_eq!(StreamTitle::parse("  hi  ").map(|t| t.0), Ok("hi".into()));
+        assert!(StreamTitle::parse("   ").is_err());
+        assert!(StreamTitle::parse("a\u{7}b").is_err());
+        assert!(StreamTitle::parse(&"é".repeat(140)).is_ok());
+        assert!(StreamTitle::parse(&"é".repeat(141)).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn title_parse_never_panics(s in ".{0,200}") {
+            if let Ok(t) = StreamTitle::parse(&s) {
+                prop_assert!(!t.as_str().is_empty());
+                prop_assert!(t.as_str().chars().count() <= TITLE_MAX_CHARS);
+            }
+        }
+    }
+}

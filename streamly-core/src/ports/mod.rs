@@ -1,0 +1,16 @@
+//! The ports: traits for everything that touches storage or the network
+//! between nodes. All are object-safe and used as `Arc<dyn Port>`; adapters
+//! live in [`crate::adapters`].
+
+mod chat_bus;
+mod segment_sink;
+mod store;
+mod validator;
+
+pub use chat_bus::{ChatBus, ChatBusError, ChatSubscription, SubscriptionError};
+pub use segment_sink::{SegmentPath, SegmentSink, SegmentSinkError};
+pub use store::{ConflictField, StoreError, StreamStore, UserStore};
+pub use validator::{PublishDecision, PublishRequest, RejectReason, StreamKeyValidator, ValidatorError};
+
+#[cfg(test)]
+pub use store::{MockStreamStore, MockUserStore};

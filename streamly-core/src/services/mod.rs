@@ -1,0 +1,9 @@
+//! Services: the use cases, written against the ports only.
+
+mod accounts;
+mod key_validator;
+mod streams;
+
+pub use accounts::{AccountError, Accounts, AuthSession};
+pub use key_validator::StoreKeyValidator;
+pub use streams::{CreatedStream, StreamError, Streams};

@@ -1,0 +1,158 @@
+//! Streams: create, rotate keys, list, go live and offline.
+
+use std::sync::Arc;
+
+use thiserror::Error;
+use time::OffsetDateTime;
+
+use crate::auth::StreamKey;
+use crate::domain::{Stream, StreamId, StreamTitle, UserId, ValidationError};
+use crate::ports::{ConflictField, StoreError, StreamStore};
+
+/// What a [`Streams`] call can fail with.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// An input was malformed.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// No such stream, or it belongs to someone else (deliberately the same).
+    #[error("stream not found")]
+    NotFound,
+    /// A generated id or key collided (practically impossible; retry).
+    #[error("{0} collided")]
+    Conflict(ConflictField),
+    /// The OS could not supply randomness for a key.
+    #[error("could not generate a stream key: {0}")]
+    Randomness(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for StreamError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound,
+            StoreError::Conflict(f) => Self::Conflict(f),
+            other => Self::Store(other),
+        }
+    }
+}
+
+/// A stream just created, with its key in plaintext: the only time the key
+/// is available, apart from [`Streams::rotate_key`].
+#[derive(Debug, Clone)]
+pub struct CreatedStream {
+    /// The stored stream.
+    pub stream: Stream,
+    /// Its key, to show to the owner once.
+    pub key: StreamKey,
+}
+
+/// Stream management for owners, and live state for ingest.
+#[derive(Clone)]
+pub struct Streams {
+    store: Arc<dyn StreamStore>,
+}
+
+impl std::fmt::Debug for Streams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streams").finish_non_exhaustive()
+    }
+}
+
+impl Streams {
+    /// Streams over a store.
+    pub fn new(store: Arc<dyn StreamStore>) -> Self {
+        Self { store }
+    }
+
+    /// The store (for health checks and the key validator).
+    pub fn store(&self) -> &Arc<dyn StreamStore> {
+        &self.store
+    }
+
+    /// Creates a stream for `owner` with a fresh id and key.
+    pub async fn create(&self, owner: UserId, title: &str) -> Result<CreatedStream, StreamError> {
+        let title = StreamTitle::parse(title)?;
+        let key = new_key()?;
+        let stream = Stream {
+            id: StreamId::new_random(),
+            owner,
+            title,
+            key_hash: key.hash(),
+            live_since: None,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        self.store.create(stream.clone()).await?;
+        tracing::info!(stream_id = %stream.id, owner = %owner, "stream created");
+        Ok(CreatedStream { stream, key })
+    }
+
+    /// Any stream by id (public information).
+    pub async fn get(&self, id: &StreamId) -> Result<Stream, StreamError> {
+        Ok(self.store.get(id).await?)
+    }
+
+    /// A stream `owner` owns; someone else's stream is [`StreamError::NotFound`].
+    pub async fn get_owned(&self, owner: UserId, id: &StreamId) -> Result<Stream, StreamError> {
+        let stream = self.store.get(id).await?;
+        if stream.owner != owner {
+            return Err(StreamError::NotFound);
+        }
+        Ok(stream)
+    }
+
+    /// Replaces the key of a stream `owner` owns; the old key stops working.
+    pub async fn rotate_key(&self, owner: UserId, id: &StreamId) -> Result<StreamKey, StreamError> {
+        self.get_owned(owner, id).await?;
+        let key = new_key()?;
+        self.store.set_key_hash(id, &key.hash()).await?;
+        tracing::info!(stream_id = %id, "stream key rotated");
+        Ok(key)
+    }
+
+    /// Renames a stream `owner` owns.
+    pub async fn set_title(&self, owner: UserId, id: &StreamId, title: &str) -> Result<Stream, StreamError> {
+        let title = StreamTitle::parse(title)?;
+        self.get_owned(owner, id).await?;
+        Ok(self.store.set_title(id, &title).await?)
+    }
+
+    /// Deletes a stream `owner` owns.
+    pub async fn delete(&self, owner: UserId, id: &StreamId) -> Result<(), StreamError> {
+        self.get_owned(owner, id).await?;
+        self.store.delete(id).await?;
+        tracing::info!(stream_id = %id, "stream deleted");
+        Ok(())
+    }
+
+    /// Live streams, most recently started first.
+    pub async fn list_live(&self) -> Result<Vec<Stream>, StreamError> {
+        Ok(self.store.list_live().await?)
+    }
+
+    /// A user's streams, newest first.
+    pub async fn list_by_owner(&self, owner: UserId) -> Result<Vec<Stream>, StreamError> {
+        Ok(self.store.list_by_owner(owner).await?)
+    }
+
+    /// Marks a stream live from now.
+    pub async fn go_live(&self, id: &StreamId) -> Result<(), StreamError> {
+        self.store.set_live(id, Some(OffsetDateTime::now_utc())).await?;
+        tracing::info!(stream_id = %id, "stream is live");
+        Ok(())
+    }
+
+    /// Marks a stream offline.
+    pub async fn go_offline(&self, id: &StreamId) -> Result<(), StreamError> {
+        self.store.set_live(id, None).await?;
+        tracing::info!(stream_id = %id, "stream is offline");
+        Ok(())
+    }
+}
+
+fn new_key() -> Result<StreamKey, StreamError> {
+    StreamKey::generate().map_err(|e| StreamError::Randomness(e.to_string()))
+}

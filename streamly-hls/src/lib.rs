@@ -1,0 +1,1 @@
+//! Streamly hls (skeleton, filled by its issue).

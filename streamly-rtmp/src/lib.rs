@@ -1,0 +1,1 @@
+//! Streamly rtmp (skeleton, filled by its issue).
