@@ -6,6 +6,8 @@
 
 pub mod fs_segments;
 pub mod memory;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod sql;
 pub mod static_keys;
 
 pub use fs_segments::FsSegmentSink;

@@ -82,6 +82,18 @@ impl Stream {
     }
 }
 
+/// Sorts streams newest first (by creation time, then id): the order of
+/// "my streams" listings.
+pub fn sort_newest_first(streams: &mut [Stream]) {
+    streams.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+}
+
+/// Sorts streams most recently gone live first (then by id): the order of the
+/// live listing.
+pub fn sort_live_first(streams: &mut [Stream]) {
+    streams.sort_by(|a, b| b.live_since.cmp(&a.live_since).then_with(|| a.id.cmp(&b.id)));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

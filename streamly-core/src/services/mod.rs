@@ -7,3 +7,6 @@ mod streams;
 pub use accounts::{AccountError, Accounts, AuthSession};
 pub use key_validator::StoreKeyValidator;
 pub use streams::{CreatedStream, StreamError, Streams};
+
+#[cfg(test)]
+mod tests;

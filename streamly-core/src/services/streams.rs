@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use thiserror::Error;
-use time::OffsetDateTime;
 
 use crate::auth::StreamKey;
 use crate::domain::{Stream, StreamId, StreamTitle, UserId, ValidationError};
@@ -83,7 +82,7 @@ impl Streams {
             title,
             key_hash: key.hash(),
             live_since: None,
-            created_at: OffsetDateTime::now_utc(),
+            created_at: crate::domain::now_utc(),
         };
         self.store.create(stream.clone()).await?;
         tracing::info!(stream_id = %stream.id, owner = %owner, "stream created");
@@ -140,7 +139,7 @@ impl Streams {
 
     /// Marks a stream live from now.
     pub async fn go_live(&self, id: &StreamId) -> Result<(), StreamError> {
-        self.store.set_live(id, Some(OffsetDateTime::now_utc())).await?;
+        self.store.set_live(id, Some(crate::domain::now_utc())).await?;
         tracing::info!(stream_id = %id, "stream is live");
         Ok(())
     }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::auth::StreamKeyHash;
-use crate::domain::{Stream, StreamId, StreamTitle, UserId};
+use crate::domain::{Stream, StreamId, StreamTitle, UserId, sort_live_first, sort_newest_first};
 use crate::ports::{ConflictField, StoreError, StreamStore};
 
 /// A [`StreamStore`] in a `HashMap`.
@@ -60,13 +60,13 @@ impl StreamStore for MemoryStreamStore {
             .filter(|s| s.owner == owner)
             .cloned()
             .collect();
-        list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+        sort_newest_first(&mut list);
         Ok(list)
     }
 
     async fn list_live(&self) -> Result<Vec<Stream>, StoreError> {
         let mut list: Vec<Stream> = self.lock().values().filter(|s| s.is_live()).cloned().collect();
-        list.sort_by(|a, b| b.live_since.cmp(&a.live_since).then_with(|| a.id.cmp(&b.id)));
+        sort_live_first(&mut list);
         Ok(list)
     }
 
@@ -79,6 +79,9 @@ impl StreamStore for MemoryStreamStore {
 
     async fn set_key_hash(&self, id: &StreamId, hash: &StreamKeyHash) -> Result<(), StoreError> {
         let mut streams = self.lock();
+        if !streams.contains_key(id) {
+            return Err(StoreError::NotFound);
+        }
         if streams.values().any(|s| s.key_hash == *hash && s.id != *id) {
             return Err(StoreError::Conflict(ConflictField::StreamKey));
         }

@@ -2,7 +2,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use time::OffsetDateTime;
 
 use crate::domain::{NewUser, User, UserId};
 use crate::ports::{ConflictField, StoreError, UserStore};
@@ -43,7 +42,7 @@ impl UserStore for MemoryUserStore {
             username: new.username,
             email: new.email,
             password_hash: new.password_hash,
-            created_at: OffsetDateTime::now_utc(),
+            created_at: crate::domain::now_utc(),
         };
         users.insert(user.id, user.clone());
         Ok(user)

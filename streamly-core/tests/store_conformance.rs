@@ -1,0 +1,354 @@
+//! One conformance suite for `UserStore` and `StreamStore`, run against every
+//! adapter: in-memory, SQLite and PostgreSQL (the last when
+//! `STREAMLY_TEST_POSTGRES_URL` is set; each test gets its own schema, so the
+//! tests run in parallel).
+
+use std::sync::Arc;
+
+use streamly_core::auth::StreamKey;
+use streamly_core::domain::{Email, NewUser, Stream, StreamId, StreamTitle, User, UserId, Username};
+use streamly_core::ports::{ConflictField, StoreError, StreamStore, UserStore};
+use time::{Duration, OffsetDateTime};
+
+/// The two stores of one backend.
+struct Stores {
+    users: Arc<dyn UserStore>,
+    streams: Arc<dyn StreamStore>,
+}
+
+fn new_user(name: &str, email: &str) -> NewUser {
+    NewUser {
+        username: Username::parse(name).expect("valid username"),
+        email: Email::parse(email).expect("valid email"),
+        password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+    }
+}
+
+fn new_stream(owner: UserId, title: &str, created_at: OffsetDateTime) -> (Stream, StreamKey) {
+    let key = StreamKey::generate().expect("rng");
+    let stream = Stream {
+        id: StreamId::new_random(),
+        owner,
+        title: StreamTitle::parse(title).expect("valid title"),
+        key_hash: key.hash(),
+        live_since: None,
+        created_at,
+    };
+    (stream, key)
+}
+
+async fn alice(s: &Stores) -> User {
+    s.users
+        .create(new_user("Alice", "alice@example.com"))
+        .await
+        .expect("create alice")
+}
+
+fn t0() -> OffsetDateTime {
+    // Whole microseconds, as every store keeps them.
+    OffsetDateTime::from_unix_timestamp(1_790_000_000).expect("valid time")
+}
+
+async fn duplicate_username_any_case_and_email_conflict(s: Stores) {
+    alice(&s).await;
+    let e = s.users.create(new_user("aLiCe", "other@example.com")).await;
+    assert!(
+        matches!(e, Err(StoreError::Conflict(ConflictField::Username))),
+        "{e:?}"
+    );
+    let e = s.users.create(new_user("bob", "ALICE@example.com")).await;
+    assert!(
+        matches!(e, Err(StoreError::Conflict(ConflictField::Email))),
+        "{e:?}"
+    );
+    s.users
+        .create(new_user("bob", "bob@example.com"))
+        .await
+        .expect("distinct user");
+}
+
+async fn user_lookups(s: Stores) {
+    let a = alice(&s).await;
+    assert_eq!(s.users.get(a.id).await.expect("by id"), a);
+    for login in ["alice", "ALICE", "alice@example.com", " Alice@Example.com "] {
+        assert_eq!(
+            s.users.find_by_login(login).await.expect("lookup"),
+            Some(a.clone()),
+            "{login}"
+        );
+    }
+    assert_eq!(s.users.find_by_login("nobody").await.expect("lookup"), None);
+    assert!(matches!(
+        s.users.get(UserId::new_random()).await,
+        Err(StoreError::NotFound)
+    ));
+
+    s.users
+        .set_password_hash(a.id, "$2b$04$newhash")
+        .await
+        .expect("set hash");
+    assert_eq!(
+        s.users.get(a.id).await.expect("by id").password_hash,
+        "$2b$04$newhash"
+    );
+    assert!(matches!(
+        s.users.set_password_hash(UserId::new_random(), "x").await,
+        Err(StoreError::NotFound)
+    ));
+    s.users.ping().await.expect("ping");
+}
+
+async fn stream_lookups_and_owner_listing(s: Stores) {
+    let a = alice(&s).await;
+    let (older, older_key) = new_stream(a.id, "first", t0());
+    let (newer, _) = new_stream(a.id, "second", t0() + Duration::seconds(1));
+    s.streams.create(older.clone()).await.expect("create");
+    s.streams.create(newer.clone()).await.expect("create");
+    assert_eq!(s.streams.get(&older.id).await.expect("get"), older);
+    assert_eq!(
+        s.streams
+            .find_by_key_hash(&older_key.hash())
+            .await
+            .expect("by key"),
+        Some(older.clone())
+    );
+    let unknown = StreamKey::generate().expect("rng").hash();
+    assert_eq!(s.streams.find_by_key_hash(&unknown).await.expect("by key"), None);
+    assert_eq!(
+        s.streams.list_by_owner(a.id).await.expect("list"),
+        vec![newer.clone(), older.clone()]
+    );
+    assert!(
+        s.streams
+            .list_by_owner(UserId::new_random())
+            .await
+            .expect("list")
+            .is_empty()
+    );
+
+    let e = s.streams.create(older.clone()).await;
+    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
+
+    let title = StreamTitle::parse("renamed").expect("title");
+    assert_eq!(
+        s.streams
+            .set_title(&older.id, &title)
+            .await
+            .expect("rename")
+            .title,
+        title
+    );
+    s.streams.delete(&older.id).await.expect("delete");
+    assert!(matches!(
+        s.streams.get(&older.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.streams.delete(&older.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.streams.set_title(&older.id, &title).await,
+        Err(StoreError::NotFound)
+    ));
+    s.streams.ping().await.expect("ping");
+}
+
+async fn rotate_invalidates_old_key(s: Stores) {
+    let a = alice(&s).await;
+    let (stream, old_key) = new_stream(a.id, "show", t0());
+    s.streams.create(stream.clone()).await.expect("create");
+    let new_key = StreamKey::generate().expect("rng");
+    s.streams
+        .set_key_hash(&stream.id, &new_key.hash())
+        .await
+        .expect("rotate");
+    assert_eq!(
+        s.streams.find_by_key_hash(&old_key.hash()).await.expect("old"),
+        None
+    );
+    let found = s.streams.find_by_key_hash(&new_key.hash()).await.expect("new");
+    assert_eq!(found.map(|f| f.id), Some(stream.id.clone()));
+    let missing = StreamId::new_random();
+    assert!(matches!(
+        s.streams.set_key_hash(&missing, &new_key.hash()).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn live_list(s: Stores) {
+    let a = alice(&s).await;
+    let (first, _) = new_stream(a.id, "one", t0());
+    let (second, _) = new_stream(a.id, "two", t0());
+    let (idle, _) = new_stream(a.id, "idle", t0());
+    for st in [&first, &second, &idle] {
+        s.streams.create(st.clone()).await.expect("create");
+    }
+    assert!(s.streams.list_live().await.expect("live").is_empty());
+    s.streams
+        .set_live(&first.id, Some(t0() + Duration::seconds(10)))
+        .await
+        .expect("live");
+    // Whole second vs fractional second: the order must still be by time.
+    s.streams
+        .set_live(&second.id, Some(t0() + Duration::milliseconds(10_500)))
+        .await
+        .expect("live");
+    let live: Vec<StreamId> = s
+        .streams
+        .list_live()
+        .await
+        .expect("live")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(live, vec![second.id.clone(), first.id.clone()]);
+    assert_eq!(
+        s.streams.get(&first.id).await.expect("get").live_since,
+        Some(t0() + Duration::seconds(10))
+    );
+    s.streams.set_live(&second.id, None).await.expect("offline");
+    let live: Vec<StreamId> = s
+        .streams
+        .list_live()
+        .await
+        .expect("live")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(live, vec![first.id.clone()]);
+    assert!(matches!(
+        s.streams.set_live(&StreamId::new_random(), None).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+mod backends {
+    use super::*;
+
+    pub fn memory() -> Stores {
+        use streamly_core::adapters::{MemoryStreamStore, MemoryUserStore};
+        Stores {
+            users: Arc::new(MemoryUserStore::new()),
+            streams: Arc::new(MemoryStreamStore::new()),
+        }
+    }
+
+    pub async fn sqlite(dir: &tempfile::TempDir) -> Stores {
+        let url = format!("sqlite://{}", dir.path().join("streamly.db").display());
+        let stores = streamly_core::adapters::sql::connect(&url)
+            .await
+            .expect("open sqlite");
+        Stores {
+            users: stores.users,
+            streams: stores.streams,
+        }
+    }
+
+    /// A store in a fresh schema of the test database, or `None` (with the
+    /// reason printed) when no test server is configured.
+    #[cfg(feature = "postgres")]
+    pub async fn postgres(test: &str) -> Option<Stores> {
+        use sqlx::postgres::PgConnectOptions;
+        use std::str::FromStr;
+        let Ok(url) = std::env::var("STREAMLY_TEST_POSTGRES_URL") else {
+            eprintln!("skipping Postgres case of {test}: STREAMLY_TEST_POSTGRES_URL is not set");
+            return None;
+        };
+        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let admin = sqlx::PgPool::connect(&url)
+            .await
+            .expect("connect to STREAMLY_TEST_POSTGRES_URL");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&admin)
+            .await
+            .expect("create schema");
+        admin.close().await;
+        let options = PgConnectOptions::from_str(&url)
+            .expect("valid url")
+            .options([("search_path", schema.as_str())]);
+        let store = Arc::new(
+            streamly_core::adapters::sql::PostgresStore::connect_with(options)
+                .await
+                .expect("open postgres store"),
+        );
+        eprintln!("running Postgres case of {test} in schema {schema}");
+        Some(Stores {
+            users: store.clone(),
+            streams: store,
+        })
+    }
+}
+
+/// Declares one test per backend for each check.
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    super::$check(super::backends::memory()).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    super::$check(super::backends::sqlite(&dir).await).await;
+                }
+            )*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    if let Some(stores) = super::backends::postgres(stringify!($check)).await {
+                        super::$check(stores).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    duplicate_username_any_case_and_email_conflict,
+    user_lookups,
+    stream_lookups_and_owner_listing,
+    rotate_invalidates_old_key,
+    live_list,
+);
+
+#[tokio::test]
+async fn sqlite_data_survives_reopening_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (user, stream, key) = {
+        let s = backends::sqlite(&dir).await;
+        let user = alice(&s).await;
+        let (stream, key) = new_stream(user.id, "persisted", t0());
+        s.streams.create(stream.clone()).await.expect("create");
+        s.streams.set_live(&stream.id, Some(t0())).await.expect("live");
+        (user, stream, key)
+    };
+    let s = backends::sqlite(&dir).await;
+    assert_eq!(s.users.find_by_login("alice").await.expect("lookup"), Some(user));
+    let found = s
+        .streams
+        .find_by_key_hash(&key.hash())
+        .await
+        .expect("lookup")
+        .expect("still there");
+    assert_eq!(found.id, stream.id);
+    assert_eq!(found.live_since, Some(t0()));
+}
+
+#[tokio::test]
+async fn unknown_database_scheme_is_a_clear_error() {
+    let e = streamly_core::adapters::sql::connect("mysql://x")
+        .await
+        .expect_err("refused");
+    assert!(e.to_string().contains("mysql"), "{e}");
+}
