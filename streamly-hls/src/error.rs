@@ -1,0 +1,55 @@
+//! Errors of the remux core and the packager.
+
+use streamly_core::domain::StreamId;
+use streamly_core::ports::SegmentSinkError;
+use thiserror::Error;
+
+/// A frame the muxer could not write. The frame is dropped; the stream
+/// goes on.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MuxError {
+    /// A video frame arrived before any H.264 configuration.
+    #[error("video frame before any AVC sequence header")]
+    NoVideoConfig,
+    /// An audio frame arrived before any AAC configuration.
+    #[error("audio frame before any AAC sequence header")]
+    NoAudioConfig,
+    /// A NAL unit length prefix runs past the end of the access unit.
+    #[error("video frame at {dts} ms: NAL unit length at byte {at} runs past the frame")]
+    BadNalLength {
+        /// The frame's RTMP timestamp.
+        dts: u32,
+        /// Offset of the bad length prefix.
+        at: usize,
+    },
+    /// An AAC frame longer than ADTS can frame (8184 bytes).
+    #[error("audio frame at {dts} ms is {len} bytes, too long for ADTS")]
+    AudioFrameTooLong {
+        /// The frame's RTMP timestamp.
+        dts: u32,
+        /// Its length.
+        len: usize,
+    },
+    /// The AAC configuration cannot be expressed in an ADTS header.
+    #[error("AAC configuration not representable in ADTS: {reason}")]
+    AdtsUnrepresentable {
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// What ends a packager run early.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum HlsError {
+    /// Writing a playlist failed; the stream's playlist may be stale.
+    #[error("stream {stream_id}: writing the playlist failed: {source}")]
+    Sink {
+        /// The stream being packaged.
+        stream_id: StreamId,
+        /// The sink's error.
+        #[source]
+        source: SegmentSinkError,
+    },
+}

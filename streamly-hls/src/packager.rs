@@ -1,0 +1,351 @@
+//! The tokio glue: a task per published stream that drains its frames
+//! channel through the [`Segmenter`], writes each segment to the
+//! [`SegmentSink`], then the playlists that name it.
+//!
+//! The bounded frames channel is what keeps storage off the ingest path: a
+//! slow sink backs up only this stream's channel, never the RTMP session of
+//! another stream.
+//!
+//! Republish: [`HlsPublisher`] keeps each stream's playlist state in memory,
+//! keyed by [`StreamId`], across runs. A second run for the same stream
+//! continues the same playlist (media sequence, segment numbering) after an
+//! `EXT-X-DISCONTINUITY` and drops the previous `EXT-X-ENDLIST`. Segment
+//! names carry a token of the publisher's creation time, so a restarted
+//! process never reuses the name of a segment that caches hold as immutable.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use streamly_core::domain::StreamId;
+use streamly_core::media::MediaFrame;
+use streamly_core::ports::{SegmentPath, SegmentSink};
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::error::HlsError;
+use crate::playlist::{DEFAULT_WINDOW, LivePlaylist, PlaylistEntry, Variant, render_master};
+use crate::segmenter::{DEFAULT_SEGMENT_DURATION, Segment, Segmenter};
+
+/// File name of the media playlist inside a stream's directory.
+pub const MEDIA_PLAYLIST: &str = "index.m3u8";
+/// File name of the multivariant playlist inside a stream's directory.
+pub const MASTER_PLAYLIST: &str = "master.m3u8";
+
+/// How streams are packaged.
+#[derive(Debug, Clone)]
+pub struct HlsConfig {
+    /// Target segment duration: segments are cut at the first keyframe at
+    /// or after it. Default 2 s.
+    pub segment_duration: Duration,
+    /// Segments listed in the live playlist. Default 6.
+    pub playlist_window: usize,
+    /// How long a segment that left the playlist stays readable, for
+    /// players that fetched the playlist just before. Default 30 s.
+    pub delete_grace: Duration,
+}
+
+impl Default for HlsConfig {
+    fn default() -> Self {
+        Self {
+            segment_duration: DEFAULT_SEGMENT_DURATION,
+            playlist_window: DEFAULT_WINDOW,
+            delete_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What one packager run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PackagerStats {
+    /// Segments written and listed.
+    pub segments: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Frames the muxer refused (see [`MuxError`](crate::MuxError)).
+    pub dropped_frames: u64,
+    /// Segments the sink failed to store (left out of the playlist).
+    pub failed_writes: u64,
+}
+
+/// Per-stream state that outlives a publish.
+#[derive(Debug)]
+struct StreamState {
+    playlist: LivePlaylist,
+    token: String,
+    runs: u64,
+    peak_bandwidth: u64,
+    total_bytes: u64,
+    total_secs: f64,
+    master: Option<String>,
+}
+
+/// Packages streams into HLS on a [`SegmentSink`], remembering each
+/// stream's playlist across publishes (see the module docs).
+pub struct HlsPublisher {
+    sink: Arc<dyn SegmentSink>,
+    config: HlsConfig,
+    // A std mutex around the map only (lookups, never across await). Each
+    // stream's state has its own tokio mutex, held for a whole run: it is
+    // what serializes a republish behind the end of the previous run.
+    streams: Mutex<HashMap<StreamId, Arc<tokio::sync::Mutex<StreamState>>>>,
+}
+
+impl std::fmt::Debug for HlsPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HlsPublisher")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HlsPublisher {
+    /// A publisher writing to `sink`.
+    pub fn new(sink: Arc<dyn SegmentSink>, config: HlsConfig) -> Self {
+        Self {
+            sink,
+            config,
+            streams: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The sink segments and playlists go to (serve it with [`crate::router`]).
+    pub fn sink(&self) -> &Arc<dyn SegmentSink> {
+        &self.sink
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HlsConfig {
+        &self.config
+    }
+
+    /// Forgets a stream's playlist state: its next publish starts a new
+    /// playlist. Does not delete anything from the sink.
+    pub fn forget(&self, stream_id: &StreamId) {
+        self.streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(stream_id);
+    }
+
+    /// Spawns [`run`](Self::run) on the current tokio runtime.
+    pub fn spawn(
+        self: &Arc<Self>,
+        stream_id: StreamId,
+        frames: mpsc::Receiver<MediaFrame>,
+    ) -> JoinHandle<Result<PackagerStats, HlsError>> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move { this.run(stream_id, frames).await })
+    }
+
+    fn state(&self, stream_id: &StreamId) -> Arc<tokio::sync::Mutex<StreamState>> {
+        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let config = &self.config;
+        streams
+            .entry(stream_id.clone())
+            .or_insert_with(|| {
+                let now = OffsetDateTime::now_utc();
+                Arc::new(tokio::sync::Mutex::new(StreamState {
+                    playlist: LivePlaylist::live(config.playlist_window, config.segment_duration),
+                    token: format!("{:x}", now.unix_timestamp_nanos() / 1_000_000),
+                    runs: 0,
+                    peak_bandwidth: 0,
+                    total_bytes: 0,
+                    total_secs: 0.0,
+                    master: None,
+                }))
+            })
+            .clone()
+    }
+
+    /// Packages one publish of `stream_id`: consumes `frames` until the
+    /// channel closes, then closes the last segment and writes the playlist
+    /// with `EXT-X-ENDLIST`. Segment write failures are logged and the
+    /// segment left out; only a failure to write the final playlist is an
+    /// error.
+    pub async fn run(
+        &self,
+        stream_id: StreamId,
+        mut frames: mpsc::Receiver<MediaFrame>,
+    ) -> Result<PackagerStats, HlsError> {
+        let state = self.state(&stream_id);
+        let mut state = state.lock().await;
+        if state.runs > 0 {
+            state.playlist.mark_discontinuity();
+        }
+        state.runs += 1;
+        let mut run = Run {
+            publisher: self,
+            stream_id: &stream_id,
+            stats: PackagerStats::default(),
+            anchor: None,
+        };
+        let mut segmenter = Segmenter::new(self.config.segment_duration);
+        tracing::info!(stream = %stream_id, "HLS packager started");
+        while let Some(frame) = frames.recv().await {
+            if let (None, Some(ts)) = (run.anchor, frame.dts()) {
+                run.anchor = Some((ts, OffsetDateTime::now_utc()));
+            }
+            match segmenter.push(&frame) {
+                Ok(Some(segment)) => run.publish(&mut state, &segmenter, segment).await,
+                Ok(None) => {}
+                Err(e) => {
+                    run.stats.dropped_frames += 1;
+                    tracing::debug!(stream = %stream_id, error = %e, "frame dropped");
+                }
+            }
+        }
+        if let Some(segment) = segmenter.finish() {
+            run.publish(&mut state, &segmenter, segment).await;
+        }
+        state.playlist.end();
+        let text = state.playlist.render();
+        self.sink
+            .put(&self.path(&stream_id, MEDIA_PLAYLIST), Bytes::from(text))
+            .await
+            .map_err(|source| HlsError::Sink {
+                stream_id: stream_id.clone(),
+                source,
+            })?;
+        tracing::info!(stream = %stream_id, segments = run.stats.segments, "HLS packager ended");
+        Ok(run.stats)
+    }
+
+    fn path(&self, stream_id: &StreamId, file: &str) -> SegmentPath {
+        // A stream id and our own file names always make a valid path.
+        SegmentPath::parse(&format!("{stream_id}/{file}")).unwrap_or_else(|_| unreachable_path())
+    }
+}
+
+#[cold]
+fn unreachable_path() -> SegmentPath {
+    // StreamId is [A-Za-z0-9_-]{1,64} and file names are ours; this cannot
+    // fail, but a panic in a packager is not worth the risk either.
+    SegmentPath::parse("invalid/invalid").unwrap_or_else(|_| unreachable_path())
+}
+
+/// One run's bookkeeping.
+struct Run<'a> {
+    publisher: &'a HlsPublisher,
+    stream_id: &'a StreamId,
+    stats: PackagerStats,
+    /// The first frame's timestamp and wall-clock arrival, for
+    /// `EXT-X-PROGRAM-DATE-TIME`.
+    anchor: Option<(u32, OffsetDateTime)>,
+}
+
+impl Run<'_> {
+    /// Writes the segment, then the playlist naming it, then (if it
+    /// changed) the multivariant playlist; schedules deletion of the
+    /// segments that left the window.
+    async fn publish(&mut self, state: &mut StreamState, segmenter: &Segmenter, segment: Segment) {
+        let p = self.publisher;
+        let file = format!("{}_{}.ts", state.token, state.playlist.next_sequence());
+        let path = p.path(self.stream_id, &file);
+        let len = segment.data.len() as u64;
+        if let Err(e) = p.sink.put(&path, segment.data).await {
+            tracing::warn!(stream = %self.stream_id, error = %e, "segment write failed; left out");
+            self.stats.failed_writes += 1;
+            state.playlist.mark_discontinuity();
+            return;
+        }
+        let program_date_time = self.anchor.map(|(ts0, t0)| {
+            // Offsets from the first frame, in the packager's timeline.
+            let first = i64::from(ts0);
+            t0 + time::Duration::milliseconds(segment.start_ms - first)
+        });
+        if segment.discontinuity {
+            state.playlist.mark_discontinuity();
+        }
+        let removed = state.playlist.push(PlaylistEntry {
+            uri: file,
+            duration: segment.duration,
+            discontinuity: false,
+            program_date_time,
+        });
+        self.stats.segments += 1;
+        self.stats.bytes += len;
+        let text = state.playlist.render();
+        if let Err(e) = p
+            .sink
+            .put(&p.path(self.stream_id, MEDIA_PLAYLIST), Bytes::from(text))
+            .await
+        {
+            tracing::warn!(stream = %self.stream_id, error = %e, "playlist write failed");
+        }
+        self.update_master(state, segmenter, len, segment.duration).await;
+        for old in removed {
+            let sink = Arc::clone(&p.sink);
+            let path = p.path(self.stream_id, &old.uri);
+            let grace = p.config.delete_grace;
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                if let Err(e) = sink.delete(&path).await {
+                    tracing::warn!(%path, error = %e, "deleting an expired segment failed");
+                }
+            });
+        }
+    }
+
+    async fn update_master(
+        &self,
+        state: &mut StreamState,
+        segmenter: &Segmenter,
+        len: u64,
+        duration: Duration,
+    ) {
+        let secs = duration.as_secs_f64();
+        if secs > 0.0 {
+            state.peak_bandwidth = state.peak_bandwidth.max((len as f64 * 8.0 / secs).ceil() as u64);
+        }
+        state.total_bytes += len;
+        state.total_secs += secs;
+        let muxer = segmenter.muxer();
+        let mut codecs = Vec::new();
+        let mut resolution = None;
+        if let Some(v) = muxer.video_config() {
+            codecs.push(v.codec_string());
+            resolution = v.dimensions;
+        }
+        if let Some(a) = muxer.audio_config() {
+            codecs.push(a.codec_string());
+        }
+        let text = render_master(&[Variant {
+            uri: MEDIA_PLAYLIST.into(),
+            bandwidth: state.peak_bandwidth,
+            average_bandwidth: (state.total_secs > 0.0)
+                .then(|| (state.total_bytes as f64 * 8.0 / state.total_secs) as u64)
+                .filter(|_| state.master.is_none()),
+            resolution,
+            codecs,
+        }]);
+        if state.master.as_deref() == Some(text.as_str()) {
+            return;
+        }
+        let p = self.publisher;
+        match p
+            .sink
+            .put(
+                &p.path(self.stream_id, MASTER_PLAYLIST),
+                Bytes::from(text.clone()),
+            )
+            .await
+        {
+            Ok(()) => state.master = Some(text),
+            Err(e) => tracing::warn!(stream = %self.stream_id, error = %e, "master playlist write failed"),
+        }
+    }
+}
+
+/// Packages one publish with a fresh [`HlsPublisher`] (no memory of earlier
+/// publishes: use a shared `HlsPublisher` for republish continuity).
+pub async fn run_packager(
+    stream_id: StreamId,
+    frames: mpsc::Receiver<MediaFrame>,
+    sink: Arc<dyn SegmentSink>,
+    config: HlsConfig,
+) -> Result<PackagerStats, HlsError> {
+    HlsPublisher::new(sink, config).run(stream_id, frames).await
+}

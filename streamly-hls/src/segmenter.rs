@@ -1,0 +1,227 @@
+//! Cutting the media timeline into segments: each video segment starts with
+//! a keyframe and is cut at the first keyframe at or after the target
+//! duration; audio-only streams are cut on time (RFC 8216 §3, §6.2.4).
+
+use std::mem;
+use std::time::Duration;
+
+use bytes::Bytes;
+use streamly_core::media::MediaFrame;
+
+use crate::error::MuxError;
+use crate::timestamp::TimestampUnwrapper;
+use crate::ts::TsMuxer;
+
+/// The default target segment duration.
+pub const DEFAULT_SEGMENT_DURATION: Duration = Duration::from_secs(2);
+
+/// One finished MPEG-TS segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// The segment's bytes: PAT, PMT, then PES packets, in 188-byte packets.
+    pub data: Bytes,
+    /// Unwrapped timestamp of the first frame, milliseconds.
+    pub start_ms: i64,
+    /// From this segment's first frame to the next one's.
+    pub duration: Duration,
+    /// The program changed (a stream appeared) since the previous segment:
+    /// the playlist should mark a discontinuity.
+    pub discontinuity: bool,
+    /// Whether the segment carries video.
+    pub has_video: bool,
+    /// Whether the segment carries audio.
+    pub has_audio: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    start_ms: i64,
+    last_ms: i64,
+    has_video: bool,
+    has_audio: bool,
+    discontinuity: bool,
+}
+
+/// Frames in, finished segments out. Sans-IO: no clock, no files.
+///
+/// Frames of a stream whose configuration arrived after the current segment
+/// started are held back until the next cut (they cannot be announced in a
+/// PMT already written); video frames before the first keyframe are dropped.
+#[derive(Debug)]
+pub struct Segmenter {
+    muxer: TsMuxer,
+    target_ms: i64,
+    clock: TimestampUnwrapper,
+    open: Option<Open>,
+    buf: Vec<u8>,
+    /// The size of the largest segment so far: the next buffer's capacity.
+    capacity_hint: usize,
+    /// A stream appeared that the open segment does not carry.
+    program_changed: bool,
+    last_video_ms: Option<i64>,
+    last_audio_ms: Option<i64>,
+    frame_interval_ms: i64,
+    segments: u64,
+}
+
+impl Segmenter {
+    /// A segmenter aiming at `target` per segment.
+    pub fn new(target: Duration) -> Self {
+        Self {
+            muxer: TsMuxer::new(),
+            target_ms: i64::try_from(target.as_millis()).unwrap_or(i64::MAX).max(1),
+            clock: TimestampUnwrapper::new(),
+            open: None,
+            buf: Vec::new(),
+            capacity_hint: 64 * 1024,
+            program_changed: false,
+            last_video_ms: None,
+            last_audio_ms: None,
+            frame_interval_ms: 0,
+            segments: 0,
+        }
+    }
+
+    /// The muxer, for its codec configuration.
+    pub fn muxer(&self) -> &TsMuxer {
+        &self.muxer
+    }
+
+    /// Feeds one frame. Returns the segment this frame closed, if any (the
+    /// frame itself then starts the next one). A frame the muxer refuses is
+    /// dropped and reported as an error; the segmenter stays usable.
+    pub fn push(&mut self, frame: &MediaFrame) -> Result<Option<Segment>, MuxError> {
+        match frame {
+            MediaFrame::VideoConfig(config) => {
+                self.muxer.set_video_config(config.clone());
+                if self.open.is_some_and(|o| !o.has_video) {
+                    self.program_changed = true;
+                }
+                Ok(None)
+            }
+            MediaFrame::AudioConfig(config) => {
+                self.muxer.set_audio_config(config.clone());
+                if self.open.is_some_and(|o| !o.has_audio) {
+                    self.program_changed = true;
+                }
+                Ok(None)
+            }
+            MediaFrame::Metadata(_) => Ok(None),
+            MediaFrame::Video(v) => {
+                if self.muxer.video_config().is_none() {
+                    return Err(MuxError::NoVideoConfig);
+                }
+                let ts = self.clock.unwrap(v.dts);
+                if let Some(prev) = self.last_video_ms.replace(ts)
+                    && ts > prev
+                {
+                    self.frame_interval_ms = ts - prev;
+                }
+                let closed = match self.open {
+                    None if !v.keyframe => return Ok(None),
+                    None => {
+                        self.start(ts);
+                        None
+                    }
+                    Some(open) => {
+                        let due =
+                            ts - open.start_ms >= self.target_ms || (self.program_changed && !open.has_video);
+                        if v.keyframe && (due || self.program_changed) {
+                            let closed = self.close(ts);
+                            self.start(ts);
+                            closed
+                        } else if !open.has_video {
+                            return Ok(None);
+                        } else {
+                            None
+                        }
+                    }
+                };
+                self.muxer.write_video(&mut self.buf, v, ts)?;
+                self.touch(ts);
+                Ok(closed)
+            }
+            MediaFrame::Audio(a) => {
+                if self.muxer.audio_config().is_none() {
+                    return Err(MuxError::NoAudioConfig);
+                }
+                let ts = self.clock.unwrap(a.dts);
+                if self.last_video_ms.is_none()
+                    && let Some(prev) = self.last_audio_ms
+                    && ts > prev
+                {
+                    self.frame_interval_ms = ts - prev;
+                }
+                self.last_audio_ms = Some(ts);
+                let mut random_access = false;
+                let closed = match self.open {
+                    // Wait for the first keyframe when there is video.
+                    None if self.muxer.video_config().is_some() => return Ok(None),
+                    None => {
+                        self.start(ts);
+                        random_access = true;
+                        None
+                    }
+                    Some(open) if !open.has_video && ts - open.start_ms >= self.target_ms => {
+                        let closed = self.close(ts);
+                        self.start(ts);
+                        random_access = true;
+                        closed
+                    }
+                    Some(open) if !open.has_audio => return Ok(None),
+                    Some(_) => None,
+                };
+                self.muxer.write_audio(&mut self.buf, a, ts, random_access)?;
+                self.touch(ts);
+                Ok(closed)
+            }
+        }
+    }
+
+    /// Closes the open segment at the end of the stream, if there is one.
+    pub fn finish(&mut self) -> Option<Segment> {
+        let open = self.open?;
+        let end = open.last_ms + self.frame_interval_ms;
+        self.close(end)
+    }
+
+    fn start(&mut self, ts: i64) {
+        let has_video = self.muxer.video_config().is_some();
+        let has_audio = self.muxer.audio_config().is_some();
+        self.muxer.write_tables(&mut self.buf, has_video, has_audio);
+        self.open = Some(Open {
+            start_ms: ts,
+            last_ms: ts,
+            has_video,
+            has_audio,
+            discontinuity: self.program_changed && self.segments > 0,
+        });
+        self.program_changed = false;
+    }
+
+    fn touch(&mut self, ts: i64) {
+        if let Some(open) = &mut self.open {
+            open.last_ms = open.last_ms.max(ts);
+        }
+    }
+
+    fn close(&mut self, end_ms: i64) -> Option<Segment> {
+        let open = self.open.take()?;
+        let mut duration_ms = end_ms - open.start_ms;
+        if duration_ms <= 0 {
+            // The timeline jumped back: fall back to what the segment spans.
+            duration_ms = open.last_ms - open.start_ms + self.frame_interval_ms;
+        }
+        self.capacity_hint = self.capacity_hint.max(self.buf.len() + self.buf.len() / 8);
+        let data = mem::replace(&mut self.buf, Vec::with_capacity(self.capacity_hint));
+        self.segments += 1;
+        Some(Segment {
+            data: Bytes::from(data),
+            start_ms: open.start_ms,
+            duration: Duration::from_millis(u64::try_from(duration_ms).unwrap_or(0)),
+            discontinuity: open.discontinuity,
+            has_video: open.has_video,
+            has_audio: open.has_audio,
+        })
+    }
+}
