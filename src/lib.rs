@@ -1,7 +1,11 @@
 //! # streamly
 //!
-//! The facade: re-exports the Streamly crates and (see the platform issue)
-//! composes them into one platform.
+//! The facade: re-exports the Streamly crates and composes them into one
+//! platform: the REST API ([`api`]), the web UI ([`web`]) and the
+//! [`Platform`](platform) builder that wires RTMP ingest, HLS packaging and
+//! chat to the stores.
+
+pub mod api;
 
 pub use streamly_chat as chat;
 pub use streamly_core as core;

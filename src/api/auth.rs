@@ -1,0 +1,163 @@
+//! `/api/auth/*`: register, log in, who am I; and the [`AuthUser`] extractor.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use streamly_core::domain::User;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use super::ApiState;
+use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
+
+/// `POST /api/auth/register` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    /// 3–32 of `[A-Za-z0-9_]`, unique without regard to case.
+    pub username: String,
+    /// A plausible email address, unique.
+    pub email: String,
+    /// 8–256 characters.
+    pub password: String,
+}
+
+/// `POST /api/auth/login` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// Username or email.
+    pub login: String,
+    /// The password.
+    pub password: String,
+}
+
+/// A user as the API shows it (never the password hash).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    /// User id (UUID).
+    pub id: String,
+    /// Username as typed at registration.
+    pub username: String,
+    /// Email address (lowercase). Only shown to the user themselves.
+    pub email: String,
+    /// When the account was created (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            username: u.username.to_string(),
+            email: u.email.to_string(),
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// A token and its user.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuthResponse {
+    /// JWT (HS256) for `Authorization: Bearer <token>`.
+    pub token: String,
+    /// The signed-in user.
+    pub user: UserView,
+}
+
+/// The user a valid `Authorization: Bearer` token names; rejects with 401.
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub User);
+
+impl FromRequestParts<ApiState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts)?;
+        let user = state.accounts.authenticate(token).await?;
+        Ok(Self(user))
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthenticated("missing Authorization: Bearer token"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthenticated("malformed Authorization header"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| ApiError::unauthenticated("expected Authorization: Bearer <token>"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::unauthenticated(
+            "expected Authorization: Bearer <token>",
+        ));
+    }
+    Ok(token.trim())
+}
+
+/// Create an account and sign in.
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered", body = AuthResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 409, description = "Username or email taken", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    ))]
+pub async fn register(
+    State(state): State<ApiState>,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let session = state
+        .accounts
+        .register(&req.username, &req.email, &req.password)
+        .await?;
+    metrics::counter!("streamly_users_registered_total").increment(1);
+    Ok((
+        StatusCode::CREATED,
+        Json(AuthResponse {
+            token: session.token,
+            user: UserView::from(&session.user),
+        }),
+    ))
+}
+
+/// Sign in with username or email and password.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = AuthResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Unknown login or wrong password", body = ErrorBody),
+        (status = 422, description = "Missing field", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    ))]
+pub async fn login(
+    State(state): State<ApiState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Json<AuthResponse>> {
+    let session = state.accounts.login(&req.login, &req.password).await?;
+    Ok(Json(AuthResponse {
+        token: session.token,
+        user: UserView::from(&session.user),
+    }))
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+    ))]
+pub async fn me(AuthUser(user): AuthUser) -> Json<UserView> {
+    Json(UserView::from(&user))
+}

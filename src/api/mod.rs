@@ -1,0 +1,237 @@
+//! The REST API: JSON over HTTP, built on axum.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /api/auth/register`, `POST /api/auth/login` | accounts (rate limited per IP) |
+//! | `GET /api/auth/me` | the token's user |
+//! | `POST/GET /api/streams`, `GET /api/streams/mine` | create, list live, list yours |
+//! | `GET/PATCH/DELETE /api/streams/{id}`, `POST /api/streams/{id}/key` | one stream; writes are owner-only (404 for others) |
+//! | `GET /health`, `GET /metrics`, `GET /api/openapi.json` | operations |
+//!
+//! Errors are `{"error": {"code", "message"}}` ([`ApiError`]); see `docs/api.md`.
+
+mod auth;
+mod error;
+mod health;
+mod metrics;
+mod openapi;
+mod rate_limit;
+mod security;
+mod streams;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use streamly_core::domain::{RoomId, StreamId};
+use streamly_core::services::{Accounts, Streams};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use auth::{AuthResponse, AuthUser, LoginRequest, RegisterRequest, UserView};
+pub use error::{ApiError, ApiJson, ApiResult, ErrorBody, ErrorDetail};
+pub use health::{CheckResult, Dependencies, HealthReport};
+pub use metrics::prometheus_handle;
+pub use openapi::ApiDoc;
+pub use rate_limit::{RateLimitConfig, RateLimiter};
+pub use security::{OriginPolicy, content_security_policy};
+pub use streams::{
+    CreatedStreamResponse, OwnedStreamView, OwnerView, RotatedKeyResponse, StreamTitleRequest, StreamView,
+};
+
+/// Every route the API serves, as `(method, OpenAPI path)`: the router and
+/// the OpenAPI test both go by this list.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/auth/register"),
+    ("post", "/api/auth/login"),
+    ("get", "/api/auth/me"),
+    ("post", "/api/streams"),
+    ("get", "/api/streams"),
+    ("get", "/api/streams/mine"),
+    ("get", "/api/streams/{id}"),
+    ("patch", "/api/streams/{id}"),
+    ("delete", "/api/streams/{id}"),
+    ("post", "/api/streams/{id}/key"),
+    ("get", "/health"),
+    ("get", "/metrics"),
+    ("get", "/api/openapi.json"),
+];
+
+/// How many viewers a room has (the chat server counts them).
+pub trait ViewerCounts: Send + Sync {
+    /// Viewers connected to `room` on this node.
+    fn viewers(&self, room: &RoomId) -> u64;
+}
+
+/// A [`ViewerCounts`] that always answers 0 (no chat attached).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoViewers;
+
+impl ViewerCounts for NoViewers {
+    fn viewers(&self, _room: &RoomId) -> u64 {
+        0
+    }
+}
+
+/// The URLs the API hands out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrls {
+    /// Base HTTP URL without a trailing slash, e.g. `http://localhost:8080`.
+    pub http: String,
+    /// RTMP URL publishers use, without the key, e.g. `rtmp://localhost:1935/live`.
+    pub rtmp: String,
+}
+
+impl PublicUrls {
+    /// Trims trailing slashes.
+    pub fn new(http: impl Into<String>, rtmp: impl Into<String>) -> Self {
+        Self {
+            http: http.into().trim_end_matches('/').to_owned(),
+            rtmp: rtmp.into().trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// `<http>/hls/<id>/index.m3u8`.
+    pub fn playback_url(&self, id: &StreamId) -> String {
+        format!("{}/hls/{id}/index.m3u8", self.http)
+    }
+
+    /// `ws(s)://<host>/ws?room=<id>`.
+    pub fn chat_url(&self, id: &StreamId) -> String {
+        let ws = if let Some(rest) = self.http.strip_prefix("https://") {
+            format!("wss://{rest}")
+        } else if let Some(rest) = self.http.strip_prefix("http://") {
+            format!("ws://{rest}")
+        } else {
+            self.http.clone()
+        };
+        format!("{ws}/ws?room={id}")
+    }
+}
+
+/// API settings.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// URLs handed out in responses.
+    pub urls: PublicUrls,
+    /// Origins allowed to call the API cross-site (`*` for any); empty: none.
+    pub cors_origins: Vec<String>,
+    /// Largest request body accepted, in bytes (larger: 413).
+    pub body_limit: usize,
+    /// Rate limit on register and login, per client IP.
+    pub auth_rate_limit: RateLimitConfig,
+}
+
+impl ApiConfig {
+    /// Defaults (64 KiB bodies, no cross-site origins) for these URLs.
+    pub fn new(urls: PublicUrls) -> Self {
+        Self {
+            urls,
+            cors_origins: Vec::new(),
+            body_limit: 64 * 1024,
+            auth_rate_limit: RateLimitConfig::default(),
+        }
+    }
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    accounts: Accounts,
+    streams: Streams,
+    viewers: Arc<dyn ViewerCounts>,
+    urls: Arc<PublicUrls>,
+    dependencies: Dependencies,
+    metrics: PrometheusHandle,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("urls", &self.urls)
+            .field("dependencies", &self.dependencies)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiState {
+    /// State over the services. `/health` pings `dependencies`; viewer
+    /// counts come from `viewers`.
+    pub fn new(
+        accounts: Accounts,
+        streams: Streams,
+        viewers: Arc<dyn ViewerCounts>,
+        urls: PublicUrls,
+        dependencies: Dependencies,
+    ) -> Self {
+        Self {
+            accounts,
+            streams,
+            viewers,
+            urls: Arc::new(urls),
+            dependencies,
+            metrics: prometheus_handle(),
+        }
+    }
+}
+
+/// The API routes (`/api/*`, `/health`, `/metrics`) with their body cap,
+/// auth rate limit, CORS and `Origin` check. Unknown `/api` paths answer a
+/// JSON 404, wrong methods a JSON 405.
+pub fn router(state: ApiState, config: &ApiConfig) -> Router {
+    let limiter = Arc::new(RateLimiter::new(config.auth_rate_limit));
+    let policy = Arc::new(OriginPolicy {
+        allowed: config.cors_origins.clone(),
+        own: Some(config.urls.http.clone()),
+    });
+    let auth_routes = Router::new()
+        .route("/api/auth/register", post(auth::register))
+        .route("/api/auth/login", post(auth::login))
+        .route_layer(middleware::from_fn_with_state(limiter, rate_limit::limit));
+    let api = Router::new()
+        .merge(auth_routes)
+        .route("/api/auth/me", get(auth::me))
+        .route("/api/streams", post(streams::create).get(streams::list_live))
+        .route("/api/streams/mine", get(streams::list_mine))
+        .route(
+            "/api/streams/{id}",
+            get(streams::get).patch(streams::update).delete(streams::delete),
+        )
+        .route("/api/streams/{id}/key", post(streams::rotate_key))
+        .route("/api/openapi.json", get(openapi::openapi_json))
+        .route("/api", get(api_not_found))
+        .route("/api/{*rest}", get(api_not_found).post(api_not_found))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            policy.clone(),
+            security::check_origin,
+        ))
+        .layer(policy.cors_layer());
+    Router::new()
+        .merge(api)
+        .route("/health", get(health::health))
+        .route("/metrics", get(metrics::metrics))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .with_state(state)
+}
+
+/// Adds security headers (nosniff, frame and referrer policy, `csp`) to every
+/// response that lacks them, and HTTP metrics, to a whole app router.
+pub fn harden(router: Router, csp: &str) -> Router {
+    let mut router = router.layer(middleware::from_fn(metrics::track));
+    for (name, value) in security::security_headers(csp) {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
+    }
+    router
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::NotFound("no such API route".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

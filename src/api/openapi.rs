@@ -1,0 +1,77 @@
+//! `GET /api/openapi.json`: the OpenAPI 3 description of the API.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{auth, error, health, metrics, streams};
+
+/// The HLS output of a stream (served by `streamly-hls`).
+#[utoipa::path(get, path = "/hls/{id}/{file}", tag = "playback",
+    params(
+        ("id" = String, Path, description = "Stream id"),
+        ("file" = String, Path, description = "`index.m3u8` or a segment named in it"),
+    ),
+    responses(
+        (status = 200, description = "Playlist (application/vnd.apple.mpegurl) or segment (video/mp2t)"),
+        (status = 404, description = "Not live, or no such segment"),
+    ))]
+#[allow(dead_code)]
+fn hls() {}
+
+/// The chat WebSocket of a room (served by `streamly-chat`). Add
+/// `token=<jwt>` to write; anonymous clients read.
+#[utoipa::path(get, path = "/ws", tag = "chat",
+    params(
+        ("room" = String, Query, description = "Stream id"),
+        ("token" = Option<String>, Query, description = "JWT, to send messages"),
+    ),
+    responses((status = 101, description = "Switching to the WebSocket protocol")))]
+#[allow(dead_code)]
+fn ws() {}
+
+/// This document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json")))]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document, derived from the handlers' annotations.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Streamly", description = "Live streaming platform API: accounts, streams, playback, chat."),
+    paths(
+        auth::register, auth::login, auth::me,
+        streams::create, streams::list_live, streams::list_mine, streams::get,
+        streams::update, streams::delete, streams::rotate_key,
+        health::health, metrics::metrics, openapi_json, hls, ws,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorDetail)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Accounts and tokens"),
+        (name = "streams", description = "Streams and their keys"),
+        (name = "playback", description = "HLS"),
+        (name = "chat", description = "WebSocket chat"),
+        (name = "operations", description = "Health, metrics, this document"),
+    )
+)]
+pub struct ApiDoc;

@@ -1,0 +1,266 @@
+//! `/api/streams*`: create, list, read, rename, delete, rotate keys.
+
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use streamly_core::domain::{RoomId, Stream, StreamId, UserId};
+use streamly_core::services::AccountError;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use super::ApiState;
+use super::auth::AuthUser;
+use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
+
+/// `POST /api/streams` and `PATCH /api/streams/{id}` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StreamTitleRequest {
+    /// 1–140 characters, no control characters.
+    pub title: String,
+}
+
+/// The public part of a stream's owner.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OwnerView {
+    /// User id.
+    pub id: String,
+    /// Username.
+    pub username: String,
+}
+
+/// A stream as anyone may see it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StreamView {
+    /// Stream id: used in the playback URL and as the chat room.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Who owns it.
+    pub owner: OwnerView,
+    /// Whether a publisher is live now.
+    pub live: bool,
+    /// Since when it is live (RFC 3339), `null` when offline.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub live_since: Option<OffsetDateTime>,
+    /// When it was created (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    /// Viewers connected to its chat room on this node right now.
+    pub viewers: u64,
+    /// HLS playlist URL.
+    pub playback_url: String,
+    /// WebSocket chat URL.
+    pub chat_url: String,
+}
+
+/// A stream as its owner sees it in `GET /api/streams/mine`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OwnedStreamView {
+    /// The public view.
+    #[serde(flatten)]
+    pub stream: StreamView,
+    /// Where to publish (the key goes after it: `<rtmp_url>/<key>`).
+    pub rtmp_url: String,
+}
+
+/// `POST /api/streams` answer: the only time (with rotate) the key is shown.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreatedStreamResponse {
+    /// The stream.
+    #[serde(flatten)]
+    pub stream: StreamView,
+    /// The stream key. Shown once; only its hash is stored.
+    pub stream_key: String,
+    /// RTMP server URL for OBS ("Server"); the key is OBS's "Stream Key".
+    pub rtmp_url: String,
+}
+
+/// `POST /api/streams/{id}/key` answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RotatedKeyResponse {
+    /// Stream id.
+    pub id: String,
+    /// The new key; the old one stopped working.
+    pub stream_key: String,
+    /// RTMP server URL.
+    pub rtmp_url: String,
+}
+
+fn stream_id(path: Result<Path<String>, PathRejection>) -> ApiResult<StreamId> {
+    let Path(raw) = path.map_err(|_| ApiError::stream_not_found())?;
+    StreamId::parse(&raw).map_err(|_| ApiError::stream_not_found())
+}
+
+impl ApiState {
+    async fn owner_view(&self, owner: UserId) -> ApiResult<OwnerView> {
+        let username = match self.accounts.get(owner).await {
+            Ok(user) => user.username.to_string(),
+            Err(AccountError::Store(e)) => return Err(e.into()),
+            Err(_) => "(deleted)".to_owned(),
+        };
+        Ok(OwnerView {
+            id: owner.to_string(),
+            username,
+        })
+    }
+
+    async fn view(&self, stream: &Stream) -> ApiResult<StreamView> {
+        Ok(StreamView {
+            id: stream.id.to_string(),
+            title: stream.title.to_string(),
+            owner: self.owner_view(stream.owner).await?,
+            live: stream.is_live(),
+            live_since: stream.live_since,
+            created_at: stream.created_at,
+            viewers: self.viewers.viewers(&RoomId::from(&stream.id)),
+            playback_url: self.urls.playback_url(&stream.id),
+            chat_url: self.urls.chat_url(&stream.id),
+        })
+    }
+}
+
+/// Create a stream; the answer carries its key, once.
+#[utoipa::path(post, path = "/api/streams", tag = "streams",
+    security(("bearer" = [])),
+    request_body = StreamTitleRequest,
+    responses(
+        (status = 201, description = "Created", body = CreatedStreamResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 422, description = "Invalid title", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<ApiState>,
+    AuthUser(user): AuthUser,
+    ApiJson(req): ApiJson<StreamTitleRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let created = state.streams.create(user.id, &req.title).await?;
+    let stream = state.view(&created.stream).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedStreamResponse {
+            stream,
+            stream_key: created.key.expose().to_owned(),
+            rtmp_url: state.urls.rtmp.clone(),
+        }),
+    ))
+}
+
+/// Live streams, most recently started first, with viewer counts.
+#[utoipa::path(get, path = "/api/streams", tag = "streams",
+    responses((status = 200, description = "Live streams", body = Vec<StreamView>)))]
+pub async fn list_live(State(state): State<ApiState>) -> ApiResult<Json<Vec<StreamView>>> {
+    let streams = state.streams.list_live().await?;
+    let mut views = Vec::with_capacity(streams.len());
+    for s in &streams {
+        views.push(state.view(s).await?);
+    }
+    Ok(Json(views))
+}
+
+/// The signed-in user's streams, newest first.
+#[utoipa::path(get, path = "/api/streams/mine", tag = "streams",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Your streams", body = Vec<OwnedStreamView>),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    ))]
+pub async fn list_mine(
+    State(state): State<ApiState>,
+    AuthUser(user): AuthUser,
+) -> ApiResult<Json<Vec<OwnedStreamView>>> {
+    let streams = state.streams.list_by_owner(user.id).await?;
+    let mut views = Vec::with_capacity(streams.len());
+    for s in &streams {
+        views.push(OwnedStreamView {
+            stream: state.view(s).await?,
+            rtmp_url: state.urls.rtmp.clone(),
+        });
+    }
+    Ok(Json(views))
+}
+
+/// One stream (public information).
+#[utoipa::path(get, path = "/api/streams/{id}", tag = "streams",
+    params(("id" = String, Path, description = "Stream id")),
+    responses(
+        (status = 200, description = "The stream", body = StreamView),
+        (status = 404, description = "No such stream", body = ErrorBody),
+    ))]
+pub async fn get(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<StreamView>> {
+    let id = stream_id(path)?;
+    let stream = state.streams.get(&id).await?;
+    Ok(Json(state.view(&stream).await?))
+}
+
+/// Rename a stream you own.
+#[utoipa::path(patch, path = "/api/streams/{id}", tag = "streams",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Stream id")),
+    request_body = StreamTitleRequest,
+    responses(
+        (status = 200, description = "Renamed", body = StreamView),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such stream, or not yours", body = ErrorBody),
+        (status = 422, description = "Invalid title", body = ErrorBody),
+    ))]
+pub async fn update(
+    State(state): State<ApiState>,
+    AuthUser(user): AuthUser,
+    path: Result<Path<String>, PathRejection>,
+    ApiJson(req): ApiJson<StreamTitleRequest>,
+) -> ApiResult<Json<StreamView>> {
+    let id = stream_id(path)?;
+    let stream = state.streams.set_title(user.id, &id, &req.title).await?;
+    Ok(Json(state.view(&stream).await?))
+}
+
+/// Delete a stream you own.
+#[utoipa::path(delete, path = "/api/streams/{id}", tag = "streams",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Stream id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such stream, or not yours", body = ErrorBody),
+    ))]
+pub async fn delete(
+    State(state): State<ApiState>,
+    AuthUser(user): AuthUser,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<StatusCode> {
+    let id = stream_id(path)?;
+    state.streams.delete(user.id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replace a stream's key; the old key stops working at once.
+#[utoipa::path(post, path = "/api/streams/{id}/key", tag = "streams",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Stream id")),
+    responses(
+        (status = 200, description = "New key", body = RotatedKeyResponse),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such stream, or not yours", body = ErrorBody),
+    ))]
+pub async fn rotate_key(
+    State(state): State<ApiState>,
+    AuthUser(user): AuthUser,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<RotatedKeyResponse>> {
+    let id = stream_id(path)?;
+    let key = state.streams.rotate_key(user.id, &id).await?;
+    Ok(Json(RotatedKeyResponse {
+        id: id.to_string(),
+        stream_key: key.expose().to_owned(),
+        rtmp_url: state.urls.rtmp.clone(),
+    }))
+}

@@ -1,0 +1,615 @@
+//! The REST API through the router, in process: every route, its errors and
+//! its auth rules.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use streamly::api::{self, ApiConfig, ApiState, Dependencies, NoViewers, PublicUrls, RateLimitConfig};
+use streamly::core::adapters::{MemoryChatBus, MemorySegmentSink, MemoryStreamStore, MemoryUserStore};
+use streamly::core::auth::{JwtConfig, JwtKeys, PasswordHasher, StreamKey};
+use streamly::core::domain::{NewUser, StreamId, User, UserId};
+use streamly::core::ports::{
+    PublishDecision, PublishRequest, StoreError, StreamKeyValidator, StreamStore, UserStore,
+};
+use streamly::core::services::{Accounts, StoreKeyValidator, Streams};
+use tower::ServiceExt;
+
+struct App {
+    router: Router,
+    streams: Streams,
+}
+
+fn jwt() -> JwtKeys {
+    JwtKeys::new(&JwtConfig {
+        secret: b"test secret that is long enough to be used".to_vec(),
+        issuer: "streamly".into(),
+        ttl: Duration::from_secs(3600),
+    })
+    .expect("valid jwt config")
+}
+
+fn app_with(users: Arc<dyn UserStore>, config_edit: impl FnOnce(&mut ApiConfig)) -> App {
+    let store: Arc<dyn StreamStore> = Arc::new(MemoryStreamStore::new());
+    let hasher = PasswordHasher::with_costs(8, 1, 1).expect("cheap params");
+    let accounts = Accounts::new(users.clone(), hasher, jwt());
+    let streams = Streams::new(store.clone());
+    let urls = PublicUrls::new("http://streamly.test", "rtmp://streamly.test:1935/live");
+    let deps = Dependencies {
+        users: Some(users),
+        streams: Some(store),
+        chat: Some(Arc::new(MemoryChatBus::default())),
+        segments: Some(Arc::new(MemorySegmentSink::new(1 << 20))),
+    };
+    let state = ApiState::new(accounts, streams.clone(), Arc::new(NoViewers), urls.clone(), deps);
+    let mut config = ApiConfig::new(urls);
+    config.auth_rate_limit = RateLimitConfig {
+        burst: 1000,
+        per_second: 1000.0,
+        ..RateLimitConfig::default()
+    };
+    config.cors_origins = vec!["https://friend.example".into()];
+    config_edit(&mut config);
+    let router = api::harden(api::router(state, &config), &api::content_security_policy(None));
+    App { router, streams }
+}
+
+fn app() -> App {
+    app_with(Arc::new(MemoryUserStore::new()), |_| {})
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Value,
+    text: String,
+}
+
+impl App {
+    async fn call(&self, method: Method, uri: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .expect("request");
+        self.send(req).await
+    }
+
+    async fn send(&self, req: Request<Body>) -> Reply {
+        let res = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    async fn register(&self, name: &str) -> (String, Value) {
+        let r = self
+            .call(
+                Method::POST,
+                "/api/auth/register",
+                None,
+                Some(json!({"username": name, "email": format!("{name}@example.com"), "password": "correct horse"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        (
+            r.body["token"].as_str().unwrap().to_owned(),
+            r.body["user"].clone(),
+        )
+    }
+
+    async fn create_stream(&self, token: &str, title: &str) -> Value {
+        let r = self
+            .call(
+                Method::POST,
+                "/api/streams",
+                Some(token),
+                Some(json!({ "title": title })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.body
+    }
+}
+
+fn assert_error(r: &Reply, status: StatusCode, code: &str) {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], code, "{}", r.text);
+    assert!(
+        r.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn register_login_me() {
+    let app = app();
+    let (token, user) = app.register("alice").await;
+    assert_eq!(user["username"], "alice");
+    assert!(user.get("password_hash").is_none());
+
+    for login in ["alice", "ALICE", "alice@example.com"] {
+        let r = app
+            .call(
+                Method::POST,
+                "/api/auth/login",
+                None,
+                Some(json!({"login": login, "password": "correct horse"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{login}: {}", r.text);
+        assert_eq!(r.body["user"]["id"], user["id"]);
+    }
+    let r = app.call(Method::GET, "/api/auth/me", Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["email"], "alice@example.com");
+}
+
+#[tokio::test]
+async fn register_errors() {
+    let app = app();
+    app.register("alice").await;
+    let post = |body: Value| app.call(Method::POST, "/api/auth/register", None, Some(body));
+    let r =
+        post(json!({"username": "Alice", "email": "other@example.com", "password": "correct horse"})).await;
+    assert_error(&r, StatusCode::CONFLICT, "conflict");
+    let r = post(json!({"username": "bob", "email": "alice@example.com", "password": "correct horse"})).await;
+    assert_error(&r, StatusCode::CONFLICT, "conflict");
+    let r = post(json!({"username": "a!", "email": "b@example.com", "password": "correct horse"})).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r.body["error"]["field"], "username");
+    let r = post(json!({"username": "bob", "email": "nope", "password": "correct horse"})).await;
+    assert_eq!(r.body["error"]["field"], "email");
+    let r = post(json!({"username": "bob", "email": "b@example.com", "password": "short"})).await;
+    assert_eq!(r.body["error"]["field"], "password");
+    let r = post(json!({"username": "bob"})).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let r = post(json!({"username": 5, "email": "b@example.com", "password": "correct horse"})).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+
+    // Malformed JSON, wrong content type, oversized body.
+    let raw = |body: &'static str, ct: Option<&str>| {
+        let mut req = Request::post("/api/auth/register");
+        if let Some(ct) = ct {
+            req = req.header(header::CONTENT_TYPE, ct);
+        }
+        req.body(Body::from(body)).expect("request")
+    };
+    let r = app.send(raw("{\"username\":", Some("application/json"))).await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "bad_request");
+    let r = app.send(raw("{}", None)).await;
+    assert_error(&r, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    let big = format!("{{\"username\":\"{}\"}}", "x".repeat(100 * 1024));
+    let req = Request::post("/api/auth/register")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(big))
+        .expect("request");
+    let r = app.send(req).await;
+    assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+}
+
+#[tokio::test]
+async fn login_and_token_errors() {
+    let app = app();
+    app.register("alice").await;
+    for (login, password) in [("alice", "wrong password"), ("nobody", "correct horse")] {
+        let r = app
+            .call(
+                Method::POST,
+                "/api/auth/login",
+                None,
+                Some(json!({"login": login, "password": password})),
+            )
+            .await;
+        assert_error(&r, StatusCode::UNAUTHORIZED, "invalid_credentials");
+    }
+    let r = app
+        .call(
+            Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({"login": "alice"})),
+        )
+        .await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+
+    let r = app.call(Method::GET, "/api/auth/me", None, None).await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthenticated");
+    let r = app
+        .call(Method::GET, "/api/auth/me", Some("not.a.jwt"), None)
+        .await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthenticated");
+    let req = Request::get("/api/auth/me")
+        .header(header::AUTHORIZATION, "Basic abc")
+        .body(Body::empty())
+        .expect("request");
+    assert_error(&app.send(req).await, StatusCode::UNAUTHORIZED, "unauthenticated");
+    // A well-signed token for a user that does not exist.
+    let ghost = jwt()
+        .issue_at(
+            UserId::new_random(),
+            &streamly::core::domain::Username::parse("ghost").expect("valid"),
+            time::OffsetDateTime::now_utc(),
+        )
+        .expect("issue");
+    let r = app.call(Method::GET, "/api/auth/me", Some(&ghost), None).await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthenticated");
+    // An expired one.
+    let (token, user) = app.register("bob").await;
+    assert!(!token.is_empty());
+    let expired = jwt()
+        .issue_at(
+            user["id"].as_str().unwrap().parse().expect("uuid"),
+            &streamly::core::domain::Username::parse("bob").expect("valid"),
+            time::OffsetDateTime::now_utc() - time::Duration::days(30),
+        )
+        .expect("issue");
+    let r = app.call(Method::GET, "/api/auth/me", Some(&expired), None).await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthenticated");
+}
+
+#[tokio::test]
+async fn streams_crud_and_ownership() {
+    let app = app();
+    let (alice, _) = app.register("alice").await;
+    let (bob, _) = app.register("bob").await;
+
+    let r = app
+        .call(Method::POST, "/api/streams", None, Some(json!({"title": "x"})))
+        .await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthenticated");
+    let r = app
+        .call(
+            Method::POST,
+            "/api/streams",
+            Some(&alice),
+            Some(json!({"title": "  "})),
+        )
+        .await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+
+    let created = app.create_stream(&alice, "Alice plays chess").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let key = created["stream_key"].as_str().unwrap().to_owned();
+    assert_eq!(created["rtmp_url"], "rtmp://streamly.test:1935/live");
+    assert_eq!(
+        created["playback_url"],
+        format!("http://streamly.test/hls/{id}/index.m3u8")
+    );
+    assert_eq!(created["title"], "Alice plays chess");
+    assert_eq!(created["live"], false);
+    assert!(
+        !created["playback_url"].as_str().unwrap().contains(&key),
+        "keyed by id, never by key"
+    );
+
+    // Public read; the key never appears again.
+    let r = app
+        .call(Method::GET, &format!("/api/streams/{id}"), None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["owner"]["username"], "alice");
+    assert!(!r.text.contains(&key));
+    for missing in ["/api/streams/nope", "/api/streams/bad%20id", "/api/streams/..%2F"] {
+        let r = app.call(Method::GET, missing, None, None).await;
+        assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    }
+
+    // Mine.
+    let r = app
+        .call(Method::GET, "/api/streams/mine", Some(&alice), None)
+        .await;
+    assert_eq!(r.body.as_array().map(Vec::len), Some(1));
+    assert!(!r.text.contains(&key));
+    let r = app.call(Method::GET, "/api/streams/mine", Some(&bob), None).await;
+    assert_eq!(r.body.as_array().map(Vec::len), Some(0));
+    let r = app.call(Method::GET, "/api/streams/mine", None, None).await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthenticated");
+
+    // Rename: owner only; others see 404.
+    let path = format!("/api/streams/{id}");
+    let r = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&bob),
+            Some(json!({"title": "mine now"})),
+        )
+        .await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    let r = app
+        .call(Method::PATCH, &path, None, Some(json!({"title": "mine now"})))
+        .await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthenticated");
+    let r = app
+        .call(Method::PATCH, &path, Some(&alice), Some(json!({"title": ""})))
+        .await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let r = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&alice),
+            Some(json!({"title": "Endgames"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["title"], "Endgames");
+
+    // Rotate: owner only; the old key stops working.
+    let key_path = format!("/api/streams/{id}/key");
+    let r = app.call(Method::POST, &key_path, Some(&bob), None).await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    let r = app.call(Method::POST, &key_path, None, None).await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthenticated");
+    let r = app.call(Method::POST, &key_path, Some(&alice), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let new_key = r.body["stream_key"].as_str().unwrap().to_owned();
+    assert_ne!(new_key, key);
+    let validator = StoreKeyValidator::new(app.streams.clone(), ["live".to_owned()]);
+    let ask = |k: &str| PublishRequest {
+        app: "live".into(),
+        key: StreamKey::parse(k).expect("key"),
+    };
+    assert!(matches!(
+        validator.validate(&ask(&key)).await,
+        Ok(PublishDecision::Reject(_))
+    ));
+    let granted = validator.validate(&ask(&new_key)).await.expect("validator works");
+    assert_eq!(granted, PublishDecision::Grant(StreamId::parse(&id).expect("id")));
+
+    // Delete: owner only.
+    let r = app.call(Method::DELETE, &path, Some(&bob), None).await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    let r = app.call(Method::DELETE, &path, None, None).await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthenticated");
+    let r = app.call(Method::DELETE, &path, Some(&alice), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = app.call(Method::GET, &path, None, None).await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn live_list_is_newest_first() {
+    let app = app();
+    let (alice, _) = app.register("alice").await;
+    let r = app.call(Method::GET, "/api/streams", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, json!([]));
+    let a = app.create_stream(&alice, "first").await;
+    let b = app.create_stream(&alice, "second").await;
+    let _offline = app.create_stream(&alice, "offline").await;
+    for s in [&a, &b] {
+        let id = StreamId::parse(s["id"].as_str().unwrap()).expect("id");
+        app.streams.go_live(&id).await.expect("live");
+        tokio::time::sleep(Duration::from_millis(2)).await; // distinct start times
+    }
+    let r = app.call(Method::GET, "/api/streams", None, None).await;
+    let titles: Vec<&str> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["second", "first"]);
+    assert_eq!(r.body[0]["live"], true);
+    assert_eq!(r.body[0]["viewers"], 0);
+    assert!(r.body[0]["live_since"].is_string());
+    assert!(r.body[0].get("stream_key").is_none());
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_json() {
+    let app = app();
+    let r = app.call(Method::GET, "/api/nope", None, None).await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    let r = app.call(Method::PUT, "/api/streams", None, None).await;
+    assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    let r = app.call(Method::GET, "/api/auth/login", None, None).await;
+    assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn auth_routes_are_rate_limited_per_ip() {
+    let app = app_with(Arc::new(MemoryUserStore::new()), |c| {
+        c.auth_rate_limit = RateLimitConfig {
+            burst: 2,
+            per_second: 0.01,
+            ..RateLimitConfig::default()
+        };
+    });
+    let login = || {
+        app.call(
+            Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({"login": "x", "password": "y"})),
+        )
+    };
+    assert_eq!(login().await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(login().await.status, StatusCode::UNAUTHORIZED);
+    let r = login().await;
+    assert_error(&r, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert!(r.headers.get(header::RETRY_AFTER).is_some());
+    // Other routes are not limited.
+    let r = app.call(Method::GET, "/api/streams", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn cors_origin_check_and_security_headers() {
+    let app = app();
+    let preflight = Request::builder()
+        .method(Method::OPTIONS)
+        .uri("/api/streams")
+        .header(header::ORIGIN, "https://friend.example")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .header(
+            header::ACCESS_CONTROL_REQUEST_HEADERS,
+            "authorization,content-type",
+        )
+        .body(Body::empty())
+        .expect("request");
+    let r = app.send(preflight).await;
+    assert_eq!(
+        r.headers
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .and_then(|v| v.to_str().ok()),
+        Some("https://friend.example")
+    );
+    let foreign = Request::post("/api/auth/login")
+        .header(header::ORIGIN, "https://evil.example")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(r#"{"login":"a","password":"b"}"#))
+        .expect("request");
+    let r = app.send(foreign).await;
+    assert_error(&r, StatusCode::FORBIDDEN, "forbidden");
+    assert!(r.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+
+    let r = app.call(Method::GET, "/health", None, None).await;
+    assert_eq!(r.headers.get(header::X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff");
+    assert_eq!(r.headers.get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
+    assert!(r.headers.get(header::REFERRER_POLICY).is_some());
+    let csp = r
+        .headers
+        .get(header::CONTENT_SECURITY_POLICY)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"));
+}
+
+#[tokio::test]
+async fn health_reports_each_dependency() {
+    let app = app();
+    let r = app.call(Method::GET, "/health", None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["status"], "ok");
+    for dep in ["users", "streams", "chat_bus", "segments"] {
+        assert_eq!(r.body["checks"][dep]["status"], "up", "{dep}");
+    }
+
+    let app = app_with(Arc::new(DownUsers), |_| {});
+    let r = app.call(Method::GET, "/health", None, None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.body["status"], "degraded");
+    assert_eq!(r.body["checks"]["users"]["status"], "down");
+    assert_eq!(r.body["checks"]["streams"]["status"], "up");
+    // A down store is a 503 on the API too, never a 500.
+    let r = app
+        .call(
+            Method::POST,
+            "/api/auth/register",
+            None,
+            Some(json!({"username": "alice", "email": "a@example.com", "password": "correct horse"})),
+        )
+        .await;
+    assert_error(&r, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text() {
+    let app = app();
+    app.call(Method::GET, "/api/streams", None, None).await;
+    let r = app.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers
+            .get(header::CONTENT_TYPE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"),
+        "content type"
+    );
+    assert!(r.text.contains("streamly_http_requests_total"), "{}", r.text);
+    assert!(
+        r.text.contains("streamly_http_request_duration_seconds_bucket"),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("streamly_live_streams"), "{}", r.text);
+}
+
+#[tokio::test]
+async fn openapi_lists_every_route() {
+    let app = app();
+    let r = app.call(Method::GET, "/api/openapi.json", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = r.body["paths"].as_object().expect("paths");
+    for (method, path) in api::ROUTES {
+        assert!(
+            paths.get(*path).and_then(|p| p.get(*method)).is_some(),
+            "{method} {path} missing from OpenAPI"
+        );
+    }
+    // And the other way round: every documented API operation is served.
+    for (path, item) in paths {
+        for method in ["get", "post", "patch", "delete", "put"] {
+            if item.get(method).is_some() && !path.starts_with("/hls") && path != "/ws" {
+                assert!(
+                    api::ROUTES.contains(&(method, path.as_str())),
+                    "{method} {path} documented, not routed"
+                );
+            }
+        }
+    }
+    assert!(r.body["components"]["securitySchemes"]["bearer"].is_object());
+    // Each listed route answers with something other than "no such route".
+    for (method, path) in api::ROUTES {
+        let uri = path.replace("{id}", "some-id");
+        let m: Method = method.to_uppercase().parse().expect("method");
+        let r = app.call(m, &uri, None, None).await;
+        assert_ne!(r.body["error"]["message"], "no such API route", "{method} {path}");
+        assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+    }
+}
+
+/// A user store whose backend is down.
+struct DownUsers;
+
+fn down() -> StoreError {
+    StoreError::unavailable(std::io::Error::other("connection refused"))
+}
+
+#[async_trait]
+impl UserStore for DownUsers {
+    async fn create(&self, _new: NewUser) -> Result<User, StoreError> {
+        Err(down())
+    }
+    async fn get(&self, _id: UserId) -> Result<User, StoreError> {
+        Err(down())
+    }
+    async fn find_by_login(&self, _login: &str) -> Result<Option<User>, StoreError> {
+        Err(down())
+    }
+    async fn set_password_hash(&self, _id: UserId, _hash: &str) -> Result<(), StoreError> {
+        Err(down())
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        Err(down())
+    }
+}
