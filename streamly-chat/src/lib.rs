@@ -1,1 +1,87 @@
-//! Streamly chat (skeleton, filled by its issue).
+//! # streamly-chat
+//!
+//! A WebSocket chat room beside every stream: a hub of rooms on one node,
+//! shared with every other node through a [`ChatBus`](streamly_core::ports::ChatBus)
+//! (in memory for one process, Redis for many).
+//!
+//! ## Layout
+//!
+//! - [`protocol`] — the JSON frames (`docs/chat-protocol.md`).
+//! - [`ChatHub`] — rooms, presence, limits, auth, shutdown; build it with
+//!   [`ChatHub::builder`].
+//! - [`ChatHub::serve`] — the connection handler, generic over any
+//!   `Stream + Sink` of [`Frame`]s (testable without a network).
+//! - [`router`] / [`serve`] — the axum WebSocket route `GET /ws?room=…` and a
+//!   standalone server.
+//! - [`moderation`] — the [`RoomAuthority`](moderation::RoomAuthority) and
+//!   [`ModerationStore`](moderation::ModerationStore) ports with in-memory
+//!   adapters.
+//! - `redis` (feature `redis`, on by default) — [`RedisChatBus`](redis::RedisChatBus)
+//!   and [`RedisModerationStore`](redis::RedisModerationStore).
+//!
+//! ## Example
+//!
+//! Nest the chat route in an axum app, on the in-memory bus:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use streamly_chat::{ChatConfig, ChatHub};
+//! use streamly_core::adapters::MemoryChatBus;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let hub = ChatHub::builder(Arc::new(MemoryChatBus::default()))
+//!     .config(ChatConfig::default())
+//!     .build();
+//! let app = axum::Router::new().nest("/chat", streamly_chat::router(hub.clone()));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8084").await?;
+//! // Clients connect to ws://127.0.0.1:8084/chat/ws?room=demo
+//! axum::serve(listener, app).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Drive the handler without a network (what the unit tests do):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use futures_util::{SinkExt, StreamExt};
+//! use streamly_chat::{ChatHub, Frame, JoinRequest};
+//! use streamly_core::adapters::MemoryChatBus;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let hub = ChatHub::builder(Arc::new(MemoryChatBus::default())).build();
+//! let (client, server) = streamly_chat::testing::pair(16);
+//! let admission = hub.admit().expect("below the connection cap");
+//! let request = JoinRequest { room: Some("demo".into()), token: None };
+//! tokio::spawn({
+//!     let hub = hub.clone();
+//!     async move { hub.serve(admission, request, server).await }
+//! });
+//! let (mut tx, mut rx) = client.split();
+//! let Some(Ok(Frame::Text(welcome))) = rx.next().await else { panic!("no welcome") };
+//! assert!(welcome.as_str().contains(r#""type":"welcome""#));
+//! tx.send(Frame::text(r#"{"type":"ping"}"#)).await.expect("send");
+//! # }
+//! ```
+
+pub mod config;
+mod connection;
+pub mod frame;
+mod hub;
+pub mod moderation;
+pub mod protocol;
+mod rate_limit;
+#[cfg(feature = "redis")]
+pub mod redis;
+mod room;
+pub mod testing;
+mod ws;
+
+pub use config::{ChatConfig, RateLimit};
+pub use connection::JoinRequest;
+pub use frame::{Frame, close_code};
+pub use hub::{Admission, AdmitError, ChatHub, ChatHubBuilder};
+pub use rate_limit::TokenBucket;
+pub use ws::{WsTransport, router, serve};

@@ -1,0 +1,468 @@
+//! The connection handler: one task per client, generic over any
+//! `Stream + Sink` of [`Frame`]s, so it runs on a WebSocket or, in tests, on
+//! a pair of channels.
+//!
+//! The task owns its transport and selects over: frames from the client,
+//! the room's shared frames (a bounded broadcast window: falling further
+//! behind than `outbound_queue` frames closes the connection with 1013),
+//! the heartbeat, the idle timer and the hub's shutdown.
+
+use std::collections::HashSet;
+use std::fmt::Display;
+use std::sync::Arc;
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use streamly_core::domain::{ChatAuthor, ChatEvent, ChatMessage, ChatText, MessageId, RoomId};
+use time::OffsetDateTime;
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::frame::{Frame, close_code};
+use crate::hub::{Admission, ChatHub, HubInner};
+use crate::protocol::{ClientFrame, ErrorCode, Role, ServerFrame};
+use crate::room::{OutKind, Outgoing};
+
+mod commands;
+
+/// What a client asked for when it connected (the WebSocket query string
+/// and `Authorization` header, already extracted).
+#[derive(Debug, Clone, Default)]
+pub struct JoinRequest {
+    /// The `room` parameter, unvalidated.
+    pub room: Option<String>,
+    /// The bearer token, if any, unverified.
+    pub token: Option<String>,
+}
+
+/// Frames delivered in one batch before flushing.
+const BATCH: usize = 64;
+
+/// Whether the connection goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    Stop,
+}
+
+pub(crate) struct Conn<'h, T> {
+    pub(crate) hub: &'h Arc<HubInner>,
+    pub(crate) transport: T,
+    pub(crate) room: RoomId,
+    pub(crate) author: Option<ChatAuthor>,
+    pub(crate) role: Role,
+    bad_frames: u32,
+    /// Ids of the history sent on join, skipped if they arrive live too.
+    seen: HashSet<MessageId>,
+}
+
+impl ChatHub {
+    /// Runs one client connection to its end: validates the room and token,
+    /// sends `welcome`, `history` and `presence`, then relays frames both
+    /// ways until the client leaves, misbehaves, falls behind, idles out or
+    /// the hub shuts down.
+    pub async fn serve<T, E>(&self, admission: Admission, request: JoinRequest, transport: T)
+    where
+        T: Stream<Item = Result<Frame, E>> + Sink<Frame> + Unpin + Send,
+        <T as Sink<Frame>>::Error: Display,
+        E: Display,
+    {
+        let _admission = admission;
+        let mut conn = Conn {
+            hub: &self.inner,
+            transport,
+            room: RoomId::from(streamly_core::domain::StreamId::new_random()),
+            author: None,
+            role: Role::Anonymous,
+            bad_frames: 0,
+            seen: HashSet::new(),
+        };
+        let room = match request.room.as_deref().map(RoomId::parse) {
+            Some(Ok(room)) => room,
+            _ => {
+                let _ = conn
+                    .refuse(ErrorCode::InvalidRoom, "`room` must be 1-64 of [A-Za-z0-9_-]")
+                    .await;
+                return;
+            }
+        };
+        conn.room = room;
+        match self.authenticate(request.token.as_deref()) {
+            Ok(author) => conn.author = author,
+            Err(code) => {
+                let message = match code {
+                    ErrorCode::TokenExpired => "token has expired: log in again",
+                    _ => "token is not valid",
+                };
+                let _ = conn.refuse(code, message).await;
+                return;
+            }
+        }
+        if let Some(author) = &conn.author {
+            let now = OffsetDateTime::now_utc();
+            match self
+                .inner
+                .moderation
+                .restriction(&conn.room, author.id, now)
+                .await
+            {
+                Ok(Some(crate::moderation::Restriction::Banned)) => {
+                    let _ = conn
+                        .refuse(ErrorCode::Banned, "you are banned from this room")
+                        .await;
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(room = %conn.room, error = %e, "moderation store unavailable on join")
+                }
+            }
+        }
+        conn.role = match self.role(&conn.room, conn.author.as_ref()).await {
+            Ok(role) => role,
+            Err(e) => {
+                tracing::warn!(room = %conn.room, error = %e, "room authority unavailable on join");
+                if conn.author.is_some() {
+                    Role::Viewer
+                } else {
+                    Role::Anonymous
+                }
+            }
+        };
+        let (membership, rx) = self.join(&conn.room);
+        let ready = membership.room.wait_ready(self.inner.config.write_timeout).await;
+        if conn.welcome(ready).await == Flow::Continue {
+            conn.run(rx).await;
+        }
+        drop(membership);
+        tracing::debug!(room = %conn.room, "chat connection ended");
+    }
+}
+
+impl<T, E> Conn<'_, T>
+where
+    T: Stream<Item = Result<Frame, E>> + Sink<Frame> + Unpin + Send,
+    <T as Sink<Frame>>::Error: Display,
+    E: Display,
+{
+    /// Sends one frame, within the write timeout.
+    pub(crate) async fn send(&mut self, frame: Frame) -> Flow {
+        let limit = self.hub.config.write_timeout;
+        match tokio::time::timeout(limit, self.transport.send(frame)).await {
+            Ok(Ok(())) => Flow::Continue,
+            Ok(Err(e)) => {
+                tracing::debug!(room = %self.room, error = %e, "chat client write failed");
+                Flow::Stop
+            }
+            Err(_) => {
+                tracing::info!(room = %self.room, "chat client write timed out; dropping it");
+                Flow::Stop
+            }
+        }
+    }
+
+    async fn send_json(&mut self, frame: &ServerFrame<'_>) -> Flow {
+        self.send(Frame::text(frame.to_json())).await
+    }
+
+    /// Sends an `error` frame.
+    pub(crate) async fn error(
+        &mut self,
+        code: ErrorCode,
+        message: &str,
+        retry_after_ms: Option<u64>,
+    ) -> Flow {
+        self.send_json(&ServerFrame::Error {
+            code,
+            message,
+            retry_after_ms,
+        })
+        .await
+    }
+
+    /// Sends a close frame; the connection ends.
+    pub(crate) async fn close(&mut self, code: u16, reason: &str) -> Flow {
+        let _ = self.send(Frame::close(code, reason)).await;
+        Flow::Stop
+    }
+
+    /// An `error` frame, then close with 1008.
+    pub(crate) async fn refuse(&mut self, code: ErrorCode, message: &str) -> Flow {
+        if self.error(code, message, None).await == Flow::Continue {
+            self.close(close_code::POLICY, message).await;
+        }
+        Flow::Stop
+    }
+
+    async fn welcome(&mut self, bus_ready: bool) -> Flow {
+        let welcome = ServerFrame::Welcome {
+            room: &self.room,
+            user: self.author.as_ref(),
+            role: self.role,
+        }
+        .to_json();
+        if self.send(Frame::text(welcome)).await == Flow::Stop {
+            return Flow::Stop;
+        }
+        if !bus_ready {
+            let flow = self
+                .error(
+                    ErrorCode::Unavailable,
+                    "chat bus unavailable: live messages may be delayed",
+                    None,
+                )
+                .await;
+            if flow == Flow::Stop {
+                return flow;
+            }
+        }
+        let limit = self.hub.config.history_on_join;
+        let messages: Vec<ChatMessage> = match self.hub.bus.history(&self.room, limit).await {
+            Ok(messages) => messages,
+            Err(e) => {
+                tracing::warn!(room = %self.room, error = %e, "chat history unavailable");
+                if self
+                    .error(ErrorCode::Unavailable, "history unavailable", None)
+                    .await
+                    == Flow::Stop
+                {
+                    return Flow::Stop;
+                }
+                Vec::new()
+            }
+        };
+        self.seen = messages.iter().map(|m| m.id).collect();
+        let history = ServerFrame::History { messages: &messages }.to_json();
+        if self.send(Frame::text(history)).await == Flow::Stop {
+            return Flow::Stop;
+        }
+        let viewers = self.hub.rooms_viewers(&self.room);
+        self.send_json(&ServerFrame::Presence { viewers }).await
+    }
+
+    async fn run(&mut self, mut rx: broadcast::Receiver<Outgoing>) {
+        let config = self.hub.config.clone();
+        let shutdown = self.hub.shutdown.clone();
+        let mut heartbeat = tokio::time::interval_at(
+            Instant::now() + config.heartbeat_interval,
+            config.heartbeat_interval,
+        );
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let idle = tokio::time::sleep(config.idle_timeout);
+        tokio::pin!(idle);
+        loop {
+            let flow = tokio::select! {
+                () = shutdown.cancelled() => self.close(close_code::GOING_AWAY, "server shutting down").await,
+                frame = self.transport.next() => match frame {
+                    Some(Ok(frame)) => {
+                        idle.as_mut().reset(Instant::now() + config.idle_timeout);
+                        self.on_frame(frame).await
+                    }
+                    Some(Err(e)) => {
+                        tracing::debug!(room = %self.room, error = %e, "chat client read failed");
+                        Flow::Stop
+                    }
+                    None => Flow::Stop,
+                },
+                out = rx.recv() => match out {
+                    Ok(out) => self.deliver(out, &mut rx).await,
+                    Err(RecvError::Lagged(_)) => self.close(close_code::TRY_AGAIN_LATER, "client too slow").await,
+                    Err(RecvError::Closed) => self.close(close_code::GOING_AWAY, "room closed").await,
+                },
+                _ = heartbeat.tick() => self.send(Frame::Ping(bytes::Bytes::new())).await,
+                () = &mut idle => self.close(close_code::NORMAL, "idle timeout").await,
+            };
+            if flow == Flow::Stop {
+                return;
+            }
+        }
+    }
+
+    /// Writes `first` and whatever else is already queued (up to a batch),
+    /// then flushes once.
+    async fn deliver(&mut self, first: Outgoing, rx: &mut broadcast::Receiver<Outgoing>) -> Flow {
+        let mut next = Some(first);
+        let mut fed = 0usize;
+        let limit = self.hub.config.write_timeout;
+        let deadline = Instant::now() + limit;
+        while let Some(out) = next.take() {
+            match self.outgoing_frame(out) {
+                Ok(Some(frame)) => {
+                    match tokio::time::timeout_at(deadline, self.transport.feed(frame)).await {
+                        Ok(Ok(())) => fed += 1,
+                        _ => return Flow::Stop,
+                    }
+                }
+                Ok(None) => {}
+                Err(action) => {
+                    if fed > 0 {
+                        let _ = tokio::time::timeout_at(deadline, self.transport.flush()).await;
+                    }
+                    return self.silenced(action).await;
+                }
+            }
+            if fed >= BATCH {
+                break;
+            }
+            match rx.try_recv() {
+                Ok(out) => next = Some(out),
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Lagged(_)) => {
+                    return self.close(close_code::TRY_AGAIN_LATER, "client too slow").await;
+                }
+                Err(TryRecvError::Closed) => break,
+            }
+        }
+        if fed == 0 {
+            return Flow::Continue;
+        }
+        match tokio::time::timeout_at(deadline, self.transport.flush()).await {
+            Ok(Ok(())) => Flow::Continue,
+            _ => Flow::Stop,
+        }
+    }
+
+    /// The frame to write for a room frame, `None` to skip it, or the
+    /// silencing that concerns this very client.
+    fn outgoing_frame(&mut self, out: Outgoing) -> Result<Option<Frame>, Option<OffsetDateTime>> {
+        match out.kind {
+            OutKind::Message(id) => {
+                if !self.seen.is_empty() && self.seen.remove(&id) {
+                    return Ok(None);
+                }
+                Ok(Some(Frame::Text(out.text)))
+            }
+            OutKind::Plain => Ok(Some(Frame::Text(out.text))),
+            OutKind::Silenced { user, until } => {
+                if self.author.as_ref().is_some_and(|a| a.id == user) {
+                    Err(until)
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    async fn silenced(&mut self, until: Option<OffsetDateTime>) -> Flow {
+        match until {
+            None => {
+                self.refuse(ErrorCode::Banned, "you were banned from this room")
+                    .await
+            }
+            Some(until) => {
+                let ms = retry_after_ms(until);
+                self.error(ErrorCode::TimedOut, "a moderator timed you out", Some(ms))
+                    .await
+            }
+        }
+    }
+
+    async fn on_frame(&mut self, frame: Frame) -> Flow {
+        let max = self.hub.config.max_frame_bytes;
+        if frame.len() > max {
+            return self.close(close_code::TOO_BIG, "frame too large").await;
+        }
+        match frame {
+            Frame::Text(text) => match serde_json::from_str::<ClientFrame>(text.as_str()) {
+                Ok(frame) => {
+                    self.bad_frames = 0;
+                    self.on_client_frame(frame).await
+                }
+                Err(e) => self.bad_frame(&format!("bad frame: {e}")).await,
+            },
+            Frame::Binary(_) => self.bad_frame("binary frames are not supported").await,
+            Frame::Ping(_) | Frame::Pong(_) => Flow::Continue,
+            Frame::Close(_) => Flow::Stop,
+        }
+    }
+
+    async fn bad_frame(&mut self, message: &str) -> Flow {
+        self.bad_frames += 1;
+        if self.bad_frames >= self.hub.config.max_bad_frames {
+            return self.refuse(ErrorCode::BadRequest, "too many bad frames").await;
+        }
+        self.error(ErrorCode::BadRequest, message, None).await
+    }
+
+    async fn on_client_frame(&mut self, frame: ClientFrame) -> Flow {
+        match frame {
+            ClientFrame::Send { text } => self.on_send(&text).await,
+            ClientFrame::Ping => self.send_json(&ServerFrame::Pong).await,
+            other => self.on_command(other).await,
+        }
+    }
+
+    async fn on_send(&mut self, text: &str) -> Flow {
+        let Some(author) = self.author.clone() else {
+            return self
+                .error(ErrorCode::Unauthorized, "sign in to send messages", None)
+                .await;
+        };
+        let text = match ChatText::parse(text) {
+            Ok(text) => text,
+            Err(e) => return self.error(ErrorCode::InvalidText, &e.to_string(), None).await,
+        };
+        if let Err(wait) = self.hub.limiter.check(author.id, std::time::Instant::now()) {
+            let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+            return self
+                .error(ErrorCode::RateLimited, "too many messages", Some(ms))
+                .await;
+        }
+        let now = OffsetDateTime::now_utc();
+        match self.hub.moderation.restriction(&self.room, author.id, now).await {
+            Ok(None) => {}
+            Ok(Some(crate::moderation::Restriction::Banned)) => return self.silenced(None).await,
+            Ok(Some(crate::moderation::Restriction::TimedOut { until })) => {
+                return self.silenced(Some(until)).await;
+            }
+            Err(e) => {
+                tracing::warn!(room = %self.room, error = %e, "moderation store unavailable");
+                return self
+                    .error(
+                        ErrorCode::Unavailable,
+                        "moderation store unavailable; not sent",
+                        None,
+                    )
+                    .await;
+            }
+        }
+        let message = ChatMessage {
+            id: MessageId::new_random(),
+            room: self.room.clone(),
+            author,
+            text,
+            sent_at: now,
+        };
+        match self
+            .hub
+            .bus
+            .publish(&self.room, ChatEvent::Message(message))
+            .await
+        {
+            Ok(()) => Flow::Continue,
+            Err(e) => {
+                tracing::warn!(room = %self.room, error = %e, "chat publish failed");
+                self.error(
+                    ErrorCode::Unavailable,
+                    "chat bus unavailable; message not sent",
+                    None,
+                )
+                .await
+            }
+        }
+    }
+}
+
+/// Milliseconds from now until `until` (at least 1).
+pub(crate) fn retry_after_ms(until: OffsetDateTime) -> u64 {
+    let ms = (until - OffsetDateTime::now_utc()).whole_milliseconds();
+    u64::try_from(ms).unwrap_or(0).max(1)
+}
+
+impl HubInner {
+    pub(crate) fn rooms_viewers(self: &Arc<Self>, room: &RoomId) -> usize {
+        ChatHub {
+            inner: Arc::clone(self),
+        }
+        .viewers(room)
+    }
+}

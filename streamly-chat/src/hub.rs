@@ -1,0 +1,290 @@
+//! [`ChatHub`]: the rooms of one chat node, its limits, its ports and its
+//! shutdown switch. Cheap to clone (an `Arc` inside).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use streamly_core::auth::{JwtError, JwtKeys};
+use streamly_core::domain::{ChatAuthor, RoomId};
+use streamly_core::ports::{ChatBus, ChatBusError};
+use thiserror::Error;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ChatConfig;
+use crate::moderation::{MemoryModerationStore, ModerationError, ModerationStore, NoOwners, RoomAuthority};
+use crate::protocol::{ErrorCode, Role};
+use crate::rate_limit::RateLimiter;
+use crate::room::{LocalRoom, Outgoing};
+
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum AdmitError {
+    /// The node already serves `max_connections` clients.
+    #[error("too many chat connections")]
+    TooManyConnections,
+    /// The node is shutting down.
+    #[error("chat server is shutting down")]
+    ShuttingDown,
+}
+
+/// A slot for one connection, taken by [`ChatHub::admit`] before the
+/// WebSocket upgrade and released when the connection ends.
+#[derive(Debug)]
+pub struct Admission {
+    _permit: OwnedSemaphorePermit,
+    active: watch::Sender<usize>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.active.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+pub(crate) struct HubInner {
+    pub(crate) config: ChatConfig,
+    pub(crate) bus: Arc<dyn ChatBus>,
+    pub(crate) jwt: Option<JwtKeys>,
+    pub(crate) authority: Arc<dyn RoomAuthority>,
+    pub(crate) moderation: Arc<dyn ModerationStore>,
+    // A std mutex: held only to look up, create or remove a room and to
+    // change its viewer count, never across an await.
+    rooms: Mutex<HashMap<RoomId, Arc<LocalRoom>>>,
+    pub(crate) limiter: RateLimiter,
+    permits: Arc<Semaphore>,
+    active: watch::Sender<usize>,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// The chat rooms of one node. Build it with [`ChatHub::builder`], serve
+/// WebSocket clients with [`crate::router`] (or drive
+/// [`ChatHub::serve`] with any transport), stop it with
+/// [`ChatHub::shutdown`].
+#[derive(Clone)]
+pub struct ChatHub {
+    pub(crate) inner: Arc<HubInner>,
+}
+
+impl std::fmt::Debug for ChatHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatHub")
+            .field("config", &self.inner.config)
+            .field("connections", &self.connections())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`ChatHub`].
+pub struct ChatHubBuilder {
+    config: ChatConfig,
+    bus: Arc<dyn ChatBus>,
+    jwt: Option<JwtKeys>,
+    authority: Arc<dyn RoomAuthority>,
+    moderation: Arc<dyn ModerationStore>,
+}
+
+impl std::fmt::Debug for ChatHubBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatHubBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatHubBuilder {
+    /// Limits and timers (default: [`ChatConfig::default`]).
+    pub fn config(mut self, config: ChatConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Keys that verify clients' JWTs. Without them every client is
+    /// anonymous (read-only).
+    pub fn jwt(mut self, keys: JwtKeys) -> Self {
+        self.jwt = Some(keys);
+        self
+    }
+
+    /// Who owns each room (default: [`NoOwners`]).
+    pub fn authority(mut self, authority: Arc<dyn RoomAuthority>) -> Self {
+        self.authority = authority;
+        self
+    }
+
+    /// Where moderation decisions live (default: a
+    /// [`MemoryModerationStore`]; use the Redis one across nodes).
+    pub fn moderation(mut self, store: Arc<dyn ModerationStore>) -> Self {
+        self.moderation = store;
+        self
+    }
+
+    /// Builds the hub.
+    pub fn build(self) -> ChatHub {
+        let permits = Arc::new(Semaphore::new(self.config.max_connections.max(1)));
+        ChatHub {
+            inner: Arc::new(HubInner {
+                limiter: RateLimiter::new(self.config.rate_limit),
+                config: self.config,
+                bus: self.bus,
+                jwt: self.jwt,
+                authority: self.authority,
+                moderation: self.moderation,
+                rooms: Mutex::new(HashMap::new()),
+                permits,
+                active: watch::channel(0).0,
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+}
+
+/// A connection's place in a room; leaving (drop) updates the viewer count
+/// and closes the room on this node when it was the last one.
+pub(crate) struct Membership {
+    pub(crate) room: Arc<LocalRoom>,
+    hub: Arc<HubInner>,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        let mut rooms = self.hub.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        if self.room.viewers.fetch_sub(1, Ordering::Relaxed) == 1 {
+            if rooms
+                .get(&self.room.id)
+                .is_some_and(|r| Arc::ptr_eq(r, &self.room))
+            {
+                rooms.remove(&self.room.id);
+            }
+            self.room.cancel.cancel();
+        }
+    }
+}
+
+impl ChatHub {
+    /// Starts building a hub on `bus`.
+    pub fn builder(bus: Arc<dyn ChatBus>) -> ChatHubBuilder {
+        ChatHubBuilder {
+            config: ChatConfig::default(),
+            bus,
+            jwt: None,
+            authority: Arc::new(NoOwners),
+            moderation: Arc::new(MemoryModerationStore::new()),
+        }
+    }
+
+    /// The hub's limits and timers.
+    pub fn config(&self) -> &ChatConfig {
+        &self.inner.config
+    }
+
+    /// Clients connected to `room` on this node.
+    pub fn viewers(&self, room: &RoomId) -> usize {
+        let rooms = self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        rooms.get(room).map_or(0, |r| r.viewers.load(Ordering::Relaxed))
+    }
+
+    /// Every room with clients on this node, with its viewer count.
+    pub fn rooms(&self) -> Vec<(RoomId, usize)> {
+        let rooms = self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        rooms
+            .values()
+            .map(|r| (r.id.clone(), r.viewers.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Connections currently admitted on this node.
+    pub fn connections(&self) -> usize {
+        *self.inner.active.borrow()
+    }
+
+    /// Checks the chat bus can be reached (for `/health`).
+    pub async fn health(&self) -> Result<(), ChatBusError> {
+        self.inner.bus.ping().await
+    }
+
+    /// Takes a connection slot, or says why not (call before upgrading).
+    pub fn admit(&self) -> Result<Admission, AdmitError> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err(AdmitError::ShuttingDown);
+        }
+        let permit = Arc::clone(&self.inner.permits)
+            .try_acquire_owned()
+            .map_err(|_| AdmitError::TooManyConnections)?;
+        self.inner.active.send_modify(|n| *n += 1);
+        Ok(Admission {
+            _permit: permit,
+            active: self.inner.active.clone(),
+        })
+    }
+
+    /// Closes every connection with 1001 and waits until all have ended.
+    /// New connections are refused from the first call on.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        let mut rx = self.inner.active.subscribe();
+        // The sender lives in `self`, so this only ends at zero.
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    /// Verifies an optional token: `Ok(None)` is an anonymous reader.
+    pub fn authenticate(&self, token: Option<&str>) -> Result<Option<ChatAuthor>, ErrorCode> {
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return Ok(None);
+        };
+        let Some(keys) = &self.inner.jwt else {
+            return Err(ErrorCode::InvalidToken);
+        };
+        match keys.verify(token) {
+            Ok(claims) => Ok(Some(ChatAuthor {
+                id: claims.sub,
+                username: claims.name,
+            })),
+            Err(JwtError::Expired) => Err(ErrorCode::TokenExpired),
+            Err(_) => Err(ErrorCode::InvalidToken),
+        }
+    }
+
+    /// The role of `author` in `room`.
+    pub async fn role(&self, room: &RoomId, author: Option<&ChatAuthor>) -> Result<Role, ModerationError> {
+        let Some(author) = author else {
+            return Ok(Role::Anonymous);
+        };
+        if self.inner.authority.owner(room).await? == Some(author.id) {
+            return Ok(Role::Owner);
+        }
+        if self.inner.moderation.is_moderator(room, author.id).await? {
+            return Ok(Role::Moderator);
+        }
+        Ok(Role::Viewer)
+    }
+
+    /// Joins `room` on this node: starts its fan-out if it is the first
+    /// connection, and returns the membership and a receiver of its frames.
+    pub(crate) fn join(&self, room: &RoomId) -> (Membership, broadcast::Receiver<Outgoing>) {
+        let mut rooms = self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        let local = rooms
+            .entry(room.clone())
+            .or_insert_with(|| {
+                LocalRoom::start(
+                    room.clone(),
+                    Arc::clone(&self.inner.bus),
+                    self.inner.config.outbound_queue,
+                    self.inner.config.presence_interval,
+                    &self.inner.shutdown,
+                )
+            })
+            .clone();
+        local.viewers.fetch_add(1, Ordering::Relaxed);
+        let rx = local.tx.subscribe();
+        (
+            Membership {
+                room: local,
+                hub: Arc::clone(&self.inner),
+            },
+            rx,
+        )
+    }
+}

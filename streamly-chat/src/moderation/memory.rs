@@ -1,0 +1,178 @@
+//! In-memory moderation adapters, plus the `StreamStore`-backed authority.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use streamly_core::domain::{RoomId, StreamId, UserId};
+use streamly_core::ports::{StoreError, StreamStore};
+use time::OffsetDateTime;
+
+use super::{ModerationError, ModerationStore, Restriction, RoomAuthority};
+
+/// An authority under which no room has an owner (so nobody moderates until
+/// the platform provides a real one).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoOwners;
+
+#[async_trait]
+impl RoomAuthority for NoOwners {
+    async fn owner(&self, _room: &RoomId) -> Result<Option<UserId>, ModerationError> {
+        Ok(None)
+    }
+}
+
+/// A fixed room → owner table (tests, examples, integrators with few rooms).
+#[derive(Debug, Default)]
+pub struct StaticRoomAuthority {
+    // Held only for a map lookup or insert.
+    owners: Mutex<HashMap<RoomId, UserId>>,
+}
+
+impl StaticRoomAuthority {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes `owner` the owner of `room`.
+    pub fn set_owner(&self, room: RoomId, owner: UserId) {
+        self.owners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(room, owner);
+    }
+}
+
+#[async_trait]
+impl RoomAuthority for StaticRoomAuthority {
+    async fn owner(&self, room: &RoomId) -> Result<Option<UserId>, ModerationError> {
+        Ok(self
+            .owners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(room)
+            .copied())
+    }
+}
+
+/// The platform's authority: a room is named after its stream, and the
+/// stream's owner owns the room.
+#[derive(Clone)]
+pub struct StreamStoreAuthority {
+    streams: Arc<dyn StreamStore>,
+}
+
+impl std::fmt::Debug for StreamStoreAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamStoreAuthority").finish_non_exhaustive()
+    }
+}
+
+impl StreamStoreAuthority {
+    /// Answers from `streams`.
+    pub fn new(streams: Arc<dyn StreamStore>) -> Self {
+        Self { streams }
+    }
+}
+
+#[async_trait]
+impl RoomAuthority for StreamStoreAuthority {
+    async fn owner(&self, room: &RoomId) -> Result<Option<UserId>, ModerationError> {
+        let Ok(id) = StreamId::parse(room.as_str()) else {
+            return Ok(None);
+        };
+        match self.streams.get(&id).await {
+            Ok(stream) => Ok(Some(stream.owner)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct RoomModeration {
+    moderators: HashSet<UserId>,
+    banned: HashSet<UserId>,
+    timeouts: HashMap<UserId, OffsetDateTime>,
+}
+
+/// Moderation decisions for one process.
+#[derive(Debug, Default)]
+pub struct MemoryModerationStore {
+    // Held only for a map operation, never across await.
+    rooms: Mutex<HashMap<RoomId, RoomModeration>>,
+}
+
+impl MemoryModerationStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, room: &RoomId, f: impl FnOnce(&mut RoomModeration) -> T) -> T {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        f(rooms.entry(room.clone()).or_default())
+    }
+}
+
+#[async_trait]
+impl ModerationStore for MemoryModerationStore {
+    async fn is_moderator(&self, room: &RoomId, user: UserId) -> Result<bool, ModerationError> {
+        Ok(self.with(room, |r| r.moderators.contains(&user)))
+    }
+
+    async fn add_moderator(&self, room: &RoomId, user: UserId) -> Result<(), ModerationError> {
+        self.with(room, |r| r.moderators.insert(user));
+        Ok(())
+    }
+
+    async fn remove_moderator(&self, room: &RoomId, user: UserId) -> Result<(), ModerationError> {
+        self.with(room, |r| r.moderators.remove(&user));
+        Ok(())
+    }
+
+    async fn restriction(
+        &self,
+        room: &RoomId,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Option<Restriction>, ModerationError> {
+        Ok(self.with(room, |r| {
+            if r.banned.contains(&user) {
+                return Some(Restriction::Banned);
+            }
+            match r.timeouts.get(&user).copied() {
+                Some(until) if until > now => Some(Restriction::TimedOut { until }),
+                Some(_) => {
+                    r.timeouts.remove(&user);
+                    None
+                }
+                None => None,
+            }
+        }))
+    }
+
+    async fn ban(&self, room: &RoomId, user: UserId) -> Result<(), ModerationError> {
+        self.with(room, |r| r.banned.insert(user));
+        Ok(())
+    }
+
+    async fn timeout(
+        &self,
+        room: &RoomId,
+        user: UserId,
+        until: OffsetDateTime,
+    ) -> Result<(), ModerationError> {
+        self.with(room, |r| r.timeouts.insert(user, until));
+        Ok(())
+    }
+
+    async fn lift(&self, room: &RoomId, user: UserId) -> Result<(), ModerationError> {
+        self.with(room, |r| {
+            r.banned.remove(&user);
+            r.timeouts.remove(&user);
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,152 @@
+//! The WebSocket front door: `GET /ws?room=…[&token=…]` on axum.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::{Sink, Stream};
+use serde::Deserialize;
+
+use crate::connection::JoinRequest;
+use crate::frame::Frame;
+use crate::hub::{AdmitError, ChatHub};
+
+/// Largest message tungstenite buffers before giving up on a client; the
+/// protocol's own cap (`max_frame_bytes`, 4 KiB) is checked by the handler
+/// so that it can close with 1009.
+const TRANSPORT_MAX_MESSAGE: usize = 64 * 1024;
+
+#[derive(Debug, Deserialize)]
+struct WsQuery {
+    room: Option<String>,
+    token: Option<String>,
+}
+
+/// An axum router with `GET /ws?room=<room>[&token=<jwt>]` (the token may
+/// also come as `Authorization: Bearer <jwt>`). Nest or merge it into your
+/// own router.
+pub fn router(hub: ChatHub) -> Router {
+    Router::new().route("/ws", get(ws_handler)).with_state(hub)
+}
+
+async fn ws_handler(
+    State(hub): State<ChatHub>,
+    Query(query): Query<WsQuery>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let admission = match hub.admit() {
+        Ok(a) => a,
+        Err(AdmitError::TooManyConnections) => {
+            return (StatusCode::SERVICE_UNAVAILABLE, "too many chat connections").into_response();
+        }
+        Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "chat server shutting down").into_response(),
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned());
+    let request = JoinRequest {
+        room: query.room,
+        token: query.token.or(bearer),
+    };
+    upgrade
+        .max_message_size(TRANSPORT_MAX_MESSAGE)
+        .max_frame_size(TRANSPORT_MAX_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            hub.serve(admission, request, WsTransport(socket)).await;
+        })
+}
+
+/// Adapts an axum [`WebSocket`] to a `Stream + Sink` of [`Frame`]s.
+#[derive(Debug)]
+pub struct WsTransport(pub WebSocket);
+
+fn from_message(m: Message) -> Frame {
+    match m {
+        Message::Text(t) => Frame::Text(t),
+        Message::Binary(b) => Frame::Binary(b),
+        Message::Ping(b) => Frame::Ping(b),
+        Message::Pong(b) => Frame::Pong(b),
+        Message::Close(c) => Frame::Close(c.map(|c| (c.code, c.reason.as_str().to_owned()))),
+    }
+}
+
+fn to_message(f: Frame) -> Message {
+    match f {
+        Frame::Text(t) => Message::Text(t),
+        Frame::Binary(b) => Message::Binary(b),
+        Frame::Ping(b) => Message::Ping(b),
+        Frame::Pong(b) => Message::Pong(b),
+        Frame::Close(c) => Message::Close(c.map(|(code, reason)| CloseFrame {
+            code,
+            reason: reason.into(),
+        })),
+    }
+}
+
+impl Stream for WsTransport {
+    type Item = Result<Frame, axum::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.0)
+            .poll_next(cx)
+            .map(|m| m.map(|r| r.map(from_message)))
+    }
+}
+
+impl Sink<Frame> for WsTransport {
+    type Error = axum::Error;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut self.0).poll_ready(cx)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, item: Frame) -> Result<(), Self::Error> {
+        Pin::new(&mut self.0).start_send(to_message(item))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut self.0).poll_close(cx)
+    }
+}
+
+/// Serves `router(hub)` (plus `GET /health`) on `listener` until `shutdown`
+/// completes, then closes every chat connection with 1001 and waits for
+/// them. This is the standalone chat server.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    hub: ChatHub,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/health", get(health))
+        .with_state(hub.clone())
+        .merge(router(hub.clone()));
+    let stop = hub.clone();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stop.shutdown().await;
+        })
+        .await;
+    hub.shutdown().await;
+    result
+}
+
+async fn health(State(hub): State<ChatHub>) -> Result<&'static str, (StatusCode, String)> {
+    hub.health()
+        .await
+        .map(|()| "ok")
+        .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+}
