@@ -1,0 +1,83 @@
+//! [`RtmpConfig`]: everything an integrator can tune, with safe defaults.
+
+use std::time::Duration;
+
+use crate::chunk::ChunkLimits;
+use crate::session::SessionConfig;
+
+/// RTMP server configuration. `RtmpConfig::default()` is production-ready.
+#[derive(Debug, Clone)]
+pub struct RtmpConfig {
+    /// Application names publishers may connect to (default `["live"]`, as
+    /// in `rtmp://host/live/<key>`). Others get `NetConnection.Connect.Rejected`.
+    pub apps: Vec<String>,
+    /// Most simultaneous connections (default 1000). Further clients wait in
+    /// the kernel's accept queue until a slot frees up.
+    pub max_connections: usize,
+    /// Time allowed from accept to the end of the handshake (default 10 s).
+    pub handshake_timeout: Duration,
+    /// A connection that sends nothing for this long is closed (default
+    /// 30 s). Also bounds every write to the client.
+    pub idle_timeout: Duration,
+    /// Time the [`StreamKeyValidator`](streamly_core::ports::StreamKeyValidator)
+    /// gets to answer; a timeout rejects (default 5 s).
+    pub validate_timeout: Duration,
+    /// Largest RTMP message accepted (default 8 MiB: a keyframe of a
+    /// high-bitrate 4K stream fits).
+    pub max_message_len: u32,
+    /// Largest Set Chunk Size accepted from a client (default 1 MiB).
+    pub max_chunk_size: u32,
+    /// Most chunk streams per connection (default 64; encoders use < 10).
+    pub max_chunk_streams: usize,
+    /// Most bytes of partially received messages per connection (default
+    /// 16 MiB). With the 64 KiB read buffer this bounds a connection's memory.
+    pub max_buffered_bytes: usize,
+    /// Frames a subscriber's channel holds before it counts as slow and is
+    /// dropped (default 1024, ~15 s of 25 fps video with 44.1 kHz AAC).
+    pub subscriber_capacity: usize,
+    /// Payload bytes of the GOP cache per stream, replayed to new
+    /// subscribers (default 16 MiB; 0 disables it).
+    pub gop_cache_bytes: usize,
+    /// Window Acknowledgement Size sent to clients (default 2.5 MB).
+    pub window_ack_size: u32,
+    /// Outbound chunk size (default 4096).
+    pub out_chunk_size: u32,
+}
+
+impl Default for RtmpConfig {
+    fn default() -> Self {
+        let limits = ChunkLimits::default();
+        Self {
+            apps: vec!["live".to_owned()],
+            max_connections: 1000,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            validate_timeout: Duration::from_secs(5),
+            max_message_len: limits.max_message_len,
+            max_chunk_size: limits.max_chunk_size,
+            max_chunk_streams: limits.max_chunk_streams,
+            max_buffered_bytes: limits.max_buffered_bytes,
+            subscriber_capacity: 1024,
+            gop_cache_bytes: 16 << 20,
+            window_ack_size: 2_500_000,
+            out_chunk_size: 4096,
+        }
+    }
+}
+
+impl RtmpConfig {
+    /// The per-connection protocol settings.
+    pub fn session_config(&self) -> SessionConfig {
+        SessionConfig {
+            apps: self.apps.clone(),
+            limits: ChunkLimits {
+                max_chunk_size: self.max_chunk_size,
+                max_message_len: self.max_message_len,
+                max_chunk_streams: self.max_chunk_streams,
+                max_buffered_bytes: self.max_buffered_bytes,
+            },
+            window_ack_size: self.window_ack_size,
+            out_chunk_size: self.out_chunk_size,
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! One publisher connection: drives an [`IngestSession`] over a socket, asks
+//! the validator, parses media tags and forwards frames to the hub.
+//!
+//! Logs go through a span with `conn` (connection id), `peer` and, once
+//! granted, `stream` (the stream id). The stream key is never logged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use streamly_core::media::{MediaError, MediaFrame, parse_audio_tag, parse_video_tag};
+use streamly_core::ports::{PublishDecision, PublishRequest, StreamKeyValidator};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::{Instant, timeout, timeout_at};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, Span, debug, info, warn};
+
+use crate::RtmpConfig;
+use crate::error::RtmpError;
+use crate::hub::{Publisher, StreamHub};
+use crate::session::{IngestSession, SessionConfig, SessionEvent};
+
+/// Size of the per-connection read buffer.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// What every connection task shares.
+pub(crate) struct ConnContext {
+    pub(crate) config: RtmpConfig,
+    pub(crate) session: SessionConfig,
+    pub(crate) validator: Arc<dyn StreamKeyValidator>,
+    pub(crate) hub: StreamHub,
+}
+
+/// Whether a track's codec is carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Track {
+    Ok,
+    Unsupported,
+}
+
+/// Whether to keep the connection open.
+enum Flow {
+    Continue,
+    Close,
+}
+
+struct Connection {
+    ctx: Arc<ConnContext>,
+    id: u64,
+    socket: TcpStream,
+    session: IngestSession,
+    publisher: Option<Publisher>,
+    video: Track,
+    audio: Track,
+    bad_frames: u64,
+}
+
+/// Serves one accepted connection until it ends or `shutdown` fires.
+pub(crate) async fn serve(
+    socket: TcpStream,
+    peer: std::net::SocketAddr,
+    id: u64,
+    ctx: Arc<ConnContext>,
+    shutdown: CancellationToken,
+    _permit: OwnedSemaphorePermit,
+) {
+    let span = tracing::info_span!("rtmp", conn = id, %peer, stream = tracing::field::Empty);
+    async move {
+        debug!("accepted");
+        let seed = id.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+        let mut conn = Connection {
+            session: IngestSession::new(ctx.session.clone(), seed),
+            ctx,
+            id,
+            socket,
+            publisher: None,
+            video: Track::Ok,
+            audio: Track::Ok,
+            bad_frames: 0,
+        };
+        let result = conn.run(&shutdown).await;
+        conn.end_publish("connection closed").await;
+        let _ = conn.socket.shutdown().await;
+        match result {
+            Ok(()) => info!("connection closed"),
+            Err(e) => info!(error = %e, "connection closed on error"),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+impl Connection {
+    async fn run(&mut self, shutdown: &CancellationToken) -> Result<(), RtmpError> {
+        let handshake_deadline = Instant::now() + self.ctx.config.handshake_timeout;
+        let mut buf = vec![0u8; READ_BUFFER];
+        loop {
+            let deadline = if self.session.handshake_done() {
+                Instant::now() + self.ctx.config.idle_timeout
+            } else {
+                handshake_deadline
+            };
+            let read = tokio::select! {
+                () = shutdown.cancelled() => {
+                    info!("server shutting down");
+                    return Ok(());
+                }
+                r = timeout_at(deadline, self.socket.read(&mut buf)) => r,
+            };
+            let n = match read {
+                Ok(r) => r?,
+                Err(_) if self.session.handshake_done() => return Err(RtmpError::IdleTimeout),
+                Err(_) => return Err(RtmpError::HandshakeTimeout),
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            let result = self.session.handle_input(&buf[..n]);
+            // Flush first: on error the output may hold a status for the client.
+            self.flush().await?;
+            result?;
+            if let Flow::Close = self.drain_events().await? {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), RtmpError> {
+        let out = self.session.take_output();
+        if out.is_empty() {
+            return Ok(());
+        }
+        timeout(self.ctx.config.idle_timeout, self.socket.write_all(&out))
+            .await
+            .map_err(|_| RtmpError::IdleTimeout)??;
+        Ok(())
+    }
+
+    async fn drain_events(&mut self) -> Result<Flow, RtmpError> {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                SessionEvent::Connected { app } => info!(app, "connected"),
+                SessionEvent::PublishRequested { app, key } => {
+                    let flow = self.on_publish(PublishRequest { app, key }).await;
+                    self.flush().await?;
+                    if let Flow::Close = flow {
+                        return Ok(Flow::Close);
+                    }
+                }
+                SessionEvent::Video { timestamp, body } => self.on_video(timestamp, &body),
+                SessionEvent::Audio { timestamp, body } => self.on_audio(timestamp, &body),
+                SessionEvent::Metadata(meta) => {
+                    if let Some(p) = &self.publisher {
+                        p.forward(MediaFrame::Metadata(Arc::new(meta)));
+                    }
+                }
+                SessionEvent::PublishFinished => {
+                    self.end_publish("publisher unpublished").await;
+                }
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    async fn on_publish(&mut self, request: PublishRequest) -> Flow {
+        let ctx = Arc::clone(&self.ctx);
+        let app = request.app.clone();
+        let decision = timeout(ctx.config.validate_timeout, ctx.validator.validate(&request)).await;
+        let (code, why) = match decision {
+            Ok(Ok(PublishDecision::Grant(stream_id))) => match ctx.hub.register(&stream_id, self.id, &app) {
+                Ok(publisher) => {
+                    Span::current().record("stream", tracing::field::display(&stream_id));
+                    info!(app, "publish granted");
+                    self.publisher = Some(publisher);
+                    self.session.accept_publish();
+                    return Flow::Continue;
+                }
+                Err(_) => {
+                    warn!(app, stream = %stream_id, "publish rejected: stream already has a publisher");
+                    ("NetStream.Publish.BadName", "stream already has a publisher")
+                }
+            },
+            Ok(Ok(PublishDecision::Reject(reason))) => {
+                info!(app, %reason, "publish rejected");
+                ("NetStream.Publish.BadName", "publish rejected")
+            }
+            Ok(Err(e)) => {
+                warn!(app, error = %e, "validator failed: publish rejected");
+                ("NetStream.Publish.Failed", "publish could not be validated")
+            }
+            Err(_) => {
+                warn!(app, timeout = ?ctx.config.validate_timeout, "validator timed out: publish rejected");
+                ("NetStream.Publish.Failed", "publish could not be validated")
+            }
+        };
+        self.session.reject_publish(code, why);
+        Flow::Close
+    }
+
+    fn on_video(&mut self, timestamp: u32, body: &Bytes) {
+        if self.video == Track::Unsupported {
+            return;
+        }
+        // Enhanced RTMP (FourCC codecs: HEVC, AV1, VP9) sets the top bit.
+        if body.first().is_some_and(|b| b & 0x80 != 0) {
+            warn!("enhanced-RTMP video (HEVC/AV1/VP9) is not supported: video track ignored");
+            self.video = Track::Unsupported;
+            return;
+        }
+        let parsed = parse_video_tag(timestamp, body);
+        self.forward("video", parsed);
+    }
+
+    fn on_audio(&mut self, timestamp: u32, body: &Bytes) {
+        if self.audio == Track::Unsupported {
+            return;
+        }
+        let parsed = parse_audio_tag(timestamp, body);
+        self.forward("audio", parsed);
+    }
+
+    fn forward(&mut self, kind: &'static str, parsed: Result<Option<MediaFrame>, MediaError>) {
+        match parsed {
+            Ok(Some(frame)) => {
+                if let Some(p) = &self.publisher {
+                    p.forward(frame);
+                }
+            }
+            Ok(None) => {}
+            Err(e @ MediaError::UnsupportedCodec { .. }) => {
+                warn!(error = %e, "{kind} track ignored: only H.264 video and AAC audio are carried");
+                match kind {
+                    "video" => self.video = Track::Unsupported,
+                    _ => self.audio = Track::Unsupported,
+                }
+            }
+            Err(e) => {
+                self.bad_frames += 1;
+                // First and then every 100th: a broken encoder must not flood logs.
+                if self.bad_frames % 100 == 1 {
+                    warn!(error = %e, bad_frames = self.bad_frames, "malformed {kind} tag dropped");
+                }
+            }
+        }
+    }
+
+    /// Ends the publish, if any: subscribers end, `Ended` is broadcast and
+    /// the validator hears about it.
+    async fn end_publish(&mut self, why: &str) {
+        let Some(mut publisher) = self.publisher.take() else {
+            return;
+        };
+        publisher.end();
+        info!(reason = why, "publish ended");
+        let stream_id = publisher.stream_id().clone();
+        let validator = Arc::clone(&self.ctx.validator);
+        let limit: Duration = self.ctx.config.validate_timeout;
+        match timeout(limit, validator.publish_ended(&stream_id)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "validator.publish_ended failed"),
+            Err(_) => warn!("validator.publish_ended timed out"),
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! [`StreamHub`]: the live streams of one server, and their subscribers.
+//!
+//! ## Ordering guarantee
+//!
+//! On a grant the publisher's connection registers the stream here, then
+//! broadcasts [`StreamEvent::Started`], and only then answers the client with
+//! `NetStream.Publish.Start` — so no media frame is forwarded before
+//! `Started`. A subscriber replays the stream state (below), so one that calls
+//! [`StreamHub::subscribe`] when it sees `Started` misses nothing as long as it
+//! subscribes before the second keyframe (in practice: at once).
+//!
+//! ## Replay (GOP cache)
+//!
+//! Each live stream keeps the frames since its last keyframe (bounded by
+//! `gop_cache_bytes`; see [`crate::RtmpConfig`]) and the decoder configuration
+//! that was current when that GOP started. A new subscriber first receives
+//! that configuration (`Metadata`, `VideoConfig`, `AudioConfig`), then the
+//! cached GOP starting at its keyframe, then live frames. Within the first GOP
+//! the cache holds everything since the publish began. If a GOP outgrows the
+//! cache, the cache is emptied until the next keyframe; subscribers arriving
+//! then get the configuration and live frames, and must wait for a keyframe.
+//!
+//! ## Slow subscribers
+//!
+//! Each subscriber has a bounded channel (`subscriber_capacity` frames).
+//! Frames are offered with `try_send`: a subscriber whose channel is full is
+//! dropped at once (its receiver then yields `None`, as at the end of the
+//! stream; [`StreamHub::is_live`] tells the two apart), counted in
+//! [`StreamHub::dropped_subscribers`] and logged. The publisher never waits
+//! for a subscriber, so one slow consumer never stalls any stream's ingest.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use streamly_core::domain::StreamId;
+use streamly_core::media::MediaFrame;
+use tokio::sync::{broadcast, mpsc};
+
+/// A change in the set of live streams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StreamEvent {
+    /// A publish was granted; frames follow. Subscribe now to miss nothing.
+    Started {
+        /// The stream.
+        stream_id: StreamId,
+        /// The connection that publishes it (as in the logs).
+        connection_id: u64,
+        /// The RTMP application name.
+        app: String,
+    },
+    /// The publish ended; subscribers' receivers have been closed.
+    Ended {
+        /// The stream.
+        stream_id: StreamId,
+    },
+}
+
+/// Why a stream could not be registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AlreadyLive;
+
+#[derive(Debug, Default)]
+struct Replay {
+    metadata: Option<MediaFrame>,
+    video_config: Option<MediaFrame>,
+    audio_config: Option<MediaFrame>,
+}
+
+impl Replay {
+    fn frames(&self) -> impl Iterator<Item = &MediaFrame> {
+        [&self.metadata, &self.video_config, &self.audio_config]
+            .into_iter()
+            .flatten()
+    }
+}
+
+/// One live stream's fan-out state.
+#[derive(Debug, Default)]
+struct LiveStream {
+    subscribers: Vec<mpsc::Sender<MediaFrame>>,
+    /// The latest configuration frames.
+    current: Replay,
+    /// The configuration when the cached GOP started.
+    gop_start: Replay,
+    gop: Vec<MediaFrame>,
+    gop_bytes: usize,
+    /// Whether the current GOP outgrew the cache.
+    gop_overflow: bool,
+}
+
+#[derive(Debug)]
+struct HubInner {
+    // A std mutex: held for map lookups and inserts only, never across await.
+    streams: Mutex<HashMap<StreamId, Arc<Mutex<LiveStream>>>>,
+    events: broadcast::Sender<StreamEvent>,
+    subscriber_capacity: usize,
+    gop_cache_bytes: usize,
+    dropped: AtomicU64,
+}
+
+/// The live streams of an [`RtmpServer`](crate::RtmpServer): subscribe to
+/// their frames or to started/ended events. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct StreamHub {
+    inner: Arc<HubInner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the maps inconsistent
+    // (single inserts/removes), so poisoning is ignored.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl StreamHub {
+    /// A hub whose subscriber channels hold `subscriber_capacity` frames (at
+    /// least 4, so the replayed configuration always fits) and whose GOP
+    /// cache holds up to `gop_cache_bytes` of payload per stream.
+    pub fn new(subscriber_capacity: usize, gop_cache_bytes: usize) -> Self {
+        let (events, _) = broadcast::channel(256);
+        Self {
+            inner: Arc::new(HubInner {
+                streams: Mutex::new(HashMap::new()),
+                events,
+                subscriber_capacity: subscriber_capacity.max(4),
+                gop_cache_bytes,
+                dropped: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Started/ended events from now on. A receiver that lags behind by more
+    /// than 256 events gets `RecvError::Lagged` and should resynchronise with
+    /// [`live_streams`](Self::live_streams).
+    pub fn events(&self) -> broadcast::Receiver<StreamEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Whether `stream` has a publisher.
+    pub fn is_live(&self, stream: &StreamId) -> bool {
+        lock(&self.inner.streams).contains_key(stream)
+    }
+
+    /// The streams that have a publisher.
+    pub fn live_streams(&self) -> Vec<StreamId> {
+        lock(&self.inner.streams).keys().cloned().collect()
+    }
+
+    /// Subscribers dropped so far because their channel was full.
+    pub fn dropped_subscribers(&self) -> u64 {
+        self.inner.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Subscribes to a live stream's frames: the replayed state first (see
+    /// the module docs), then live frames. `None` if the stream is not live.
+    /// The receiver yields `None` when the publish ends (or when this
+    /// subscriber fell too far behind and was dropped).
+    pub fn subscribe(&self, stream: &StreamId) -> Option<mpsc::Receiver<MediaFrame>> {
+        let live = lock(&self.inner.streams).get(stream).cloned()?;
+        let mut live = lock(&live);
+        let capacity = self.inner.subscriber_capacity.max(live.gop.len() + 3);
+        let (tx, rx) = mpsc::channel(capacity);
+        for frame in live.gop_start.frames().chain(live.gop.iter()) {
+            // Cannot fail: the channel is new and large enough.
+            let _ = tx.try_send(frame.clone());
+        }
+        if live.gop.is_empty() && live.gop_start.frames().next().is_none() {
+            // No GOP cached (overflow, or disabled): replay the latest config.
+            for frame in live.current.frames() {
+                let _ = tx.try_send(frame.clone());
+            }
+        }
+        live.subscribers.push(tx);
+        Some(rx)
+    }
+
+    /// Registers a granted stream and broadcasts `Started`.
+    pub(crate) fn register(
+        &self,
+        stream_id: &StreamId,
+        connection_id: u64,
+        app: &str,
+    ) -> Result<Publisher, AlreadyLive> {
+        let live = {
+            let mut streams = lock(&self.inner.streams);
+            if streams.contains_key(stream_id) {
+                return Err(AlreadyLive);
+            }
+            let live = Arc::new(Mutex::new(LiveStream::default()));
+            streams.insert(stream_id.clone(), Arc::clone(&live));
+            live
+        };
+        // No receivers is fine: nobody listens yet.
+        let _ = self.inner.events.send(StreamEvent::Started {
+            stream_id: stream_id.clone(),
+            connection_id,
+            app: app.to_owned(),
+        });
+        Ok(Publisher {
+            hub: self.clone(),
+            stream_id: stream_id.clone(),
+            live,
+            ended: false,
+        })
+    }
+}
+
+/// A registered publish: forwards frames; unregisters on [`end`] or drop.
+///
+/// [`end`]: Publisher::end
+#[derive(Debug)]
+pub(crate) struct Publisher {
+    hub: StreamHub,
+    stream_id: StreamId,
+    live: Arc<Mutex<LiveStream>>,
+    ended: bool,
+}
+
+impl Publisher {
+    /// The stream being published.
+    pub(crate) fn stream_id(&self) -> &StreamId {
+        &self.stream_id
+    }
+
+    /// Offers a frame to every subscriber and updates the replay state.
+    pub(crate) fn forward(&self, frame: MediaFrame) {
+        let cache_max = self.hub.inner.gop_cache_bytes;
+        let mut live = lock(&self.live);
+        let live = &mut *live;
+        match &frame {
+            MediaFrame::Metadata(_) => live.current.metadata = Some(frame.clone()),
+            MediaFrame::VideoConfig(_) => live.current.video_config = Some(frame.clone()),
+            MediaFrame::AudioConfig(_) => live.current.audio_config = Some(frame.clone()),
+            MediaFrame::Video(v) if v.keyframe => {
+                live.gop.clear();
+                live.gop_bytes = 0;
+                live.gop_overflow = false;
+                live.gop_start = Replay {
+                    metadata: live.current.metadata.clone(),
+                    video_config: live.current.video_config.clone(),
+                    audio_config: live.current.audio_config.clone(),
+                };
+            }
+            _ => {}
+        }
+        if !live.gop_overflow {
+            let size = match &frame {
+                MediaFrame::Video(v) => v.data.len(),
+                MediaFrame::Audio(a) => a.data.len(),
+                _ => 0,
+            };
+            if live.gop_bytes + size <= cache_max {
+                live.gop_bytes += size;
+                live.gop.push(frame.clone());
+            } else {
+                live.gop.clear();
+                live.gop_bytes = 0;
+                live.gop_overflow = true;
+                live.gop_start = Replay::default();
+            }
+        }
+        let stream_id = &self.stream_id;
+        let dropped = &self.hub.inner.dropped;
+        live.subscribers.retain(|tx| match tx.try_send(frame.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let total = dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::warn!(%stream_id, dropped_total = total, "slow subscriber dropped (channel full)");
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+    }
+
+    /// Unregisters the stream (subscribers' receivers end) and broadcasts
+    /// `Ended`. Idempotent.
+    pub(crate) fn end(&mut self) {
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
+        {
+            let mut streams = lock(&self.hub.inner.streams);
+            if streams
+                .get(&self.stream_id)
+                .is_some_and(|l| Arc::ptr_eq(l, &self.live))
+            {
+                streams.remove(&self.stream_id);
+            }
+        }
+        lock(&self.live).subscribers.clear();
+        let _ = self.hub.inner.events.send(StreamEvent::Ended {
+            stream_id: self.stream_id.clone(),
+        });
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+#[cfg(test)]
+mod tests;
