@@ -255,7 +255,7 @@ impl Connection {
         let Some(mut publisher) = self.publisher.take() else {
             return;
         };
-        publisher.end();
+        publisher.close();
         info!(reason = why, "publish ended");
         let stream_id = publisher.stream_id().clone();
         let validator = Arc::clone(&self.ctx.validator);
@@ -265,5 +265,7 @@ impl Connection {
             Ok(Err(e)) => warn!(error = %e, "validator.publish_ended failed"),
             Err(_) => warn!("validator.publish_ended timed out"),
         }
+        // Dropping the publisher broadcasts `Ended`, after the validator knows.
+        drop(publisher);
     }
 }

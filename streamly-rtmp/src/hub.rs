@@ -15,8 +15,9 @@
 //! `gop_cache_bytes`; see [`crate::RtmpConfig`]) and the decoder configuration
 //! that was current when that GOP started. A new subscriber first receives
 //! that configuration (`Metadata`, `VideoConfig`, `AudioConfig`), then the
-//! cached GOP starting at its keyframe, then live frames. Within the first GOP
-//! the cache holds everything since the publish began. If a GOP outgrows the
+//! cached GOP starting at its keyframe, then live frames. Until the second
+//! keyframe the cache holds everything since the publish began (frames before
+//! the first keyframe included). If a GOP outgrows the
 //! cache, the cache is emptied until the next keyframe; subscribers arriving
 //! then get the configuration and live frames, and must wait for a keyframe.
 //!
@@ -50,7 +51,8 @@ pub enum StreamEvent {
         /// The RTMP application name.
         app: String,
     },
-    /// The publish ended; subscribers' receivers have been closed.
+    /// The publish ended. Subscribers' receivers have ended, and the
+    /// validator's `publish_ended` has returned (or timed out).
     Ended {
         /// The stream.
         stream_id: StreamId,
@@ -88,6 +90,8 @@ struct LiveStream {
     gop_bytes: usize,
     /// Whether the current GOP outgrew the cache.
     gop_overflow: bool,
+    /// Whether a keyframe has been forwarded yet.
+    seen_keyframe: bool,
 }
 
 #[derive(Debug)]
@@ -201,20 +205,21 @@ impl StreamHub {
             hub: self.clone(),
             stream_id: stream_id.clone(),
             live,
-            ended: false,
+            closed: false,
         })
     }
 }
 
-/// A registered publish: forwards frames; unregisters on [`end`] or drop.
+/// A registered publish: forwards frames; unregisters on [`close`] or
+/// drop, and broadcasts `Ended` on drop.
 ///
-/// [`end`]: Publisher::end
+/// [`close`]: Publisher::close
 #[derive(Debug)]
 pub(crate) struct Publisher {
     hub: StreamHub,
     stream_id: StreamId,
     live: Arc<Mutex<LiveStream>>,
-    ended: bool,
+    closed: bool,
 }
 
 impl Publisher {
@@ -232,6 +237,9 @@ impl Publisher {
             MediaFrame::Metadata(_) => live.current.metadata = Some(frame.clone()),
             MediaFrame::VideoConfig(_) => live.current.video_config = Some(frame.clone()),
             MediaFrame::AudioConfig(_) => live.current.audio_config = Some(frame.clone()),
+            // The first keyframe keeps what came before it (the stream start).
+            MediaFrame::Video(v)
+                if v.keyframe && !std::mem::replace(&mut live.seen_keyframe, true) && !live.gop_overflow => {}
             MediaFrame::Video(v) if v.keyframe => {
                 live.gop.clear();
                 live.gop_bytes = 0;
@@ -273,10 +281,11 @@ impl Publisher {
         });
     }
 
-    /// Unregisters the stream (subscribers' receivers end) and broadcasts
-    /// `Ended`. Idempotent.
-    pub(crate) fn end(&mut self) {
-        if std::mem::replace(&mut self.ended, true) {
+    /// Unregisters the stream: `is_live` turns false and subscribers'
+    /// receivers end. Idempotent. `Ended` is broadcast when the publisher
+    /// is dropped, after the server has told the validator.
+    pub(crate) fn close(&mut self) {
+        if std::mem::replace(&mut self.closed, true) {
             return;
         }
         {
@@ -289,15 +298,15 @@ impl Publisher {
             }
         }
         lock(&self.live).subscribers.clear();
-        let _ = self.hub.inner.events.send(StreamEvent::Ended {
-            stream_id: self.stream_id.clone(),
-        });
     }
 }
 
 impl Drop for Publisher {
     fn drop(&mut self) {
-        self.end();
+        self.close();
+        let _ = self.hub.inner.events.send(StreamEvent::Ended {
+            stream_id: self.stream_id.clone(),
+        });
     }
 }
 

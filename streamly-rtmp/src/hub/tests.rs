@@ -1,1 +1,139 @@
-//! Hub tests.
+//! Hub tests: registration, replay, slow subscribers, end of stream.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use streamly_core::media::{AacConfig, AudioFrame, StreamMetadata, VideoFrame};
+
+use super::*;
+
+fn id(s: &str) -> StreamId {
+    StreamId::parse(s).unwrap()
+}
+
+fn video(dts: u32, keyframe: bool, len: usize) -> MediaFrame {
+    MediaFrame::Video(VideoFrame {
+        dts,
+        composition_offset: 0,
+        keyframe,
+        data: Bytes::from(vec![0; len]),
+    })
+}
+
+fn audio(dts: u32) -> MediaFrame {
+    MediaFrame::Audio(AudioFrame {
+        dts,
+        data: Bytes::from_static(&[1, 2]),
+    })
+}
+
+fn aac() -> MediaFrame {
+    MediaFrame::AudioConfig(Arc::new(
+        AacConfig::parse(Bytes::from_static(&[0x12, 0x10])).unwrap(),
+    ))
+}
+
+fn meta() -> MediaFrame {
+    MediaFrame::Metadata(Arc::new(StreamMetadata::default()))
+}
+
+fn drain(rx: &mut mpsc::Receiver<MediaFrame>) -> Vec<MediaFrame> {
+    std::iter::from_fn(|| rx.try_recv().ok()).collect()
+}
+
+#[test]
+fn register_is_exclusive_and_events_are_ordered() {
+    let hub = StreamHub::new(16, 1 << 20);
+    let mut events = hub.events();
+    let mut p = hub.register(&id("a"), 1, "live").unwrap();
+    assert_eq!(hub.register(&id("a"), 2, "live").err(), Some(AlreadyLive));
+    assert!(hub.is_live(&id("a")));
+    assert_eq!(hub.live_streams(), [id("a")]);
+    assert!(matches!(
+        events.try_recv(),
+        Ok(StreamEvent::Started { connection_id: 1, .. })
+    ));
+    p.close();
+    assert!(!hub.is_live(&id("a")));
+    assert!(
+        events.try_recv().is_err(),
+        "Ended comes on drop, after the validator"
+    );
+    drop(p);
+    assert_eq!(
+        events.try_recv().unwrap(),
+        StreamEvent::Ended { stream_id: id("a") }
+    );
+    assert!(hub.subscribe(&id("a")).is_none());
+}
+
+#[test]
+fn subscriber_on_started_gets_everything_from_the_start() {
+    let hub = StreamHub::new(64, 1 << 20);
+    let p = hub.register(&id("a"), 1, "live").unwrap();
+    let sequence = [
+        meta(),
+        aac(),
+        audio(0),
+        video(0, true, 10),
+        audio(20),
+        video(40, false, 10),
+    ];
+    for f in &sequence[..4] {
+        p.forward(f.clone());
+    }
+    let mut rx = hub.subscribe(&id("a")).unwrap();
+    for f in &sequence[4..] {
+        p.forward(f.clone());
+    }
+    assert_eq!(drain(&mut rx), sequence);
+}
+
+#[test]
+fn late_subscriber_starts_at_the_last_keyframe_with_config() {
+    let hub = StreamHub::new(64, 1 << 20);
+    let p = hub.register(&id("a"), 1, "live").unwrap();
+    for f in [
+        meta(),
+        aac(),
+        video(0, true, 10),
+        audio(10),
+        video(40, false, 10),
+        video(80, true, 10),
+        audio(90),
+    ] {
+        p.forward(f);
+    }
+    let mut rx = hub.subscribe(&id("a")).unwrap();
+    assert_eq!(drain(&mut rx), [meta(), aac(), video(80, true, 10), audio(90)]);
+}
+
+#[test]
+fn gop_overflow_replays_config_only() {
+    let hub = StreamHub::new(64, 100);
+    let p = hub.register(&id("a"), 1, "live").unwrap();
+    for f in [aac(), video(0, true, 60), video(40, false, 60), audio(50)] {
+        p.forward(f);
+    }
+    let mut rx = hub.subscribe(&id("a")).unwrap();
+    assert_eq!(drain(&mut rx), [aac()]);
+}
+
+#[test]
+fn slow_subscriber_is_dropped_others_continue() {
+    let hub = StreamHub::new(4, 0);
+    let mut p = hub.register(&id("a"), 1, "live").unwrap();
+    let mut slow = hub.subscribe(&id("a")).unwrap();
+    let mut fast = hub.subscribe(&id("a")).unwrap();
+    for i in 0..10 {
+        p.forward(audio(i));
+        assert_eq!(fast.try_recv().unwrap(), audio(i));
+    }
+    assert_eq!(hub.dropped_subscribers(), 1);
+    // The slow one gets what fit, then the end.
+    assert_eq!(drain(&mut slow).len(), 4);
+    assert!(slow.is_closed() || slow.try_recv().is_err());
+    p.close();
+    assert!(fast.try_recv().is_err());
+}
