@@ -69,6 +69,9 @@ pub async fn track(request: Request, next: Next) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<ApiState>) -> Response {
+    if let Some(collect) = &state.on_scrape {
+        collect();
+    }
     match state.streams.list_live().await {
         Ok(live) => metrics::gauge!("streamly_live_streams").set(live.len() as f64),
         Err(e) => tracing::warn!(error = %e, "could not count live streams for /metrics"),

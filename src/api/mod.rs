@@ -145,6 +145,7 @@ pub struct ApiState {
     urls: Arc<PublicUrls>,
     dependencies: Dependencies,
     metrics: PrometheusHandle,
+    on_scrape: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -173,7 +174,15 @@ impl ApiState {
             urls: Arc::new(urls),
             dependencies,
             metrics: prometheus_handle(),
+            on_scrape: None,
         }
+    }
+
+    /// Runs `collect` before each `/metrics` render (to set gauges read from
+    /// other parts, like chat connections).
+    pub fn on_scrape(mut self, collect: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_scrape = Some(Arc::new(collect));
+        self
     }
 }
 

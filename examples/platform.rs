@@ -1,0 +1,234 @@
+//! The whole platform on one machine: REST API, web UI, RTMP ingest, HLS and
+//! chat.
+//!
+//! ```text
+//! cargo run --release --example platform
+//! ```
+//!
+//! Environment (all optional):
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `STREAMLY_HTTP_ADDR` | `0.0.0.0:8080` | HTTP listen address (API, UI, HLS, chat) |
+//! | `STREAMLY_RTMP_ADDR` | `0.0.0.0:1935` | RTMP listen address |
+//! | `STREAMLY_DATABASE_URL` | `sqlite://streamly.db` | `sqlite://…` or `postgres://…` |
+//! | `STREAMLY_REDIS_URL` | unset: in-memory chat bus | `redis://host:6379` to share chat across nodes |
+//! | `STREAMLY_SEGMENT_DIR` | unset: segments in memory | directory for HLS segments and playlists |
+//! | `STREAMLY_PUBLIC_URL` | `http://localhost:<http port>` | base URL handed out in API answers |
+//! | `STREAMLY_RTMP_PUBLIC_URL` | `rtmp://<public host>:<rtmp port>/live` | RTMP URL handed out |
+//! | `STREAMLY_JWT_SECRET` | generated once, kept beside the database | token signing secret (≥ 32 bytes) |
+//! | `STREAMLY_CORS_ORIGINS` | none | comma-separated origins allowed to call the API |
+//! | `STREAMLY_HLS_JS_URL` | none | an hls.js you serve, for browsers without native HLS |
+//! | `STREAMLY_LOG_FORMAT` | text | `json` for JSON logs; filter with `RUST_LOG` |
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use streamly::api::PublicUrls;
+use streamly::chat::redis::{RedisChatBus, RedisModerationStore};
+use streamly::core::adapters::FsSegmentSink;
+use streamly::core::adapters::sql;
+use streamly::web::UiConfig;
+use streamly::{Platform, PlatformConfig};
+use tokio_util::sync::CancellationToken;
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn init_logs() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if env("STREAMLY_LOG_FORMAT").as_deref() == Some("json") {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+}
+
+/// The SQLite file a `sqlite:` URL names, if any (not for `:memory:`).
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:")).then(|| PathBuf::from(path))
+}
+
+/// `STREAMLY_JWT_SECRET`, or a secret generated once and kept in a file
+/// beside the database.
+fn jwt_secret(database_url: &str) -> Result<Vec<u8>> {
+    if let Some(secret) = env("STREAMLY_JWT_SECRET") {
+        if secret.len() < 32 {
+            bail!("STREAMLY_JWT_SECRET must be at least 32 bytes long");
+        }
+        return Ok(secret.into_bytes());
+    }
+    let file = match sqlite_path(database_url) {
+        Some(db) => {
+            let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+            name.push(".jwt-secret");
+            db.with_file_name(name)
+        }
+        None => PathBuf::from("streamly.jwt-secret"),
+    };
+    if let Ok(existing) = std::fs::read_to_string(&file) {
+        let existing = existing.trim().to_owned();
+        if existing.len() >= 32 {
+            tracing::info!(file = %file.display(), "using the JWT secret kept beside the database");
+            return Ok(existing.into_bytes());
+        }
+    }
+    let mut bytes = [0u8; 48];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a JWT secret: {e}"))?;
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    write_private(&file, &secret).with_context(|| format!("writing the JWT secret to {}", file.display()))?;
+    tracing::warn!(
+        file = %file.display(),
+        "STREAMLY_JWT_SECRET is unset: generated a secret and saved it beside the database \
+         (set STREAMLY_JWT_SECRET yourself when running several nodes)"
+    );
+    Ok(secret.into_bytes())
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    if authority.starts_with('[') {
+        return authority
+            .split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default();
+    }
+    authority.split(':').next().unwrap_or(authority).to_owned()
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    init_logs();
+    let http_addr: SocketAddr = env("STREAMLY_HTTP_ADDR")
+        .unwrap_or_else(|| "0.0.0.0:8080".into())
+        .parse()
+        .context("STREAMLY_HTTP_ADDR")?;
+    let rtmp_addr: SocketAddr = env("STREAMLY_RTMP_ADDR")
+        .unwrap_or_else(|| "0.0.0.0:1935".into())
+        .parse()
+        .context("STREAMLY_RTMP_ADDR")?;
+    let database_url = env("STREAMLY_DATABASE_URL").unwrap_or_else(|| "sqlite://streamly.db".into());
+
+    let public_url =
+        env("STREAMLY_PUBLIC_URL").unwrap_or_else(|| format!("http://localhost:{}", http_addr.port()));
+    let rtmp_url = env("STREAMLY_RTMP_PUBLIC_URL")
+        .unwrap_or_else(|| format!("rtmp://{}:{}/live", host_of(&public_url), rtmp_addr.port()));
+
+    let mut config = PlatformConfig::new(jwt_secret(&database_url)?);
+    config.rtmp_addr = rtmp_addr;
+    config.api = streamly::api::ApiConfig::new(PublicUrls::new(&public_url, &rtmp_url));
+    if let Some(origins) = env("STREAMLY_CORS_ORIGINS") {
+        config.api.cors_origins = origins.split(',').map(|o| o.trim().to_owned()).collect();
+    }
+    config.ui = UiConfig::with_hls_js(env("STREAMLY_HLS_JS_URL"));
+
+    let stores = sql::connect(&database_url)
+        .await
+        .with_context(|| format!("opening the database {database_url}"))?;
+    tracing::info!(database = %database_url.split('@').next_back().unwrap_or_default(), "store ready");
+    let mut builder = Platform::builder(config)
+        .users(stores.users)
+        .streams(stores.streams);
+    if let Some(redis) = env("STREAMLY_REDIS_URL") {
+        let bus = RedisChatBus::connect(&redis)
+            .await
+            .context("connecting to Redis for chat")?;
+        let moderation = RedisModerationStore::connect(&redis)
+            .await
+            .context("connecting to Redis for moderation")?;
+        builder = builder.chat_bus(Arc::new(bus)).moderation(Arc::new(moderation));
+        tracing::info!("chat bus: Redis");
+    } else {
+        tracing::info!("chat bus: in memory (set STREAMLY_REDIS_URL to share chat across nodes)");
+    }
+    if let Some(dir) = env("STREAMLY_SEGMENT_DIR") {
+        let sink = FsSegmentSink::open(&dir)
+            .await
+            .with_context(|| format!("segment directory {dir}"))?;
+        builder = builder.segments(Arc::new(sink));
+        tracing::info!(dir = %dir, "HLS segments on disk");
+    } else {
+        tracing::info!("HLS segments in memory (set STREAMLY_SEGMENT_DIR to keep them on disk)");
+    }
+    let platform = builder.build().await?;
+    let http = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .with_context(|| format!("binding HTTP on {http_addr}"))?;
+
+    println!();
+    println!("  Streamly is running.");
+    println!("  Browser:  {public_url}   (sign up, then create a stream in the dashboard)");
+    println!("  OBS:      Settings → Stream → Service \"Custom…\"");
+    println!("            Server      {rtmp_url}");
+    println!("            Stream Key  the key the dashboard shows when you create a stream");
+    println!(
+        "  ffmpeg:   ffmpeg -re -i video.mp4 -c:v libx264 -g 50 -c:a aac -f flv {rtmp_url}/<stream key>"
+    );
+    println!(
+        "  API:      {public_url}/api/openapi.json    health: {public_url}/health    metrics: {public_url}/metrics"
+    );
+    println!("  Stop with Ctrl-C.");
+    println!();
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: closing publishers, ending playlists");
+            shutdown.cancel();
+        }
+    });
+    platform.serve(http, shutdown).await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,424 @@
+//! [`Platform`]: the ports and a config in, the RTMP server and one axum
+//! [`Router`] (API + HLS + chat + web UI) out.
+//!
+//! ```no_run
+//! use streamly::platform::{Platform, PlatformConfig};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> anyhow::Result<()> {
+//! let config = PlatformConfig::new(b"a secret of at least thirty-two bytes!!".to_vec());
+//! // In-memory stores unless you pass `.users(…)`, `.streams(…)`, … to the builder.
+//! let platform = Platform::builder(config).build().await?;
+//! let http = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! let shutdown = CancellationToken::new();
+//! platform.serve(http, shutdown).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::Router;
+use streamly_chat::moderation::{ModerationError, ModerationStore, RoomAuthority};
+use streamly_chat::{ChatConfig, ChatHub};
+use streamly_core::adapters::{MemoryChatBus, MemorySegmentSink, MemoryStreamStore, MemoryUserStore};
+use streamly_core::auth::{JwtConfig, JwtError, JwtKeys, PasswordHasher};
+use streamly_core::domain::{ChatEvent, ChatMessage, RoomId, StreamId, UserId};
+use streamly_core::ports::{
+    ChatBus, ChatBusError, ChatSubscription, SegmentSink, StoreError, StreamKeyValidator, StreamStore,
+    UserStore,
+};
+use streamly_core::services::{Accounts, StoreKeyValidator, Streams};
+use streamly_hls::{HlsConfig, HlsPublisher};
+use streamly_rtmp::{RtmpConfig, RtmpError, RtmpServer, StreamHub};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ApiConfig, ApiState, Dependencies, PublicUrls, ViewerCounts};
+use crate::live::Ingest;
+use crate::web::{self, UiConfig};
+
+/// Everything the platform needs besides its ports.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PlatformConfig {
+    /// Where the RTMP server listens (default `0.0.0.0:1935`; port 0 picks one).
+    pub rtmp_addr: SocketAddr,
+    /// RTMP limits and the accepted application names (`live`).
+    pub rtmp: RtmpConfig,
+    /// HLS segment duration and playlist window.
+    pub hls: HlsConfig,
+    /// Chat limits.
+    pub chat: ChatConfig,
+    /// API settings: public URLs, CORS, body cap, auth rate limit.
+    pub api: ApiConfig,
+    /// Web UI settings.
+    pub ui: UiConfig,
+    /// JWT secret, issuer and lifetime.
+    pub jwt: JwtConfig,
+    /// Password hashing costs.
+    pub password_hasher: PasswordHasher,
+    /// Mark every stream offline at start. Right with one ingest node (a
+    /// crash may have left streams "live"); wrong with several.
+    pub reset_live_on_start: bool,
+}
+
+impl PlatformConfig {
+    /// Defaults (RTMP on 0.0.0.0:1935, URLs for `localhost`) with this JWT
+    /// secret (at least 32 bytes).
+    pub fn new(jwt_secret: Vec<u8>) -> Self {
+        Self {
+            rtmp_addr: SocketAddr::from(([0, 0, 0, 0], 1935)),
+            rtmp: RtmpConfig::default(),
+            hls: HlsConfig::default(),
+            chat: ChatConfig::default(),
+            api: ApiConfig::new(PublicUrls::new(
+                "http://localhost:8080",
+                "rtmp://localhost:1935/live",
+            )),
+            ui: UiConfig::default(),
+            jwt: JwtConfig {
+                secret: jwt_secret,
+                issuer: "streamly".into(),
+                ttl: Duration::from_secs(7 * 24 * 3600),
+            },
+            password_hasher: PasswordHasher::default(),
+            reset_live_on_start: true,
+        }
+    }
+}
+
+/// Why the platform could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlatformError {
+    /// The JWT configuration was refused (secret too short).
+    #[error("JWT configuration: {0}")]
+    Jwt(#[from] JwtError),
+    /// The RTMP server failed to bind or run.
+    #[error("RTMP server: {0}")]
+    Rtmp(#[from] RtmpError),
+    /// The HTTP server failed.
+    #[error("HTTP server: {0}")]
+    Http(#[from] std::io::Error),
+    /// The store failed during start-up.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Builds a [`Platform`] from ports; any port not given is in memory.
+#[must_use]
+pub struct PlatformBuilder {
+    config: PlatformConfig,
+    users: Option<Arc<dyn UserStore>>,
+    streams: Option<Arc<dyn StreamStore>>,
+    chat_bus: Option<Arc<dyn ChatBus>>,
+    segments: Option<Arc<dyn SegmentSink>>,
+    validator: Option<Arc<dyn StreamKeyValidator>>,
+    moderation: Option<Arc<dyn ModerationStore>>,
+}
+
+impl std::fmt::Debug for PlatformBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlatformBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PlatformBuilder {
+    /// The account store.
+    pub fn users(mut self, users: Arc<dyn UserStore>) -> Self {
+        self.users = Some(users);
+        self
+    }
+
+    /// The stream store.
+    pub fn streams(mut self, streams: Arc<dyn StreamStore>) -> Self {
+        self.streams = Some(streams);
+        self
+    }
+
+    /// The chat bus (Redis to share rooms across nodes).
+    pub fn chat_bus(mut self, bus: Arc<dyn ChatBus>) -> Self {
+        self.chat_bus = Some(bus);
+        self
+    }
+
+    /// Where HLS segments and playlists go.
+    pub fn segments(mut self, sink: Arc<dyn SegmentSink>) -> Self {
+        self.segments = Some(sink);
+        self
+    }
+
+    /// The stream key check. Default: [`StoreKeyValidator`] over the stream
+    /// store (grant marks the stream live, the end marks it offline).
+    pub fn validator(mut self, validator: Arc<dyn StreamKeyValidator>) -> Self {
+        self.validator = Some(validator);
+        self
+    }
+
+    /// Where chat moderation decisions are kept (Redis to share them across
+    /// chat nodes). Default: in memory.
+    pub fn moderation(mut self, store: Arc<dyn ModerationStore>) -> Self {
+        self.moderation = Some(store);
+        self
+    }
+
+    /// Binds the RTMP port and assembles the parts.
+    pub async fn build(self) -> Result<Platform, PlatformError> {
+        let config = self.config;
+        let users = self.users.unwrap_or_else(|| Arc::new(MemoryUserStore::new()));
+        let stream_store = self.streams.unwrap_or_else(|| Arc::new(MemoryStreamStore::new()));
+        let raw_bus = self
+            .chat_bus
+            .unwrap_or_else(|| Arc::new(MemoryChatBus::default()));
+        let segments = self
+            .segments
+            .unwrap_or_else(|| Arc::new(MemorySegmentSink::default()) as Arc<dyn SegmentSink>);
+
+        let jwt = JwtKeys::new(&config.jwt)?;
+        let accounts = Accounts::new(users.clone(), config.password_hasher.clone(), jwt.clone());
+        let streams = Streams::new(stream_store.clone());
+        if config.reset_live_on_start {
+            for stream in stream_store.list_live().await? {
+                tracing::info!(stream_id = %stream.id, "marking stale live stream offline");
+                stream_store.set_live(&stream.id, None).await?;
+            }
+        }
+        let validator = self
+            .validator
+            .unwrap_or_else(|| Arc::new(StoreKeyValidator::new(streams.clone(), config.rtmp.apps.clone())));
+        let rtmp = RtmpServer::bind(config.rtmp_addr, config.rtmp.clone(), validator)?;
+        let hub = rtmp.hub();
+        let publisher = Arc::new(HlsPublisher::new(segments.clone(), config.hls.clone()));
+
+        let bus: Arc<dyn ChatBus> = Arc::new(MeteredChatBus(raw_bus.clone()));
+        let mut chat = ChatHub::builder(bus)
+            .config(config.chat.clone())
+            .jwt(jwt)
+            .authority(Arc::new(StoreRoomAuthority(stream_store.clone())));
+        if let Some(store) = self.moderation {
+            chat = chat.moderation(store);
+        }
+        let chat = chat.build();
+
+        let dependencies = Dependencies {
+            users: Some(users),
+            streams: Some(stream_store),
+            chat: Some(raw_bus),
+            segments: Some(segments.clone()),
+        };
+        let scrape_chat = chat.clone();
+        let scrape_hub = hub.clone();
+        let state = ApiState::new(
+            accounts.clone(),
+            streams.clone(),
+            Arc::new(ChatViewers(chat.clone())),
+            config.api.urls.clone(),
+            dependencies,
+        )
+        .on_scrape(move || {
+            metrics::gauge!("streamly_chat_connections").set(scrape_chat.connections() as f64);
+            metrics::gauge!("streamly_ingest_live_streams").set(scrape_hub.live_streams().len() as f64);
+        });
+        let app = Router::new()
+            .merge(api::router(state, &config.api))
+            .merge(streamly_hls::router(segments))
+            .merge(streamly_chat::router(chat.clone()))
+            .merge(web::router(&config.ui));
+        let router = api::harden(app, &web::content_security_policy(&config.ui));
+        Ok(Platform {
+            router,
+            rtmp,
+            ingest: Ingest::new(hub, publisher),
+            chat,
+            accounts,
+            streams,
+        })
+    }
+}
+
+/// The assembled platform: serve it with [`Platform::serve`], or take it
+/// apart with [`Platform::into_parts`] to run the pieces in your own app.
+pub struct Platform {
+    router: Router,
+    rtmp: RtmpServer,
+    ingest: Ingest,
+    chat: ChatHub,
+    accounts: Accounts,
+    streams: Streams,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform")
+            .field("rtmp", &self.rtmp)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The pieces of a [`Platform`], for integrators who run them themselves.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PlatformParts {
+    /// API + HLS + chat + UI. Serve with
+    /// `into_make_service_with_connect_info::<SocketAddr>()` so the auth rate
+    /// limit sees client addresses.
+    pub router: Router,
+    /// The bound RTMP server: `tokio::spawn(rtmp.run(token))`.
+    pub rtmp: RtmpServer,
+    /// RTMP → HLS: `tokio::spawn(ingest.run(token))`; after cancellation it
+    /// waits for every packager to write its final playlist.
+    pub ingest: Ingest,
+    /// The chat hub: call `shutdown()` to close chat connections.
+    pub chat: ChatHub,
+}
+
+impl Platform {
+    /// Starts building a platform.
+    pub fn builder(config: PlatformConfig) -> PlatformBuilder {
+        PlatformBuilder {
+            config,
+            users: None,
+            streams: None,
+            chat_bus: None,
+            segments: None,
+            validator: None,
+            moderation: None,
+        }
+    }
+
+    /// The HTTP router: API, HLS, chat WebSocket and web UI.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// Where the RTMP server listens.
+    pub fn rtmp_addr(&self) -> SocketAddr {
+        self.rtmp.local_addr()
+    }
+
+    /// The accounts service (to create users from code).
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    /// The streams service.
+    pub fn streams(&self) -> &Streams {
+        &self.streams
+    }
+
+    /// The pieces.
+    pub fn into_parts(self) -> PlatformParts {
+        PlatformParts {
+            router: self.router,
+            rtmp: self.rtmp,
+            ingest: self.ingest,
+            chat: self.chat,
+        }
+    }
+
+    /// Serves HTTP on `http` and RTMP on its bound port until `shutdown` is
+    /// cancelled, then stops cleanly: publishers are closed (their streams go
+    /// offline), every live playlist gets `EXT-X-ENDLIST`, chat connections
+    /// are closed and in-flight HTTP requests finish.
+    pub async fn serve(
+        self,
+        http: tokio::net::TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), PlatformError> {
+        let PlatformParts {
+            router,
+            rtmp,
+            ingest,
+            chat,
+        } = self.into_parts();
+        let rtmp_task = tokio::spawn(rtmp.run(shutdown.clone()));
+        let ingest_task = tokio::spawn(ingest.run(shutdown.clone()));
+        let signal = {
+            let shutdown = shutdown.clone();
+            let chat = chat.clone();
+            async move {
+                shutdown.cancelled().await;
+                chat.shutdown().await;
+            }
+        };
+        let served = axum::serve(http, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(signal)
+            .await;
+        // The HTTP side only returns after cancellation (or on error): make
+        // sure the rest stops too, then wait for it.
+        shutdown.cancel();
+        let rtmp_result = rtmp_task.await;
+        if let Err(e) = ingest_task.await {
+            tracing::error!(error = %e, "ingest task failed");
+        }
+        served?;
+        match rtmp_result {
+            Ok(r) => r?,
+            Err(e) => tracing::error!(error = %e, "RTMP task failed"),
+        }
+        tracing::info!("platform stopped");
+        Ok(())
+    }
+}
+
+/// Viewer counts from the chat hub (clients connected to a room on this node).
+struct ChatViewers(ChatHub);
+
+impl ViewerCounts for ChatViewers {
+    fn viewers(&self, room: &RoomId) -> u64 {
+        self.0.viewers(room) as u64
+    }
+}
+
+/// The chat room of a stream is owned by the stream's owner.
+struct StoreRoomAuthority(Arc<dyn StreamStore>);
+
+#[async_trait]
+impl RoomAuthority for StoreRoomAuthority {
+    async fn owner(&self, room: &RoomId) -> Result<Option<UserId>, ModerationError> {
+        let Ok(id) = StreamId::parse(room.as_str()) else {
+            return Ok(None);
+        };
+        match self.0.get(&id).await {
+            Ok(stream) => Ok(Some(stream.owner)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(ModerationError::unavailable(e)),
+        }
+    }
+}
+
+/// Counts chat messages published through this node.
+struct MeteredChatBus(Arc<dyn ChatBus>);
+
+#[async_trait]
+impl ChatBus for MeteredChatBus {
+    async fn publish(&self, room: &RoomId, event: ChatEvent) -> Result<(), ChatBusError> {
+        let is_message = matches!(event, ChatEvent::Message(_));
+        self.0.publish(room, event).await?;
+        if is_message {
+            metrics::counter!("streamly_chat_messages_total").increment(1);
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&self, room: &RoomId) -> Result<ChatSubscription, ChatBusError> {
+        self.0.subscribe(room).await
+    }
+
+    async fn history(&self, room: &RoomId, limit: usize) -> Result<Vec<ChatMessage>, ChatBusError> {
+        self.0.history(room, limit).await
+    }
+
+    async fn ping(&self) -> Result<(), ChatBusError> {
+        self.0.ping().await
+    }
+}
+
+/// Re-exported so integrators can name the hub type.
+pub type RtmpHub = StreamHub;

@@ -1,0 +1,29 @@
+// Sign in and sign up.
+import { api, saveSession } from "/assets/app.js";
+
+const form = document.getElementById("auth-form");
+const error = document.getElementById("form-error");
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  error.textContent = "";
+  for (const input of form.querySelectorAll("input")) input.removeAttribute("aria-invalid");
+  const data = Object.fromEntries(new FormData(form));
+  const signup = form.dataset.mode === "signup";
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    const auth = signup
+      ? await api("POST", "/api/auth/register", { username: data.username, email: data.email, password: data.password })
+      : await api("POST", "/api/auth/login", { login: data.login, password: data.password });
+    saveSession(auth);
+    const next = new URLSearchParams(location.search).get("next");
+    location.href = next && next.startsWith("/") && !next.startsWith("//") ? next : "/dashboard";
+  } catch (e) {
+    error.textContent = e.message;
+    const field = e.field && form.querySelector(`[name="${e.field}"]`);
+    if (field) { field.setAttribute("aria-invalid", "true"); field.focus(); }
+  } finally {
+    button.disabled = false;
+  }
+});

@@ -1,0 +1,141 @@
+// Watch page: the HLS player and the chat room beside it.
+import { api, el, session, uiConfig } from "/assets/app.js";
+
+const id = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
+const player = document.getElementById("player");
+const playerMessage = document.getElementById("player-message");
+const liveStatus = document.getElementById("live-status");
+const HLS_TYPE = "application/vnd.apple.mpegurl";
+let attached = false;
+
+function setPlayerMessage(text) {
+  player.replaceChildren(el("p", { class: "message", id: "player-message", text }));
+}
+
+async function attach(config) {
+  const src = `/hls/${encodeURIComponent(id)}/index.m3u8`;
+  const video = el("video", { controls: "", autoplay: "", playsinline: "", "aria-label": "Live video" });
+  video.muted = true; // browsers only autoplay muted video; the viewer can unmute
+  if (video.canPlayType(HLS_TYPE)) {
+    video.src = src;
+  } else if (config.hls_js_url) {
+    if (!window.Hls) {
+      await new Promise((resolve, reject) => {
+        const s = el("script", { src: config.hls_js_url });
+        s.onload = resolve; s.onerror = reject;
+        document.head.append(s);
+      }).catch(() => null);
+    }
+    if (!window.Hls || !window.Hls.isSupported()) {
+      setPlayerMessage("This browser cannot play HLS and the hls.js player could not be loaded.");
+      return false;
+    }
+    const hls = new window.Hls({ liveSyncDurationCount: 3 });
+    hls.loadSource(src);
+    hls.attachMedia(video);
+  } else {
+    setPlayerMessage(
+      "This browser has no built-in HLS playback. Use Safari, Edge or Chromium 142+, " +
+      `or open ${location.origin}${src} in VLC or ffplay.`);
+    return false;
+  }
+  video.addEventListener("error", () => { liveStatus.textContent = "The video could not be played."; });
+  player.replaceChildren(video);
+  video.play().catch(() => { /* autoplay refused: controls are there */ });
+  return true;
+}
+
+async function loadStream(config) {
+  try {
+    const s = await api("GET", `/api/streams/${encodeURIComponent(id)}`);
+    document.title = `${s.title} · Streamly`;
+    document.getElementById("title").textContent = s.title;
+    document.getElementById("owner").textContent = `by ${s.owner.username}`;
+    if (s.live) {
+      liveStatus.textContent = "● Live";
+      if (!attached) attached = await attach(config);
+    } else {
+      liveStatus.textContent = "Offline. The player starts when the stream goes live.";
+      if (!attached) setPlayerMessage("This stream is offline.");
+    }
+    return true;
+  } catch (e) {
+    if (e.status === 404) {
+      document.getElementById("title").textContent = "Stream not found";
+      setPlayerMessage("There is no stream here.");
+      return false;
+    }
+    liveStatus.textContent = `Could not load the stream: ${e.message}`;
+    return true;
+  }
+}
+
+// ---- chat ----
+const messages = document.getElementById("messages");
+const chatStatus = document.getElementById("chat-status");
+const form = document.getElementById("chat-form");
+const input = document.getElementById("chat-input");
+let socket = null;
+let backoff = 1000;
+
+function addMessage(m) {
+  const atBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 40;
+  messages.append(el("li", { "data-id": m.id }, el("span", { class: "who", text: m.author.username }), m.text));
+  while (messages.children.length > 300) messages.firstElementChild.remove();
+  if (atBottom) messages.scrollTop = messages.scrollHeight;
+}
+
+function connect() {
+  const s = session();
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  let url = `${proto}://${location.host}/ws?room=${encodeURIComponent(id)}`;
+  if (s) url += `&token=${encodeURIComponent(s.token)}`;
+  socket = new WebSocket(url);
+  socket.addEventListener("open", () => { backoff = 1000; chatStatus.textContent = ""; });
+  socket.addEventListener("message", (event) => {
+    let f; try { f = JSON.parse(event.data); } catch { return; }
+    switch (f.type) {
+      case "welcome": {
+        const canWrite = f.role && f.role !== "anonymous";
+        form.hidden = !canWrite;
+        document.getElementById("chat-signin").hidden = canWrite;
+        break;
+      }
+      case "history": messages.replaceChildren(); (f.messages || []).forEach(addMessage); break;
+      case "message": addMessage(f); break;
+      case "deleted": messages.querySelector(`[data-id="${CSS.escape(f.id)}"]`)?.remove(); break;
+      case "presence": document.getElementById("viewers").textContent = `${f.viewers} watching`; break;
+      case "error": {
+        let text = f.message || f.code;
+        if (f.retry_after_ms) text += ` (try again in ${Math.ceil(f.retry_after_ms / 1000)} s)`;
+        chatStatus.textContent = text;
+        if (f.code === "token_expired" || f.code === "invalid_token") chatStatus.textContent += " Sign in again to chat.";
+        break;
+      }
+      default: break;
+    }
+  });
+  socket.addEventListener("close", () => {
+    chatStatus.textContent = "Chat disconnected; reconnecting…";
+    setTimeout(connect, backoff);
+    backoff = Math.min(backoff * 2, 30000);
+  });
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = input.value.trim();
+  if (!text || !socket || socket.readyState !== WebSocket.OPEN) return;
+  socket.send(JSON.stringify({ type: "send", text }));
+  input.value = "";
+  chatStatus.textContent = "";
+});
+
+(async () => {
+  if (!id) { setPlayerMessage("No stream given."); return; }
+  const config = await uiConfig();
+  if (await loadStream(config)) {
+    connect();
+    setInterval(() => loadStream(config), 5000);
+  }
+})();
