@@ -450,6 +450,3 @@ fn amf3_prefix(type_id: u8, payload: &[u8]) -> &[u8] {
         _ => payload,
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -294,3 +294,63 @@ async fn connection_cap_holds_new_clients_until_a_slot_frees() {
     srv.shutdown.cancel();
     srv.task.await.unwrap().unwrap();
 }
+
+/// A validator that never answers (or fails), to exercise the timeout.
+struct Stuck {
+    fail: bool,
+}
+
+#[async_trait::async_trait]
+impl streamly_core::ports::StreamKeyValidator for Stuck {
+    async fn validate(
+        &self,
+        _: &streamly_core::ports::PublishRequest,
+    ) -> Result<streamly_core::ports::PublishDecision, streamly_core::ports::ValidatorError> {
+        if self.fail {
+            return Err(streamly_core::ports::ValidatorError::unavailable(
+                std::io::Error::other("db down"),
+            ));
+        }
+        std::future::pending().await
+    }
+
+    async fn publish_ended(&self, _: &StreamId) -> Result<(), streamly_core::ports::ValidatorError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validator_timeout_or_error_rejects() {
+    for fail in [false, true] {
+        let config = RtmpConfig {
+            validate_timeout: Duration::from_millis(200),
+            ..short_config()
+        };
+        let server = streamly_rtmp::RtmpServer::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            config,
+            std::sync::Arc::new(Stuck { fail }),
+        )
+        .unwrap();
+        let addr = server.local_addr();
+        let hub = server.hub();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(server.run(shutdown.clone()));
+        let mut sock = TcpStream::connect(addr).await.unwrap();
+        let mut p = Publisher::new();
+        let mut bytes = c0c1();
+        bytes.extend(c2());
+        bytes.extend(p.publish_commands("live", KEY));
+        sock.write_all(&bytes).await.unwrap();
+        let out = read_to_close(&mut sock).await.unwrap();
+        let statuses = server_statuses(&out);
+        assert_eq!(
+            statuses.last().map(String::as_str),
+            Some("onStatus:NetStream.Publish.Failed"),
+            "{statuses:?}"
+        );
+        assert!(hub.live_streams().is_empty());
+        shutdown.cancel();
+        task.await.unwrap().unwrap();
+    }
+}
