@@ -193,6 +193,11 @@ impl PlatformBuilder {
             .validator
             .unwrap_or_else(|| Arc::new(StoreKeyValidator::new(streams.clone(), config.rtmp.apps.clone())));
         let rtmp = RtmpServer::bind(config.rtmp_addr, config.rtmp.clone(), validator)?;
+        // A public RTMP URL with port 0 (tests binding port 0) gets the real port.
+        let mut config = config;
+        if let Some(fixed) = with_bound_port(&config.api.urls.rtmp, rtmp.local_addr().port()) {
+            config.api.urls.rtmp = fixed;
+        }
         let hub = rtmp.hub();
         let publisher = Arc::new(HlsPublisher::new(segments.clone(), config.hls.clone()));
 
@@ -365,6 +370,15 @@ impl Platform {
         tracing::info!("platform stopped");
         Ok(())
     }
+}
+
+/// `rtmp://host:0/app` → `rtmp://host:<port>/app`; `None` when the URL's
+/// port is not 0.
+fn with_bound_port(url: &str, port: u16) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = authority.strip_suffix(":0")?;
+    Some(format!("{scheme}://{host}:{port}/{path}"))
 }
 
 /// Viewer counts from the chat hub (clients connected to a room on this node).

@@ -1,0 +1,183 @@
+//! Shared by tests/platform_e2e.rs and tests/browser.rs: a real platform on
+//! port 0 and a small HTTP client.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use streamly::api::{ApiConfig, PublicUrls, RateLimitConfig};
+use streamly::core::adapters::sql;
+use streamly::core::auth::PasswordHasher;
+use streamly::{Platform, PlatformConfig};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A platform serving on 127.0.0.1 ports chosen by the OS.
+pub struct Running {
+    pub base: String,
+    pub http_addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub task: JoinHandle<Result<(), streamly::PlatformError>>,
+    pub _dir: Option<tempfile::TempDir>,
+}
+
+impl Running {
+    /// Starts the platform over the database at `database_url` (or a fresh
+    /// SQLite file in a temporary directory when `None`).
+    pub async fn start(database_url: Option<&str>) -> Running {
+        Self::start_with(database_url, None).await
+    }
+
+    /// Like [`Running::start`], with HLS output written under `segment_dir`.
+    pub async fn start_with(database_url: Option<&str>, segment_dir: Option<&std::path::Path>) -> Running {
+        let (url, dir) = match database_url {
+            Some(u) => (u.to_owned(), None),
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                (
+                    format!("sqlite://{}", dir.path().join("streamly.db").display()),
+                    Some(dir),
+                )
+            }
+        };
+        let stores = sql::connect(&url).await.expect("database opens");
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind http");
+        let http_addr = http.local_addr().expect("addr");
+        let base = format!("http://{http_addr}");
+        let mut config = PlatformConfig::new(b"an end-to-end test secret, 32+ bytes long".to_vec());
+        config.rtmp_addr = "127.0.0.1:0".parse().expect("addr");
+        config.api = ApiConfig::new(PublicUrls::new(&base, "rtmp://127.0.0.1:0/live"));
+        config.api.auth_rate_limit = RateLimitConfig {
+            burst: 1000,
+            per_second: 100.0,
+            ..RateLimitConfig::default()
+        };
+        config.password_hasher = PasswordHasher::with_costs(8, 1, 1).expect("cheap hashing for tests");
+        // Several tests may share one Postgres database: never touch others' rows.
+        config.reset_live_on_start = false;
+        let mut builder = Platform::builder(config)
+            .users(stores.users)
+            .streams(stores.streams);
+        if let Some(dir) = segment_dir {
+            let sink = streamly::core::adapters::FsSegmentSink::open(dir)
+                .await
+                .expect("segment dir");
+            builder = builder.segments(std::sync::Arc::new(sink));
+        }
+        let platform = builder.build().await.expect("platform builds");
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(platform.serve(http, shutdown.clone()));
+        Running {
+            base,
+            http_addr,
+            shutdown,
+            task,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the platform and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task
+            .await
+            .expect("platform task")
+            .expect("platform stops cleanly");
+    }
+}
+
+/// A reply: status and JSON (or `Null`) and raw text.
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+}
+
+/// Sends one HTTP request to the real server.
+pub async fn http(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut req = Request::builder().method(method).uri(url);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let payload = match body {
+        Some(b) => {
+            req = req.header("content-type", "application/json");
+            Bytes::from(b.to_string())
+        }
+        None => Bytes::new(),
+    };
+    let res = client
+        .request(req.body(Full::new(payload)).expect("request"))
+        .await
+        .expect("HTTP request");
+    let status = res.status().as_u16();
+    let bytes = res.into_body().collect().await.expect("body").to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Reply {
+        status,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        text,
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics after `limit`.
+pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Whether a program is on PATH.
+pub fn have(program: &str) -> bool {
+    std::process::Command::new(program)
+        .arg("-version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// The FLV fixture.
+pub fn fixture() -> String {
+    format!("{}/testdata/av.flv", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Starts ffmpeg publishing the fixture (in real time) to `url`; `looped`
+/// repeats it until killed.
+pub fn publish(url: &str, looped: bool) -> tokio::process::Child {
+    let mut cmd = tokio::process::Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-re"]);
+    if looped {
+        // Killed mid-stream by the test: its "broken pipe" complaints are noise.
+        cmd.args(["-stream_loop", "-1"])
+            .stderr(std::process::Stdio::null());
+    }
+    cmd.args(["-i", &fixture(), "-c", "copy", "-f", "flv", url])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    cmd.spawn().expect("ffmpeg starts")
+}
+
+/// A unique suffix for usernames in shared databases.
+pub fn unique() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..10].to_owned()
+}
