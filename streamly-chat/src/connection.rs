@@ -326,8 +326,13 @@ where
     fn outgoing_frame(&mut self, out: Outgoing) -> Result<Option<Frame>, Option<OffsetDateTime>> {
         match out.kind {
             OutKind::Message(id) => {
-                if !self.seen.is_empty() && self.seen.remove(&id) {
-                    return Ok(None);
+                if !self.seen.is_empty() {
+                    if self.seen.remove(&id) {
+                        return Ok(None);
+                    }
+                    // Live messages come in publish order: once one is newer
+                    // than the history, no duplicate can follow.
+                    self.seen = HashSet::new();
                 }
                 Ok(Some(Frame::Text(out.text)))
             }

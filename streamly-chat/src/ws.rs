@@ -20,6 +20,11 @@ use crate::hub::{AdmitError, ChatHub};
 /// protocol's own cap (`max_frame_bytes`, 4 KiB) is checked by the handler
 /// so that it can close with 1009.
 const TRANSPORT_MAX_MESSAGE: usize = 64 * 1024;
+/// tungstenite preallocates its read buffer (128 KiB by default): chat
+/// frames are small, and an idle connection should cost a few KiB.
+const READ_BUFFER: usize = 4 * 1024;
+/// Outgoing frames are gathered up to this size between flushes.
+const WRITE_BUFFER: usize = 16 * 1024;
 
 #[derive(Debug, Deserialize)]
 struct WsQuery {
@@ -57,6 +62,8 @@ async fn ws_handler(
         token: query.token.or(bearer),
     };
     upgrade
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         .max_message_size(TRANSPORT_MAX_MESSAGE)
         .max_frame_size(TRANSPORT_MAX_MESSAGE)
         .on_upgrade(move |socket| async move {

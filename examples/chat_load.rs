@@ -1,0 +1,338 @@
+//! Chat load generator: opens N WebSocket clients in one room of a running
+//! chat server, has a few signed-in senders post M messages/s, and reports
+//! deliveries/s, delivery latency (p50/p99/max) and, given the server's pid,
+//! its RSS per connection and its CPU time per delivery.
+//!
+//! ```sh
+//! STREAMLY_JWT_SECRET=… STREAMLY_CHAT_RATE=1000000/1 \
+//!   cargo run --release --example chat_server &
+//! cargo run --release --example chat_load -- --clients 10000 --rate 20 \
+//!   --duration 20 --secret … --server-pid $(pgrep -n chat_server)
+//! ```
+//!
+//! Options (all `--name value`): `--url` (default
+//! `ws://127.0.0.1:8084/ws`), `--room` (`load`), `--clients` (1000),
+//! `--senders` (4), `--rate` total messages per second (10), `--duration`
+//! seconds of sending (10), `--secret` the server's JWT secret (required to
+//! send), `--issuer` (`streamly`), `--server-pid`, `--connect-concurrency`
+//! (256). Latency is measured from the sender's clock to the receiver's
+//! clock inside this one process (the text carries the send time).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures_util::{SinkExt, StreamExt};
+use streamly_core::auth::{JwtConfig, JwtKeys};
+use streamly_core::domain::{UserId, Username};
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Latency histogram: 50 µs buckets up to 5 s, plus overflow.
+struct Histogram {
+    buckets: Vec<AtomicU64>,
+}
+
+const BUCKET_US: u64 = 50;
+const BUCKETS: usize = 100_000;
+
+impl Histogram {
+    fn new() -> Self {
+        Self {
+            buckets: (0..=BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn record(&self, micros: u64) {
+        let i = usize::try_from(micros / BUCKET_US)
+            .unwrap_or(BUCKETS)
+            .min(BUCKETS);
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn total(&self) -> u64 {
+        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Upper edge of the bucket holding quantile `q`, in ms.
+    fn quantile_ms(&self, q: f64) -> f64 {
+        let total = self.total();
+        if total == 0 {
+            return 0.0;
+        }
+        let target = ((total as f64) * q).ceil() as u64;
+        let mut seen = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            seen += b.load(Ordering::Relaxed);
+            if seen >= target {
+                return ((i as u64 + 1) * BUCKET_US) as f64 / 1000.0;
+            }
+        }
+        f64::INFINITY
+    }
+
+    fn max_ms(&self) -> f64 {
+        self.buckets
+            .iter()
+            .rposition(|b| b.load(Ordering::Relaxed) > 0)
+            .map_or(0.0, |i| ((i as u64 + 1) * BUCKET_US) as f64 / 1000.0)
+    }
+}
+
+struct Stats {
+    latency: Histogram,
+    delivered: AtomicU64,
+    sent: AtomicU64,
+    send_errors: AtomicU64,
+    closed: AtomicU64,
+    connected: AtomicU64,
+    connect_failed: AtomicU64,
+}
+
+fn args() -> anyhow::Result<HashMap<String, String>> {
+    let mut map = HashMap::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let Some(name) = k.strip_prefix("--") else {
+            bail!("unexpected argument {k:?}");
+        };
+        let v = it.next().with_context(|| format!("--{name} needs a value"))?;
+        map.insert(name.to_owned(), v);
+    }
+    Ok(map)
+}
+
+fn get<T: std::str::FromStr>(a: &HashMap<String, String>, k: &str, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match a.get(k) {
+        Some(v) => v.parse().map_err(|e| anyhow::anyhow!("--{k}: {e}")),
+        None => Ok(default),
+    }
+}
+
+/// (RSS bytes, CPU seconds) of a process, from /proc.
+fn proc_usage(pid: u32) -> Option<(u64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // Linux reports CPU time in clock ticks of 1/100 s (USER_HZ).
+    Some((rss_kb * 1024, (utime + stime) / 100.0))
+}
+
+/// The send time carried in a message frame's text (`t=<micros>`).
+fn sent_micros(frame: &str) -> Option<u64> {
+    let start = frame.find("\"text\":\"t=")? + 10;
+    let digits: &str = &frame[start..];
+    let end = digits.find('"')?;
+    digits[..end].parse().ok()
+}
+
+async fn receiver(
+    url: String,
+    stats: Arc<Stats>,
+    epoch: Instant,
+    measuring: Arc<AtomicU64>,
+    gate: Arc<Semaphore>,
+) {
+    let permit = gate.acquire().await;
+    let ws = match tokio_tungstenite::connect_async(&url).await {
+        Ok((ws, _)) => ws,
+        Err(e) => {
+            stats.connect_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(error = %e, "connect failed");
+            return;
+        }
+    };
+    drop(permit);
+    stats.connected.fetch_add(1, Ordering::Relaxed);
+    let (_tx, mut rx) = ws.split();
+    while let Some(msg) = rx.next().await {
+        match msg {
+            Ok(Message::Text(t)) => {
+                if let Some(sent) = sent_micros(t.as_str()) {
+                    if measuring.load(Ordering::Relaxed) == 1 {
+                        let now = epoch.elapsed().as_micros() as u64;
+                        stats.latency.record(now.saturating_sub(sent));
+                        stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    stats.closed.fetch_add(1, Ordering::Relaxed);
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let a = args()?;
+    let base: String = get(&a, "url", "ws://127.0.0.1:8084/ws".to_owned())?;
+    let room: String = get(&a, "room", "load".to_owned())?;
+    let clients: usize = get(&a, "clients", 1000)?;
+    let senders: usize = get(&a, "senders", 4)?;
+    let rate: f64 = get(&a, "rate", 10.0)?;
+    let duration: f64 = get(&a, "duration", 10.0)?;
+    let concurrency: usize = get(&a, "connect-concurrency", 256)?;
+    let pid: Option<u32> = a.get("server-pid").map(|p| p.parse()).transpose()?;
+    let secret = a
+        .get("secret")
+        .context("--secret (the server's JWT secret) is required")?;
+    let keys = JwtKeys::new(&JwtConfig {
+        secret: secret.clone().into_bytes(),
+        issuer: get(&a, "issuer", "streamly".to_owned())?,
+        ttl: Duration::from_secs(3600),
+    })?;
+
+    let stats = Arc::new(Stats {
+        latency: Histogram::new(),
+        delivered: AtomicU64::new(0),
+        sent: AtomicU64::new(0),
+        send_errors: AtomicU64::new(0),
+        closed: AtomicU64::new(0),
+        connected: AtomicU64::new(0),
+        connect_failed: AtomicU64::new(0),
+    });
+    let epoch = Instant::now();
+    let measuring = Arc::new(AtomicU64::new(0));
+    let base_usage = pid.and_then(proc_usage);
+
+    println!("connecting {clients} clients to {base}?room={room} …");
+    let url = format!("{base}?room={room}");
+    let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+    let t0 = Instant::now();
+    for _ in 0..clients {
+        tokio::spawn(receiver(
+            url.clone(),
+            stats.clone(),
+            epoch,
+            measuring.clone(),
+            gate.clone(),
+        ));
+    }
+    while stats.connected.load(Ordering::Relaxed) + stats.connect_failed.load(Ordering::Relaxed)
+        < clients as u64
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "connected {} ({} failed) in {:.1} s",
+        stats.connected.load(Ordering::Relaxed),
+        stats.connect_failed.load(Ordering::Relaxed),
+        t0.elapsed().as_secs_f64()
+    );
+    // Let the join frames (welcome, history, presence) settle.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle_usage = pid.and_then(proc_usage);
+    if let (Some((rss0, _)), Some((rss1, _))) = (base_usage, idle_usage) {
+        let per = rss1.saturating_sub(rss0) as f64 / clients.max(1) as f64;
+        println!(
+            "server RSS: {:.1} MiB before, {:.1} MiB with {clients} idle clients: {:.2} KiB per connection",
+            rss0 as f64 / 1048576.0,
+            rss1 as f64 / 1048576.0,
+            per / 1024.0
+        );
+    }
+
+    // Senders: signed-in users, each at rate/senders messages per second.
+    let mut sender_tasks = Vec::new();
+    measuring.store(1, Ordering::Relaxed);
+    let start_usage = pid.and_then(proc_usage);
+    let send_start = Instant::now();
+    for i in 0..senders.max(1) {
+        let name = Username::parse(&format!("load{i}"))?;
+        let token = keys.issue_at(UserId::new_random(), &name, time::OffsetDateTime::now_utc())?;
+        let (ws, _) = tokio_tungstenite::connect_async(format!("{url}&token={token}")).await?;
+        let (mut tx, mut rx) = ws.split();
+        let stats2 = stats.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(m)) = rx.next().await {
+                if let Message::Text(t) = m
+                    && t.as_str().contains("\"type\":\"error\"")
+                {
+                    stats2.send_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        let per_sender = rate / senders.max(1) as f64;
+        let stats = stats.clone();
+        let deadline = send_start + Duration::from_secs_f64(duration);
+        sender_tasks.push(tokio::spawn(async move {
+            if per_sender <= 0.0 {
+                return;
+            }
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / per_sender));
+            while Instant::now() < deadline {
+                tick.tick().await;
+                let text = format!("t={}", epoch.elapsed().as_micros());
+                let frame = serde_json::json!({"type": "send", "text": text}).to_string();
+                if tx.send(Message::text(frame)).await.is_err() {
+                    break;
+                }
+                stats.sent.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in sender_tasks {
+        let _ = t.await;
+    }
+    let send_secs = send_start.elapsed().as_secs_f64();
+    // Let in-flight deliveries land.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let end_usage = pid.and_then(proc_usage);
+    measuring.store(0, Ordering::Relaxed);
+
+    let sent = stats.sent.load(Ordering::Relaxed);
+    let delivered = stats.delivered.load(Ordering::Relaxed);
+    let expected = sent * stats.connected.load(Ordering::Relaxed);
+    println!(
+        "sent {sent} messages in {send_secs:.1} s ({:.1}/s), {} send errors",
+        sent as f64 / send_secs,
+        stats.send_errors.load(Ordering::Relaxed)
+    );
+    println!(
+        "delivered {delivered} of {expected} expected ({:.2}%), {:.0} deliveries/s",
+        100.0 * delivered as f64 / expected.max(1) as f64,
+        delivered as f64 / send_secs
+    );
+    println!(
+        "latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        stats.latency.quantile_ms(0.50),
+        stats.latency.quantile_ms(0.99),
+        stats.latency.max_ms()
+    );
+    println!(
+        "clients closed by the server: {}",
+        stats.closed.load(Ordering::Relaxed)
+    );
+    if let (Some((_, cpu0)), Some((rss, cpu1))) = (start_usage, end_usage) {
+        let cpu = cpu1 - cpu0;
+        println!(
+            "server CPU {cpu:.2} s over {:.1} s ({:.0}% of one core): {:.0} deliveries per server CPU-second; RSS {:.1} MiB",
+            send_secs + 2.0,
+            100.0 * cpu / (send_secs + 2.0),
+            delivered as f64 / cpu.max(0.001),
+            rss as f64 / 1048576.0
+        );
+    }
+    Ok(())
+}

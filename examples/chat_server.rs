@@ -1,0 +1,107 @@
+//! The standalone chat server: `streamly_chat::serve` on
+//! `STREAMLY_CHAT_ADDR` (default `0.0.0.0:8084`), WebSocket at `/ws?room=…`,
+//! `/health` beside it.
+//!
+//! Environment:
+//! - `STREAMLY_CHAT_ADDR` — listen address (default `0.0.0.0:8084`).
+//! - `STREAMLY_REDIS_URL` — share rooms, history and moderation with other
+//!   nodes through Redis; unset means the in-memory bus (one node).
+//! - `STREAMLY_JWT_SECRET` — the platform's JWT secret (≥ 32 bytes); unset
+//!   means every client is an anonymous reader.
+//! - `STREAMLY_JWT_ISSUER` — default `streamly`.
+//! - `STREAMLY_CHAT_MAX_CONNECTIONS` — default 20000.
+//! - `STREAMLY_CHAT_RATE` — per-user limit as `burst/seconds`, default `5/10`.
+//!
+//! ```sh
+//! cargo run --release --example chat_server
+//! websocat 'ws://127.0.0.1:8084/ws?room=demo'
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use streamly_chat::moderation::{MemoryModerationStore, ModerationStore};
+use streamly_chat::{ChatConfig, ChatHub, RateLimit};
+use streamly_core::adapters::MemoryChatBus;
+use streamly_core::auth::{JwtConfig, JwtKeys};
+use streamly_core::ports::ChatBus;
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn rate_limit() -> anyhow::Result<RateLimit> {
+    let Some(spec) = env("STREAMLY_CHAT_RATE") else {
+        return Ok(RateLimit::default());
+    };
+    let (burst, secs) = spec
+        .split_once('/')
+        .context("STREAMLY_CHAT_RATE is burst/seconds")?;
+    Ok(RateLimit {
+        burst: burst.trim().parse().context("rate burst")?,
+        per: Duration::from_secs_f64(secs.trim().parse().context("rate seconds")?),
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let addr = env("STREAMLY_CHAT_ADDR").unwrap_or_else(|| "0.0.0.0:8084".into());
+
+    let mut config = ChatConfig::default();
+    config.rate_limit = rate_limit()?;
+    if let Some(max) = env("STREAMLY_CHAT_MAX_CONNECTIONS") {
+        config.max_connections = max.parse().context("STREAMLY_CHAT_MAX_CONNECTIONS")?;
+    }
+
+    let (bus, moderation): (Arc<dyn ChatBus>, Arc<dyn ModerationStore>) = match env("STREAMLY_REDIS_URL") {
+        Some(url) => {
+            let bus = streamly_chat::redis::RedisChatBus::connect(&url)
+                .await
+                .context("connecting the Redis chat bus")?;
+            let store = streamly_chat::redis::RedisModerationStore::connect(&url)
+                .await
+                .context("connecting the Redis moderation store")?;
+            tracing::info!("chat bus: Redis");
+            (Arc::new(bus), Arc::new(store))
+        }
+        None => {
+            tracing::info!("chat bus: in memory (single node)");
+            (
+                Arc::new(MemoryChatBus::default()),
+                Arc::new(MemoryModerationStore::new()),
+            )
+        }
+    };
+
+    let mut builder = ChatHub::builder(bus).config(config).moderation(moderation);
+    match env("STREAMLY_JWT_SECRET") {
+        Some(secret) => {
+            let keys = JwtKeys::new(&JwtConfig {
+                secret: secret.into_bytes(),
+                issuer: env("STREAMLY_JWT_ISSUER").unwrap_or_else(|| "streamly".into()),
+                ttl: Duration::from_secs(24 * 3600),
+            })
+            .context("STREAMLY_JWT_SECRET")?;
+            builder = builder.jwt(keys);
+        }
+        None => tracing::warn!("STREAMLY_JWT_SECRET unset: every client is an anonymous reader"),
+    }
+    let hub = builder.build();
+
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "chat server listening (GET /ws?room=…)");
+    streamly_chat::serve(listener, hub, async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: closing chat connections");
+    })
+    .await?;
+    Ok(())
+}
