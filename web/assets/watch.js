@@ -53,9 +53,11 @@ async function loadStream(config) {
     document.getElementById("owner").textContent = `by ${s.owner.username}`;
     if (s.live) {
       liveStatus.textContent = "● Live";
+      liveStatus.className = "on";
       if (!attached) attached = await attach(config);
     } else {
       liveStatus.textContent = "Offline. The player starts when the stream goes live.";
+      liveStatus.className = "muted";
       if (!attached) setPlayerMessage("This stream is offline.");
     }
     return true;
