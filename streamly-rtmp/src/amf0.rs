@@ -2,7 +2,7 @@
 //! specification, §2): enough for RTMP commands and `onMetaData`.
 //!
 //! The decoder never preallocates from counts in the input, limits nesting,
-//! and never panics: every read goes through [`Reader`].
+//! and never panics: every read is bounds-checked.
 
 use crate::error::AmfError;
 

@@ -50,6 +50,7 @@ struct Connection {
     ctx: Arc<ConnContext>,
     id: u64,
     socket: TcpStream,
+    shutdown: CancellationToken,
     session: IngestSession,
     publisher: Option<Publisher>,
     video: Track,
@@ -78,12 +79,13 @@ pub(crate) async fn serve(
             ctx,
             id,
             socket,
+            shutdown,
             publisher: None,
             video: Track::Ok,
             audio: Track::Ok,
             bad_frames: 0,
         };
-        let result = conn.run(&shutdown).await;
+        let result = conn.run().await;
         conn.end_publish("connection closed").await;
         let _ = conn.socket.shutdown().await;
         match result {
@@ -96,7 +98,8 @@ pub(crate) async fn serve(
 }
 
 impl Connection {
-    async fn run(&mut self, shutdown: &CancellationToken) -> Result<(), RtmpError> {
+    async fn run(&mut self) -> Result<(), RtmpError> {
+        let shutdown = self.shutdown.clone();
         let handshake_deadline = Instant::now() + self.ctx.config.handshake_timeout;
         let mut buf = vec![0u8; READ_BUFFER];
         loop {
@@ -135,10 +138,14 @@ impl Connection {
         if out.is_empty() {
             return Ok(());
         }
-        timeout(self.ctx.config.idle_timeout, self.socket.write_all(&out))
-            .await
-            .map_err(|_| RtmpError::IdleTimeout)??;
-        Ok(())
+        // A client that stops reading must not hold up shutdown.
+        tokio::select! {
+            () = self.shutdown.cancelled() => Ok(()),
+            r = timeout(self.ctx.config.idle_timeout, self.socket.write_all(&out)) => {
+                r.map_err(|_| RtmpError::IdleTimeout)??;
+                Ok(())
+            }
+        }
     }
 
     async fn drain_events(&mut self) -> Result<Flow, RtmpError> {
