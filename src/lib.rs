@@ -1,9 +1,48 @@
 //! # streamly
 //!
-//! The facade: re-exports the Streamly crates and composes them into one
-//! platform: the REST API ([`api`]), the web UI ([`web`]) and the
-//! [`Platform`](platform) builder that wires RTMP ingest, HLS packaging and
-//! chat to the stores.
+//! The facade: re-exports the Streamly crates ([`core`], [`rtmp`], [`hls`],
+//! [`chat`]) and composes them into one platform.
+//!
+//! ## Layout
+//!
+//! - [`api`] — the REST API (axum): accounts, streams, `/health`, `/metrics`,
+//!   `/api/openapi.json`; JSON errors, body cap, auth rate limit, CORS,
+//!   security headers. See `docs/api.md`.
+//! - [`platform`] — [`Platform`]: ports + config in; the RTMP server and one
+//!   axum `Router` (API + HLS + chat + web UI) out; graceful shutdown.
+//! - [`live`] — RTMP → HLS glue: a packager per published stream.
+//! - [`web`] — the browser UI, embedded from `web/`.
+//!
+//! `examples/platform.rs` runs it all from environment variables
+//! (`docs/operations.md`).
+//!
+//! ## Example
+//!
+//! Assemble the platform on in-memory ports and call its API in process:
+//!
+//! ```
+//! use axum::body::Body;
+//! use axum::http::{Request, StatusCode};
+//! use streamly::{Platform, PlatformConfig};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut config = PlatformConfig::new(b"a secret of at least thirty-two bytes".to_vec());
+//! config.rtmp_addr = "127.0.0.1:0".parse()?; // any free port
+//! let platform = Platform::builder(config).build().await?;
+//! println!("RTMP on {}", platform.rtmp_addr());
+//!
+//! // Serve `platform.router()` yourself, nest it in your app, or call
+//! // `platform.serve(listener, shutdown)` to run everything.
+//! let response = platform
+//!     .router()
+//!     .oneshot(Request::get("/api/streams").body(Body::empty())?)
+//!     .await?;
+//! assert_eq!(response.status(), StatusCode::OK);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod api;
 pub mod live;

@@ -1,5 +1,5 @@
 // Watch page: the HLS player and the chat room beside it.
-import { api, el, session, uiConfig } from "/assets/app.js";
+import { api, el, session, signOut, uiConfig } from "/assets/app.js";
 
 const id = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
 const player = document.getElementById("player");
@@ -111,7 +111,11 @@ function connect() {
         let text = f.message || f.code;
         if (f.retry_after_ms) text += ` (try again in ${Math.ceil(f.retry_after_ms / 1000)} s)`;
         chatStatus.textContent = text;
-        if (f.code === "token_expired" || f.code === "invalid_token") chatStatus.textContent += " Sign in again to chat.";
+        if (f.code === "token_expired" || f.code === "invalid_token") {
+          // The server closes the socket; the reconnect is anonymous.
+          signOut();
+          chatStatus.textContent += " Sign in again to chat.";
+        }
         break;
       }
       default: break;
