@@ -423,8 +423,10 @@ async fn live_list_is_newest_first() {
 #[tokio::test]
 async fn unknown_routes_and_methods_are_json() {
     let app = app();
-    let r = app.call(Method::GET, "/api/nope", None, None).await;
-    assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    for method in [Method::GET, Method::POST, Method::PATCH, Method::DELETE] {
+        let r = app.call(method, "/api/nope", None, None).await;
+        assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    }
     let r = app.call(Method::PUT, "/api/streams", None, None).await;
     assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
     let r = app.call(Method::GET, "/api/auth/login", None, None).await;

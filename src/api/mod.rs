@@ -24,7 +24,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use streamly_core::domain::{RoomId, StreamId};
 use streamly_core::services::{Accounts, Streams};
@@ -211,7 +211,7 @@ pub fn router(state: ApiState, config: &ApiConfig) -> Router {
         .route("/api/streams/{id}/key", post(streams::rotate_key))
         .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/api", get(api_not_found))
-        .route("/api/{*rest}", get(api_not_found).post(api_not_found))
+        .route("/api/{*rest}", any(api_not_found))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             policy.clone(),
