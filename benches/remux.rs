@@ -1,0 +1,105 @@
+//! The remux core's speed: FLV tags → MPEG-TS segments in memory.
+//!
+//! - `remux/frames_to_ts`: parsed media frames through the segmenter (the
+//!   live path: RTMP hands over frames).
+//! - `remux/flv_to_ts`: FLV file bytes → tags → frames → segments (the
+//!   offline path of `examples/remux`).
+//! - `peer/ffmpeg_copy_mpegts`: `ffmpeg -c copy -f mpegts` on the same file,
+//!   for comparison in the same run (a whole process, so it includes
+//!   ffmpeg's start-up; skipped when ffmpeg is missing).
+//!
+//! Input: `testdata/av.flv`, or the file named by `STREAMLY_BENCH_FLV` (see
+//! docs/performance.md for the 10-minute 720p file). Throughput is in FLV
+//! input bytes.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use streamly::core::media::{FlvReader, MediaFrame};
+use streamly::hls::Segmenter;
+
+fn input() -> PathBuf {
+    std::env::var_os("STREAMLY_BENCH_FLV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/av.flv")))
+}
+
+fn remux_frames(frames: &[MediaFrame]) -> usize {
+    let mut segmenter = Segmenter::new(Duration::from_secs(2));
+    let mut out = 0;
+    for f in frames {
+        if let Ok(Some(s)) = segmenter.push(f) {
+            out += s.data.len();
+        }
+    }
+    out + segmenter.finish().map_or(0, |s| s.data.len())
+}
+
+fn remux_flv(data: &Bytes) -> usize {
+    let mut segmenter = Segmenter::new(Duration::from_secs(2));
+    let mut out = 0;
+    let Ok(reader) = FlvReader::new(data.clone()) else {
+        return 0;
+    };
+    for tag in reader.flatten() {
+        if let Ok(Some(frame)) = tag.to_frame()
+            && let Ok(Some(s)) = segmenter.push(&frame)
+        {
+            out += s.data.len();
+        }
+    }
+    out + segmenter.finish().map_or(0, |s| s.data.len())
+}
+
+fn bench(c: &mut Criterion) {
+    let path = input();
+    let data = match std::fs::read(&path) {
+        Ok(d) => Bytes::from(d),
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", path.display());
+            return;
+        }
+    };
+    let frames: Vec<MediaFrame> = FlvReader::new(data.clone())
+        .map(|r| r.flatten().filter_map(|t| t.to_frame().ok().flatten()).collect())
+        .unwrap_or_default();
+
+    let mut group = c.benchmark_group("remux");
+    group.throughput(Throughput::Bytes(data.len() as u64));
+    group.bench_function("frames_to_ts", |b| {
+        b.iter(|| black_box(remux_frames(black_box(&frames))))
+    });
+    group.bench_function("flv_to_ts", |b| b.iter(|| black_box(remux_flv(black_box(&data)))));
+    group.finish();
+
+    let ffmpeg_ok = Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ffmpeg_ok {
+        eprintln!("ffmpeg not on PATH: skipping the peer comparison");
+        return;
+    }
+    let mut group = c.benchmark_group("peer");
+    group.throughput(Throughput::Bytes(data.len() as u64));
+    group.sample_size(10);
+    group.bench_function("ffmpeg_copy_mpegts", |b| {
+        b.iter(|| {
+            let status = Command::new("ffmpeg")
+                .args(["-v", "error", "-i"])
+                .arg(&path)
+                .args(["-c", "copy", "-f", "mpegts", "-y", "/dev/null"])
+                .stdin(Stdio::null())
+                .status();
+            black_box(status.is_ok_and(|s| s.success()))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
