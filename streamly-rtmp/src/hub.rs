@@ -163,7 +163,8 @@ impl StreamHub {
     pub fn subscribe(&self, stream: &StreamId) -> Option<mpsc::Receiver<MediaFrame>> {
         let live = lock(&self.inner.streams).get(stream).cloned()?;
         let mut live = lock(&live);
-        let capacity = self.inner.subscriber_capacity.max(live.gop.len() + 3);
+        // Room for the replay plus the usual headroom for live frames.
+        let capacity = self.inner.subscriber_capacity + live.gop.len() + 3;
         let (tx, rx) = mpsc::channel(capacity);
         for frame in live.gop_start.frames().chain(live.gop.iter()) {
             // Cannot fail: the channel is new and large enough.

@@ -230,3 +230,36 @@ fn garbage_after_handshake_is_an_error_not_a_panic() {
     bytes.extend([0xc5, 1, 2, 3]);
     assert!(matches!(s.handle_input(&bytes), Err(SessionError::Chunk(_))));
 }
+
+#[test]
+fn ping_is_answered_and_amf3_commands_are_understood() {
+    let mut s = session();
+    let mut p = Publisher::new();
+    let mut bytes = c0c1();
+    bytes.extend(c2());
+    // connect as an AMF3 command message (type 17: a 0 byte, then AMF0).
+    let mut connect = vec![0u8];
+    connect.extend(streamly_rtmp::amf0::encode_all(&[
+        streamly_rtmp::amf0::Amf0Value::String("connect".into()),
+        streamly_rtmp::amf0::Amf0Value::Number(1.0),
+        streamly_rtmp::amf0::Amf0Value::Object(vec![(
+            "app".into(),
+            streamly_rtmp::amf0::Amf0Value::String("live/".into()),
+        )]),
+    ]));
+    bytes.extend(p.message(3, 17, 0, 0, connect));
+    // Ping request (user control event 6) with timestamp 0x01020304.
+    bytes.extend(p.message(2, 4, 0, 0, vec![0, 6, 1, 2, 3, 4]));
+    s.handle_input(&bytes).unwrap();
+    assert_eq!(events(&mut s), [SessionEvent::Connected { app: "live".into() }]);
+    let out = s.take_output();
+    let mut dec = streamly_rtmp::chunk::ChunkDecoder::new(ChunkLimits::default());
+    dec.push(&out[1 + 2 * 1536..]);
+    let mut pong = None;
+    while let Some(m) = dec.next_message().unwrap() {
+        if m.type_id == 4 {
+            pong = Some(m.payload);
+        }
+    }
+    assert_eq!(pong.as_deref(), Some(&[0u8, 7, 1, 2, 3, 4][..]));
+}
