@@ -7,7 +7,12 @@
 //! `NetStream.Publish.Start` — so no media frame is forwarded before
 //! `Started`. A subscriber replays the stream state (below), so one that calls
 //! [`StreamHub::subscribe`] when it sees `Started` misses nothing as long as it
-//! subscribes before the second keyframe (in practice: at once).
+//! subscribes before the second keyframe (in practice: at once). A consumer
+//! that knows the stream id beforehand can use
+//! [`StreamHub::subscribe_upcoming`] instead: attached before `Started`, it
+//! gets the next publish from its first frame whatever the timing (a very
+//! short publish may even end before a `Started` handler runs, and then
+//! `subscribe` returns `None`).
 //!
 //! ## Replay (GOP cache)
 //!
@@ -37,6 +42,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use streamly_core::domain::StreamId;
 use streamly_core::media::MediaFrame;
 use tokio::sync::{broadcast, mpsc};
+
+/// Most receivers [`StreamHub::subscribe_upcoming`] keeps waiting per stream.
+pub const MAX_WAITING: usize = 64;
 
 /// A change in the set of live streams.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,12 +100,17 @@ struct LiveStream {
     gop_overflow: bool,
     /// Whether a keyframe has been forwarded yet.
     seen_keyframe: bool,
+    /// Whether the publish has ended (no more subscribers are added).
+    closed: bool,
 }
 
 #[derive(Debug)]
 struct HubInner {
     // A std mutex: held for map lookups and inserts only, never across await.
     streams: Mutex<HashMap<StreamId, Arc<Mutex<LiveStream>>>>,
+    /// Subscribers waiting for a stream's next publish. Locked only while
+    /// `streams` is held (lock order: `streams`, then `waiting`).
+    waiting: Mutex<HashMap<StreamId, Vec<mpsc::Sender<MediaFrame>>>>,
     events: broadcast::Sender<StreamEvent>,
     subscriber_capacity: usize,
     gop_cache_bytes: usize,
@@ -126,6 +139,7 @@ impl StreamHub {
         Self {
             inner: Arc::new(HubInner {
                 streams: Mutex::new(HashMap::new()),
+                waiting: Mutex::new(HashMap::new()),
                 events,
                 subscriber_capacity: subscriber_capacity.max(4),
                 gop_cache_bytes,
@@ -162,7 +176,12 @@ impl StreamHub {
     /// subscriber fell too far behind and was dropped).
     pub fn subscribe(&self, stream: &StreamId) -> Option<mpsc::Receiver<MediaFrame>> {
         let live = lock(&self.inner.streams).get(stream).cloned()?;
-        let mut live = lock(&live);
+        Some(self.attach(&live))
+    }
+
+    /// Adds a subscriber to a live stream, replaying its state first.
+    fn attach(&self, live: &Mutex<LiveStream>) -> mpsc::Receiver<MediaFrame> {
+        let mut live = lock(live);
         // Room for the replay plus the usual headroom for live frames.
         let capacity = self.inner.subscriber_capacity + live.gop.len() + 3;
         let (tx, rx) = mpsc::channel(capacity);
@@ -176,8 +195,38 @@ impl StreamHub {
                 let _ = tx.try_send(frame.clone());
             }
         }
-        live.subscribers.push(tx);
-        Some(rx)
+        // A publish that closed meanwhile: the receiver ends after the replay.
+        if !live.closed {
+            live.subscribers.push(tx);
+        }
+        rx
+    }
+
+    /// Like [`subscribe`](Self::subscribe), but if the stream is not live the
+    /// receiver waits for its next publish and gets it from the first frame
+    /// (it is attached before `Started` is broadcast). For consumers that
+    /// know the stream id in advance (a recorder, a test). At most
+    /// [`MAX_WAITING`] receivers wait per stream: beyond that the oldest is
+    /// closed. Waiting receivers that were dropped are pruned on each call.
+    pub fn subscribe_upcoming(&self, stream: &StreamId) -> mpsc::Receiver<MediaFrame> {
+        // `streams` stays locked so that `register` cannot slip in between.
+        let streams = lock(&self.inner.streams);
+        if let Some(live) = streams.get(stream).cloned() {
+            drop(streams);
+            return self.attach(&live);
+        }
+        let mut waiting = lock(&self.inner.waiting);
+        waiting.retain(|_, senders| {
+            senders.retain(|tx| !tx.is_closed());
+            !senders.is_empty()
+        });
+        let (tx, rx) = mpsc::channel(self.inner.subscriber_capacity);
+        let senders = waiting.entry(stream.clone()).or_default();
+        if senders.len() >= MAX_WAITING {
+            senders.remove(0);
+        }
+        senders.push(tx);
+        rx
     }
 
     /// Registers a granted stream and broadcasts `Started`.
@@ -192,7 +241,11 @@ impl StreamHub {
             if streams.contains_key(stream_id) {
                 return Err(AlreadyLive);
             }
-            let live = Arc::new(Mutex::new(LiveStream::default()));
+            let subscribers = lock(&self.inner.waiting).remove(stream_id).unwrap_or_default();
+            let live = Arc::new(Mutex::new(LiveStream {
+                subscribers,
+                ..LiveStream::default()
+            }));
             streams.insert(stream_id.clone(), Arc::clone(&live));
             live
         };
@@ -298,7 +351,9 @@ impl Publisher {
                 streams.remove(&self.stream_id);
             }
         }
-        lock(&self.live).subscribers.clear();
+        let mut live = lock(&self.live);
+        live.closed = true;
+        live.subscribers.clear();
     }
 }
 

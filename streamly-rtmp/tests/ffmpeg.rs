@@ -116,11 +116,13 @@ async fn ffmpeg_publish_delivers_every_frame() {
     }
     let srv = start(RtmpConfig::default());
     let mut events = srv.hub.events();
+    // Attached before the publish starts, so nothing can be missed however
+    // fast ffmpeg (publishing without -re) is and however loaded the machine.
+    let demo = StreamId::parse("demo").unwrap();
+    let frames = tokio::spawn(collect(srv.hub.subscribe_upcoming(&demo)));
     let mut child = ffmpeg(&format!("rtmp://{}/live/{KEY}", srv.addr));
     let stream_id = next_started(&mut events).await;
-    assert_eq!(stream_id.as_str(), "demo");
-    // Subscribing on Started misses nothing (replay of the first GOP).
-    let frames = tokio::spawn(collect(srv.hub.subscribe(&stream_id).expect("live")));
+    assert_eq!(stream_id, demo);
     let status = timeout(LIMIT, child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "ffmpeg failed: {status}");
     let frames = frames.await.unwrap();
@@ -302,14 +304,17 @@ async fn two_publishers_on_two_streams() {
     }
     let srv = start(RtmpConfig::default());
     let mut events = srv.hub.events();
-    let mut a = ffmpeg(&format!("rtmp://{}/live/{KEY}", srv.addr));
-    let mut b = ffmpeg(&format!("rtmp://{}/live/{KEY2}", srv.addr));
     let mut collectors = Vec::new();
-    for _ in 0..2 {
-        let id = next_started(&mut events).await;
-        let rx = srv.hub.subscribe(&id).expect("live");
+    for name in ["demo", "other"] {
+        let id = StreamId::parse(name).unwrap();
+        let rx = srv.hub.subscribe_upcoming(&id);
         collectors.push((id, tokio::spawn(collect(rx))));
     }
+    let mut a = ffmpeg(&format!("rtmp://{}/live/{KEY}", srv.addr));
+    let mut b = ffmpeg(&format!("rtmp://{}/live/{KEY2}", srv.addr));
+    let mut started = vec![next_started(&mut events).await, next_started(&mut events).await];
+    started.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    assert_eq!(started, [collectors[0].0.clone(), collectors[1].0.clone()]);
     assert!(a.wait().await.unwrap().success());
     assert!(b.wait().await.unwrap().success());
     let mut ids = Vec::new();

@@ -235,11 +235,11 @@ async fn idle_publisher_times_out_and_goes_offline() {
         ..short_config()
     });
     let mut events = srv.hub.events();
+    let mut rx = srv.hub.subscribe_upcoming(&StreamId::parse("demo").unwrap());
     let mut sock = handshaken(srv.addr).await;
     let mut p = Publisher::new();
     sock.write_all(&p.publish_commands("live", KEY)).await.unwrap();
     let id = started(&mut events).await;
-    let mut rx = srv.hub.subscribe(&id).unwrap();
     // Say nothing: the server closes the connection and ends the stream.
     assert_eq!(timeout(LIMIT, rx.recv()).await.unwrap(), None);
     assert_eq!(ended(&mut events).await, id);

@@ -137,3 +137,22 @@ fn slow_subscriber_is_dropped_others_continue() {
     p.close();
     assert!(fast.try_recv().is_err());
 }
+
+#[test]
+fn upcoming_subscriber_gets_the_next_publish_from_its_first_frame() {
+    let hub = StreamHub::new(16, 1 << 20);
+    let mut early = hub.subscribe_upcoming(&id("a"));
+    let dropped = hub.subscribe_upcoming(&id("a"));
+    drop(dropped);
+    let p = hub.register(&id("a"), 1, "live").unwrap();
+    p.forward(aac());
+    p.forward(audio(0));
+    // While live, it is a plain subscribe (with replay).
+    let mut late = hub.subscribe_upcoming(&id("a"));
+    drop(p);
+    assert_eq!(drain(&mut early), [aac(), audio(0)]);
+    assert_eq!(drain(&mut late), [aac(), audio(0)]);
+    assert!(early.is_closed() && late.is_closed());
+    // Only the next publish: a later one does not reach them.
+    assert!(lock(&hub.inner.waiting).is_empty());
+}
