@@ -44,7 +44,7 @@ use streamly_core::media::MediaFrame;
 use tokio::sync::{broadcast, mpsc};
 
 /// Most receivers [`StreamHub::subscribe_upcoming`] keeps waiting per stream.
-pub const MAX_WAITING: usize = 64;
+const MAX_WAITING: usize = 64;
 
 /// A change in the set of live streams.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,7 +206,7 @@ impl StreamHub {
     /// receiver waits for its next publish and gets it from the first frame
     /// (it is attached before `Started` is broadcast). For consumers that
     /// know the stream id in advance (a recorder, a test). At most
-    /// [`MAX_WAITING`] receivers wait per stream: beyond that the oldest is
+    /// 64 receivers wait per stream: beyond that the oldest is
     /// closed. Waiting receivers that were dropped are pruned on each call.
     pub fn subscribe_upcoming(&self, stream: &StreamId) -> mpsc::Receiver<MediaFrame> {
         // `streams` stays locked so that `register` cannot slip in between.
