@@ -1,0 +1,81 @@
+//! RTMP ingest + live HLS, the smallest useful server: static stream keys,
+//! segments in memory or on disk, playback over HTTP.
+//!
+//! ```text
+//! STREAMLY_STREAM_KEYS=demo=secret1,other=secret2 \
+//!   cargo run --release --example rtmp_to_hls
+//! ffmpeg -re -i testdata/av.flv -c copy -f flv rtmp://127.0.0.1:1935/live/secret1
+//! ffplay http://127.0.0.1:8000/hls/demo/index.m3u8
+//! ```
+//!
+//! Environment:
+//! - `STREAMLY_STREAM_KEYS` — `id=key,...` (default `demo=secret1`): stream
+//!   `demo` publishes with key `secret1` and plays at `/hls/demo/index.m3u8`.
+//! - `STREAMLY_RTMP_ADDR` (default `0.0.0.0:1935`), `STREAMLY_HTTP_ADDR`
+//!   (default `0.0.0.0:8000`).
+//! - `STREAMLY_SEGMENT_DIR` — write segments there; in memory if unset.
+//!
+//! Ctrl-C shuts down gracefully: publishers are closed and every live
+//! playlist gets `EXT-X-ENDLIST` before the process exits.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use streamly::core::adapters::{FsSegmentSink, MemorySegmentSink, StaticKeyValidator};
+use streamly::core::ports::SegmentSink;
+use streamly::hls::{HlsConfig, HlsPublisher};
+use streamly::live::Ingest;
+use streamly::rtmp::{RtmpConfig, RtmpServer};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+fn env_addr(name: &str, default: &str) -> anyhow::Result<SocketAddr> {
+    let value = std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    value
+        .parse()
+        .with_context(|| format!("{name}={value:?} is not an address"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let keys = std::env::var("STREAMLY_STREAM_KEYS").unwrap_or_else(|_| {
+        tracing::warn!("STREAMLY_STREAM_KEYS unset: using demo=secret1");
+        "demo=secret1".to_owned()
+    });
+    let validator = Arc::new(StaticKeyValidator::from_spec(&keys).context("STREAMLY_STREAM_KEYS")?);
+    let rtmp_addr = env_addr("STREAMLY_RTMP_ADDR", "0.0.0.0:1935")?;
+    let http_addr = env_addr("STREAMLY_HTTP_ADDR", "0.0.0.0:8000")?;
+    let sink: Arc<dyn SegmentSink> = match std::env::var_os("STREAMLY_SEGMENT_DIR") {
+        Some(dir) => Arc::new(FsSegmentSink::open(dir).await.context("STREAMLY_SEGMENT_DIR")?),
+        None => Arc::new(MemorySegmentSink::default()),
+    };
+
+    let server = RtmpServer::bind(rtmp_addr, RtmpConfig::default(), validator)?;
+    let publisher = Arc::new(HlsPublisher::new(Arc::clone(&sink), HlsConfig::default()));
+    let ingest = Ingest::new(server.hub(), publisher);
+    let listener = tokio::net::TcpListener::bind(http_addr).await?;
+    tracing::info!(rtmp = %server.local_addr(), http = %listener.local_addr()?, "rtmp_to_hls ready");
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("Ctrl-C: shutting down");
+            }
+            shutdown.cancel();
+        }
+    });
+    let rtmp = tokio::spawn(server.run(shutdown.clone()));
+    let packaging = tokio::spawn(ingest.run(shutdown.clone()));
+    axum::serve(listener, streamly::hls::router(sink))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await?;
+    rtmp.await??;
+    packaging.await?;
+    Ok(())
+}
