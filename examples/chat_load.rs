@@ -163,12 +163,12 @@ async fn receiver(
     while let Some(msg) = rx.next().await {
         match msg {
             Ok(Message::Text(t)) => {
-                if let Some(sent) = sent_micros(t.as_str()) {
-                    if measuring.load(Ordering::Relaxed) == 1 {
-                        let now = epoch.elapsed().as_micros() as u64;
-                        stats.latency.record(now.saturating_sub(sent));
-                        stats.delivered.fetch_add(1, Ordering::Relaxed);
-                    }
+                if let Some(sent) = sent_micros(t.as_str())
+                    && measuring.load(Ordering::Relaxed) == 1
+                {
+                    let now = epoch.elapsed().as_micros() as u64;
+                    stats.latency.record(now.saturating_sub(sent));
+                    stats.delivered.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Ok(Message::Close(_)) | Err(_) => break,
@@ -257,6 +257,7 @@ async fn main() -> anyhow::Result<()> {
     let mut sender_tasks = Vec::new();
     measuring.store(1, Ordering::Relaxed);
     let start_usage = pid.and_then(proc_usage);
+    let self_start = proc_usage(std::process::id());
     let send_start = Instant::now();
     for i in 0..senders.max(1) {
         let name = Username::parse(&format!("load{i}"))?;
@@ -299,6 +300,7 @@ async fn main() -> anyhow::Result<()> {
     // Let in-flight deliveries land.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let end_usage = pid.and_then(proc_usage);
+    let self_end = proc_usage(std::process::id());
     measuring.store(0, Ordering::Relaxed);
 
     let sent = stats.sent.load(Ordering::Relaxed);
@@ -332,6 +334,13 @@ async fn main() -> anyhow::Result<()> {
             100.0 * cpu / (send_secs + 2.0),
             delivered as f64 / cpu.max(0.001),
             rss as f64 / 1048576.0
+        );
+    }
+    if let (Some((_, c0)), Some((_, c1))) = (self_start, self_end) {
+        println!(
+            "load generator CPU {:.2} s ({:.0}% of one core)",
+            c1 - c0,
+            100.0 * (c1 - c0) / (send_secs + 2.0)
         );
     }
     Ok(())
