@@ -200,3 +200,23 @@ mod tests {
         assert_eq!(v["retry_after_ms"], 1500);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn client_frame_parse_never_panics(s in ".{0,300}") {
+            let _ = serde_json::from_str::<ClientFrame>(&s);
+        }
+
+        #[test]
+        fn send_frames_round_trip_any_text(text in ".{0,200}") {
+            let json = serde_json::json!({"type": "send", "text": text}).to_string();
+            let parsed: ClientFrame = serde_json::from_str(&json).expect("valid frame");
+            prop_assert_eq!(parsed, ClientFrame::Send { text });
+        }
+    }
+}

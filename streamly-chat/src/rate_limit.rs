@@ -120,3 +120,36 @@ mod tests {
         assert!(limiter.check(b, now).is_ok());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Over any sequence of attempts, a bucket never lets through more
+        /// than `burst` plus what refilled in the elapsed time.
+        #[test]
+        fn never_exceeds_the_rate(
+            burst in 1u32..20,
+            per_ms in 1u64..20_000,
+            gaps in proptest::collection::vec(0u64..5_000, 1..200),
+        ) {
+            let limit = RateLimit { burst, per: Duration::from_millis(per_ms) };
+            let t0 = Instant::now();
+            let mut b = TokenBucket::full(&limit, t0);
+            let mut now = t0;
+            let mut allowed = 0u64;
+            for gap in gaps {
+                now += Duration::from_millis(gap);
+                match b.try_take(&limit, now) {
+                    Ok(()) => allowed += 1,
+                    Err(wait) => prop_assert!(wait > Duration::ZERO && wait <= limit.per + Duration::from_millis(1)),
+                }
+            }
+            let elapsed_ms = now.duration_since(t0).as_millis() as f64;
+            let bound = f64::from(burst) + elapsed_ms * f64::from(burst) / per_ms as f64;
+            prop_assert!(allowed as f64 <= bound + 1e-6, "{allowed} > {bound}");
+        }
+    }
+}

@@ -176,3 +176,57 @@ impl ModerationStore for MemoryModerationStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use streamly_core::adapters::MemoryStreamStore;
+    use streamly_core::auth::StreamKeyHash;
+    use streamly_core::domain::{Stream, StreamTitle};
+
+    #[tokio::test]
+    async fn stream_owner_owns_the_room() {
+        let streams = Arc::new(MemoryStreamStore::new());
+        let owner = UserId::new_random();
+        let stream = Stream {
+            id: StreamId::new_random(),
+            owner,
+            title: StreamTitle::parse("chess").expect("title"),
+            key_hash: StreamKeyHash::from_bytes([1; 32]),
+            live_since: None,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        streams.create(stream.clone()).await.expect("create");
+        let authority = StreamStoreAuthority::new(streams);
+        let room = RoomId::from(&stream.id);
+        assert_eq!(authority.owner(&room).await.expect("owner"), Some(owner));
+        let unknown = RoomId::parse("nobody-streams-here").expect("room");
+        assert_eq!(authority.owner(&unknown).await.expect("owner"), None);
+    }
+
+    #[tokio::test]
+    async fn timeouts_expire_and_bans_win() {
+        let store = MemoryModerationStore::new();
+        let room = RoomId::parse("r").expect("room");
+        let user = UserId::new_random();
+        let now = OffsetDateTime::now_utc();
+        let until = now + time::Duration::seconds(30);
+        store.timeout(&room, user, until).await.expect("timeout");
+        assert_eq!(
+            store.restriction(&room, user, now).await.expect("get"),
+            Some(Restriction::TimedOut { until })
+        );
+        let later = now + time::Duration::seconds(31);
+        assert_eq!(store.restriction(&room, user, later).await.expect("get"), None);
+        store.ban(&room, user).await.expect("ban");
+        assert_eq!(
+            store.restriction(&room, user, now).await.expect("get"),
+            Some(Restriction::Banned)
+        );
+        store.lift(&room, user).await.expect("lift");
+        assert_eq!(store.restriction(&room, user, now).await.expect("get"), None);
+        assert!(!store.is_moderator(&room, user).await.expect("mod"));
+        store.add_moderator(&room, user).await.expect("add");
+        assert!(store.is_moderator(&room, user).await.expect("mod"));
+    }
+}
