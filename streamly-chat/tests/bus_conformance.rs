@@ -153,3 +153,32 @@ async fn redis_bus_reports_unavailable_when_unreachable() {
         .expect_err("unreachable");
     assert!(err.to_string().contains("unavailable"), "{err}");
 }
+
+/// The pub/sub connection survives its own keepalive PINGs (in subscribed
+/// mode Redis answers them differently): no reconnection over many
+/// keepalive periods, and every event arrives.
+#[tokio::test]
+async fn redis_pubsub_connection_stays_up_across_keepalives() {
+    let Some(url) = common::redis_url("redis_pubsub_connection_stays_up_across_keepalives") else {
+        return;
+    };
+    let mut config = RedisChatBusConfig::default();
+    config.keepalive = Duration::from_millis(10);
+    let bus = RedisChatBus::connect_with(&url, config).await.unwrap();
+    let room = RoomId::parse(&common::room("keepalive")).unwrap();
+    let mut sub = bus.subscribe(&room).await.unwrap();
+    let generation = bus.connection_generation();
+    let first = *generation.borrow();
+    let mut pace = tokio::time::interval(Duration::from_millis(15));
+    for i in 0..30 {
+        pace.tick().await;
+        let m = message(&room, &format!("k{i}"));
+        bus.publish(&room, ChatEvent::Message(m.clone())).await.unwrap();
+        assert_eq!(recv(&mut sub).await, ChatEvent::Message(m));
+    }
+    assert_eq!(
+        *generation.borrow(),
+        first,
+        "the pub/sub connection was re-established"
+    );
+}

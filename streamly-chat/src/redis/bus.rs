@@ -274,12 +274,19 @@ struct Driver {
 
 impl Driver {
     async fn run(mut self) {
-        let mut backoff = Duration::from_millis(50);
+        const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+        let mut backoff = FIRST_BACKOFF;
         loop {
             if self.cancel.is_cancelled() {
                 return;
             }
-            match self.session().await {
+            let generation = *self.shared.generation.borrow();
+            let result = self.session().await;
+            if *self.shared.generation.borrow() != generation {
+                // That session did connect: start backing off afresh.
+                backoff = FIRST_BACKOFF;
+            }
+            match result {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, ?backoff, "chat pub/sub connection lost; reconnecting");
@@ -329,7 +336,9 @@ impl Driver {
                     None => return Ok(()),
                 },
                 _ = keepalive.tick() => {
-                    with_timeout(self.config.timeout, sink.ping::<String>()).await?;
+                    // In subscribed mode Redis answers PING with
+                    // ["pong", ""], not "PONG": accept any reply.
+                    with_timeout(self.config.timeout, sink.ping::<redis::Value>()).await?;
                     self.sweep(&mut sink).await?;
                 }
             }
