@@ -615,3 +615,75 @@ impl UserStore for DownUsers {
         Err(down())
     }
 }
+
+#[tokio::test]
+async fn web_ui_is_embedded_and_served_with_a_csp() {
+    let mut config = streamly::PlatformConfig::new(b"a secret of at least thirty-two bytes".to_vec());
+    config.rtmp_addr = "127.0.0.1:0".parse().expect("addr");
+    config.ui = streamly::web::UiConfig::with_hls_js(Some("https://cdn.example/hls.min.js".into()));
+    let platform = streamly::Platform::builder(config)
+        .build()
+        .await
+        .expect("platform");
+    let app = App {
+        router: platform.router(),
+        streams: platform.streams().clone(),
+    };
+    for (path, needle) in [
+        ("/", "Live now"),
+        ("/watch/some-stream", "id=\"player\""),
+        ("/signin", "Sign in"),
+        ("/signup", "Create an account"),
+        ("/dashboard", "Your streams"),
+    ] {
+        let r = app.call(Method::GET, path, None, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert!(r.text.contains(needle), "{path}");
+        assert!(
+            r.text.contains("<label") || path == "/" || path.starts_with("/watch"),
+            "{path} has labels"
+        );
+        assert!(
+            !r.text.contains("http://") && !r.text.contains("https://"),
+            "{path} fetches nothing from elsewhere"
+        );
+        assert!(
+            r.headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let csp = r.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("script-src 'self' https://cdn.example;"), "{csp}");
+    }
+    for asset in [
+        "app.js",
+        "home.js",
+        "watch.js",
+        "auth.js",
+        "dashboard.js",
+        "style.css",
+    ] {
+        let r = app
+            .call(Method::GET, &format!("/assets/{asset}"), None, None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{asset}");
+        assert!(
+            !r.text.contains("https://"),
+            "{asset} fetches nothing from elsewhere"
+        );
+    }
+    let r = app.call(Method::GET, "/ui-config.json", None, None).await;
+    assert_eq!(r.body["hls_js_url"], "https://cdn.example/hls.min.js");
+    let r = app.call(Method::GET, "/no/such/page", None, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app.call(Method::GET, "/assets/../Cargo.toml", None, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // The HLS and chat routes are part of the same router.
+    let r = app
+        .call(Method::GET, "/hls/some-stream/index.m3u8", None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app.call(Method::GET, "/ws?room=some-stream", None, None).await;
+    assert_ne!(r.status, StatusCode::NOT_FOUND, "chat route is mounted");
+}
