@@ -5,16 +5,18 @@
 //! cargo run --release --example remux -- IN.flv OUTDIR [--segment-seconds N]
 //! ```
 //!
-//! Muxing runs on the main thread; a second thread writes the segments, so
-//! disk writes overlap with muxing.
+//! The file is read as a stream of tags (no whole-file buffer); muxing runs
+//! on the main thread; a second thread writes the segments, so disk writes
+//! overlap with muxing, and hands their buffers back for reuse.
 
+use std::io::{BufReader, Read};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use streamly::core::media::FlvReader;
+use streamly::core::media::{MediaFrame, parse_audio_tag, parse_video_tag};
 use streamly::hls::{LivePlaylist, PlaylistEntry, Segment, Segmenter};
 
 struct Args {
@@ -49,18 +51,78 @@ fn parse_args() -> anyhow::Result<Args> {
     })
 }
 
+/// Reads FLV tags one at a time (Adobe FLV spec v10.1, E.2–E.3) and parses
+/// audio and video tags into frames; other tags are skipped.
+struct FlvStream<R> {
+    reader: R,
+    /// Bytes read so far.
+    read: u64,
+}
+
+impl<R: Read> FlvStream<R> {
+    fn open(mut reader: R) -> anyhow::Result<Self> {
+        let mut header = [0u8; 9];
+        reader.read_exact(&mut header).context("reading the FLV header")?;
+        if &header[..3] != b"FLV" {
+            bail!("not an FLV file");
+        }
+        let header_len = u32::from_be_bytes([header[5], header[6], header[7], header[8]]);
+        // The rest of the header, then PreviousTagSize0.
+        let skip = u64::from(header_len.saturating_sub(9)) + 4;
+        std::io::copy(&mut (&mut reader).take(skip), &mut std::io::sink())?;
+        Ok(Self {
+            reader,
+            read: u64::from(header_len) + 4,
+        })
+    }
+
+    /// The next frame, `None` at the end of the file.
+    fn next_frame(&mut self) -> anyhow::Result<Option<MediaFrame>> {
+        loop {
+            let mut head = [0u8; 11];
+            match self.reader.read_exact(&mut head) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+            let size = usize::from(head[1]) << 16 | usize::from(head[2]) << 8 | usize::from(head[3]);
+            let timestamp = u32::from_be_bytes([head[7], head[4], head[5], head[6]]);
+            let mut body = Vec::with_capacity(size + 4);
+            (&mut self.reader).take(size as u64 + 4).read_to_end(&mut body)?;
+            if body.len() < size {
+                bail!("truncated FLV tag");
+            }
+            body.truncate(size); // drop PreviousTagSize
+            self.read += 11 + size as u64 + 4;
+            let body = Bytes::from(body);
+            let frame = match head[0] & 0x1f {
+                8 => parse_audio_tag(timestamp, &body)?,
+                9 => parse_video_tag(timestamp, &body)?,
+                _ => None,
+            };
+            if frame.is_some() {
+                return Ok(frame);
+            }
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     let started = Instant::now();
-    let data =
-        Bytes::from(std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?);
+    let file =
+        std::fs::File::open(&args.input).with_context(|| format!("opening {}", args.input.display()))?;
+    let mut flv = FlvStream::open(BufReader::with_capacity(256 * 1024, file))?;
     std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
 
     // Segments go to a writer thread through a small bounded queue.
     let (tx, rx) = mpsc::sync_channel::<(PathBuf, Segment)>(4);
+    let (give_back, recycled) = mpsc::sync_channel::<Vec<u8>>(4);
     let writer = std::thread::spawn(move || -> anyhow::Result<()> {
         for (path, segment) in rx {
             std::fs::write(&path, &segment.data).with_context(|| format!("writing {}", path.display()))?;
+            // Unique by now: reclaimed without a copy. A full queue drops it.
+            let _ = give_back.try_send(Vec::from(segment.data));
         }
         Ok(())
     });
@@ -80,10 +142,14 @@ fn main() -> anyhow::Result<()> {
         tx.send((args.output.join(uri), segment))
             .context("segment writer stopped")
     };
-    for tag in FlvReader::new(data.clone())? {
-        let Some(frame) = tag?.to_frame()? else { continue };
+    while let Some(frame) = flv.next_frame()? {
         match segmenter.push(&frame) {
-            Ok(Some(segment)) => emit(segment, &mut playlist)?,
+            Ok(Some(segment)) => {
+                emit(segment, &mut playlist)?;
+                while let Ok(buf) = recycled.try_recv() {
+                    segmenter.recycle(buf);
+                }
+            }
             Ok(None) => {}
             Err(_) => dropped += 1,
         }
@@ -104,7 +170,7 @@ fn main() -> anyhow::Result<()> {
         args.input.display(),
         args.output.join("index.m3u8").display(),
         playlist.entries().len(),
-        data.len() as f64 / 1e6,
+        flv.read as f64 / 1e6,
         bytes_out as f64 / 1e6,
         dropped,
         elapsed.as_secs_f64()

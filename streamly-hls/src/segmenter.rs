@@ -54,6 +54,9 @@ pub struct Segmenter {
     clock: TimestampUnwrapper,
     open: Option<Open>,
     buf: Vec<u8>,
+    /// Buffers handed back with [`Segmenter::recycle`], reused before
+    /// allocating.
+    spare: Vec<Vec<u8>>,
     /// The size of the largest segment so far: the next buffer's capacity.
     capacity_hint: usize,
     /// A stream appeared that the open segment does not carry.
@@ -73,6 +76,7 @@ impl Segmenter {
             clock: TimestampUnwrapper::new(),
             open: None,
             buf: Vec::new(),
+            spare: Vec::new(),
             capacity_hint: 64 * 1024,
             program_changed: false,
             last_video_ms: None,
@@ -178,6 +182,17 @@ impl Segmenter {
         }
     }
 
+    /// Hands back a segment's buffer once its bytes have been written out
+    /// (`Vec::from(segment.data)` reclaims it without copying when nothing
+    /// else holds it). The next segments are written into it instead of
+    /// fresh memory, which spares the page faults of a new allocation.
+    pub fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.spare.len() < 4 && buf.capacity() >= self.capacity_hint / 2 {
+            buf.clear();
+            self.spare.push(buf);
+        }
+    }
+
     /// Closes the open segment at the end of the stream, if there is one.
     pub fn finish(&mut self) -> Option<Segment> {
         let open = self.open?;
@@ -213,7 +228,11 @@ impl Segmenter {
             duration_ms = open.last_ms - open.start_ms + self.frame_interval_ms;
         }
         self.capacity_hint = self.capacity_hint.max(self.buf.len() + self.buf.len() / 8);
-        let data = mem::replace(&mut self.buf, Vec::with_capacity(self.capacity_hint));
+        let next = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.capacity_hint));
+        let data = mem::replace(&mut self.buf, next);
         self.segments += 1;
         Some(Segment {
             data: Bytes::from(data),
