@@ -58,7 +58,9 @@ async function loadStream(config) {
     } else {
       liveStatus.textContent = "Offline. The player starts when the stream goes live.";
       liveStatus.className = "muted";
-      if (!attached) setPlayerMessage("This stream is offline.");
+      // Drop the ended player: the next publish gets a fresh one.
+      if (attached) attached = false;
+      setPlayerMessage("This stream is offline.");
     }
     return true;
   } catch (e) {
