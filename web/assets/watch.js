@@ -45,6 +45,12 @@ async function attach(config) {
   return true;
 }
 
+// Whether the current <video> has played to its end (or failed).
+function playerDone() {
+  const video = player.querySelector("video");
+  return !video || video.ended || video.error !== null;
+}
+
 async function loadStream(config) {
   try {
     const s = await api("GET", `/api/streams/${encodeURIComponent(id)}`);
@@ -54,13 +60,16 @@ async function loadStream(config) {
     if (s.live) {
       liveStatus.textContent = "● Live";
       liveStatus.className = "on";
-      if (!attached) attached = await attach(config);
+      if (!attached || playerDone()) attached = await attach(config);
     } else {
       liveStatus.textContent = "Offline. The player starts when the stream goes live.";
       liveStatus.className = "muted";
-      // Drop the ended player: the next publish gets a fresh one.
-      if (attached) attached = false;
-      setPlayerMessage("This stream is offline.");
+      // Let the player finish what it has buffered, then say so; the next
+      // publish gets a fresh player.
+      if (!attached || playerDone()) {
+        attached = false;
+        setPlayerMessage("This stream is offline.");
+      }
     }
     return true;
   } catch (e) {
