@@ -23,11 +23,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::Router;
-use streamly_chat::moderation::{ModerationError, ModerationStore, RoomAuthority};
+use streamly_chat::moderation::{ModerationStore, StreamStoreAuthority};
 use streamly_chat::{ChatConfig, ChatHub};
 use streamly_core::adapters::{MemoryChatBus, MemorySegmentSink, MemoryStreamStore, MemoryUserStore};
 use streamly_core::auth::{JwtConfig, JwtError, JwtKeys, PasswordHasher};
-use streamly_core::domain::{ChatEvent, ChatMessage, RoomId, StreamId, UserId};
+use streamly_core::domain::{ChatEvent, ChatMessage, RoomId};
 use streamly_core::ports::{
     ChatBus, ChatBusError, ChatSubscription, SegmentSink, StoreError, StreamKeyValidator, StreamStore,
     UserStore,
@@ -205,7 +205,7 @@ impl PlatformBuilder {
         let mut chat = ChatHub::builder(bus)
             .config(config.chat.clone())
             .jwt(jwt)
-            .authority(Arc::new(StoreRoomAuthority(stream_store.clone())));
+            .authority(Arc::new(StreamStoreAuthority::new(stream_store.clone())));
         if let Some(store) = self.moderation {
             chat = chat.moderation(store);
         }
@@ -387,23 +387,6 @@ struct ChatViewers(ChatHub);
 impl ViewerCounts for ChatViewers {
     fn viewers(&self, room: &RoomId) -> u64 {
         self.0.viewers(room) as u64
-    }
-}
-
-/// The chat room of a stream is owned by the stream's owner.
-struct StoreRoomAuthority(Arc<dyn StreamStore>);
-
-#[async_trait]
-impl RoomAuthority for StoreRoomAuthority {
-    async fn owner(&self, room: &RoomId) -> Result<Option<UserId>, ModerationError> {
-        let Ok(id) = StreamId::parse(room.as_str()) else {
-            return Ok(None);
-        };
-        match self.0.get(&id).await {
-            Ok(stream) => Ok(Some(stream.owner)),
-            Err(StoreError::NotFound) => Ok(None),
-            Err(e) => Err(ModerationError::unavailable(e)),
-        }
     }
 }
 
