@@ -26,12 +26,21 @@ mod commands;
 
 /// What a client asked for when it connected (the WebSocket query string
 /// and `Authorization` header, already extracted).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct JoinRequest {
     /// The `room` parameter, unvalidated.
     pub room: Option<String>,
     /// The bearer token, if any, unverified.
     pub token: Option<String>,
+}
+
+impl std::fmt::Debug for JoinRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinRequest")
+            .field("room", &self.room)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Frames delivered in one batch before flushing.

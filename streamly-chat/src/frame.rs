@@ -1,5 +1,5 @@
 //! [`Frame`]: the transport-agnostic unit the connection handler reads and
-//! writes. The WebSocket glue ([`crate::ws`]) maps axum messages to and from
+//! writes. The WebSocket glue ([`WsTransport`](crate::WsTransport)) maps axum messages to and from
 //! it; tests can drive the handler with plain channels.
 
 use axum::extract::ws::Utf8Bytes;
