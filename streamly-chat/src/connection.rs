@@ -250,7 +250,10 @@ where
 
     async fn run(&mut self, mut rx: broadcast::Receiver<Outgoing>) {
         let config = self.hub.config.clone();
-        let shutdown = self.hub.shutdown.clone();
+        // Pinned once: re-creating it in every select would register a
+        // waiter on the hub-wide token (a shared lock) per delivered frame.
+        let shutdown = self.hub.shutdown.clone().cancelled_owned();
+        tokio::pin!(shutdown);
         let mut heartbeat = tokio::time::interval_at(
             Instant::now() + config.heartbeat_interval,
             config.heartbeat_interval,
@@ -260,7 +263,7 @@ where
         tokio::pin!(idle);
         loop {
             let flow = tokio::select! {
-                () = shutdown.cancelled() => self.close(close_code::GOING_AWAY, "server shutting down").await,
+                () = &mut shutdown => self.close(close_code::GOING_AWAY, "server shutting down").await,
                 frame = self.transport.next() => match frame {
                     Some(Ok(frame)) => {
                         idle.as_mut().reset(Instant::now() + config.idle_timeout);
