@@ -297,7 +297,13 @@ impl Run<'_> {
         duration: Duration,
     ) {
         let secs = duration.as_secs_f64();
-        if secs > 0.0 {
+        // A segment much shorter than the target (the last one of a
+        // publish) says little about the peak rate: a keyframe and a few
+        // frames over a fraction of a second. Count the others only, unless
+        // nothing else is known yet.
+        let representative =
+            duration * 2 >= self.publisher.config.segment_duration || state.peak_bandwidth == 0;
+        if secs > 0.0 && representative {
             state.peak_bandwidth = state.peak_bandwidth.max((len as f64 * 8.0 / secs).ceil() as u64);
         }
         state.total_bytes += len;
