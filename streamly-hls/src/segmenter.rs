@@ -47,6 +47,9 @@ struct Open {
 /// Frames of a stream whose configuration arrived after the current segment
 /// started are held back until the next cut (they cannot be announced in a
 /// PMT already written); video frames before the first keyframe are dropped.
+/// A stream that announces video but sends only audio goes audio-only after
+/// one target duration of waiting, and switches to video (with a
+/// discontinuity) at the first keyframe.
 #[derive(Debug)]
 pub struct Segmenter {
     muxer: TsMuxer,
@@ -61,6 +64,8 @@ pub struct Segmenter {
     capacity_hint: usize,
     /// A stream appeared that the open segment does not carry.
     program_changed: bool,
+    /// When audio started waiting for the first keyframe.
+    waiting_since: Option<i64>,
     last_video_ms: Option<i64>,
     last_audio_ms: Option<i64>,
     frame_interval_ms: i64,
@@ -79,6 +84,7 @@ impl Segmenter {
             spare: Vec::new(),
             capacity_hint: 64 * 1024,
             program_changed: false,
+            waiting_since: None,
             last_video_ms: None,
             last_audio_ms: None,
             frame_interval_ms: 0,
@@ -124,15 +130,17 @@ impl Segmenter {
                 let closed = match self.open {
                     None if !v.keyframe => return Ok(None),
                     None => {
-                        self.start(ts);
+                        self.start(ts, true);
                         None
                     }
                     Some(open) => {
-                        let due =
-                            ts - open.start_ms >= self.target_ms || (self.program_changed && !open.has_video);
+                        // An audio-only segment (video came late) ends at
+                        // the first keyframe, with a discontinuity.
+                        let due = ts - open.start_ms >= self.target_ms || !open.has_video;
                         if v.keyframe && (due || self.program_changed) {
+                            self.program_changed |= !open.has_video;
                             let closed = self.close(ts);
-                            self.start(ts);
+                            self.start(ts, true);
                             closed
                         } else if !open.has_video {
                             return Ok(None);
@@ -159,16 +167,24 @@ impl Segmenter {
                 self.last_audio_ms = Some(ts);
                 let mut random_access = false;
                 let closed = match self.open {
-                    // Wait for the first keyframe when there is video.
-                    None if self.muxer.video_config().is_some() => return Ok(None),
+                    // Wait for the first keyframe when there is video, but
+                    // not forever: a publisher may announce video and send
+                    // none. After a target duration of audio and no video
+                    // frame at all, go audio-only.
+                    None if self.muxer.video_config().is_some()
+                        && (self.last_video_ms.is_some()
+                            || ts - *self.waiting_since.get_or_insert(ts) < self.target_ms) =>
+                    {
+                        return Ok(None);
+                    }
                     None => {
-                        self.start(ts);
+                        self.start(ts, false);
                         random_access = true;
                         None
                     }
                     Some(open) if !open.has_video && ts - open.start_ms >= self.target_ms => {
                         let closed = self.close(ts);
-                        self.start(ts);
+                        self.start(ts, false);
                         random_access = true;
                         closed
                     }
@@ -200,8 +216,8 @@ impl Segmenter {
         self.close(end)
     }
 
-    fn start(&mut self, ts: i64) {
-        let has_video = self.muxer.video_config().is_some();
+    fn start(&mut self, ts: i64, with_video: bool) {
+        let has_video = with_video && self.muxer.video_config().is_some();
         let has_audio = self.muxer.audio_config().is_some();
         self.muxer.write_tables(&mut self.buf, has_video, has_audio);
         self.open = Some(Open {
@@ -242,5 +258,57 @@ impl Segmenter {
             has_video: open.has_video,
             has_audio: open.has_audio,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use streamly_core::media::{AacConfig, AudioFrame, AvcConfig, VideoFrame};
+
+    /// An x264 AVCDecoderConfigurationRecord (320x240 High).
+    const AVC_RECORD: &[u8] = &[
+        0x01, 0x64, 0x00, 0x0d, 0xff, 0xe1, 0x00, 0x19, 0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb,
+        0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60, 0x01,
+        0x00, 0x04, 0x68, 0xef, 0xbc, 0xb0,
+    ];
+
+    fn audio(dts: u32) -> MediaFrame {
+        MediaFrame::Audio(AudioFrame {
+            dts,
+            data: Bytes::from_static(&[0x21; 100]),
+        })
+    }
+
+    #[test]
+    fn announced_video_that_never_comes_goes_audio_only_then_switches() {
+        let mut s = Segmenter::new(Duration::from_secs(2));
+        let avc = AvcConfig::parse(Bytes::from_static(AVC_RECORD)).expect("avc");
+        let aac = AacConfig::parse(Bytes::from_static(&[0x12, 0x10])).expect("aac");
+        s.push(&MediaFrame::VideoConfig(Arc::new(avc))).expect("config");
+        s.push(&MediaFrame::AudioConfig(Arc::new(aac))).expect("config");
+        let mut segments = Vec::new();
+        for i in 0..300u32 {
+            segments.extend(s.push(&audio(i * 23)).expect("audio"));
+        }
+        // 0–2 s waited; then audio-only segments every ~2 s (2–4, 4–6 s).
+        assert_eq!(segments.len(), 2);
+        assert!(segments.iter().all(|s| !s.has_video && s.has_audio));
+        assert_eq!(segments[0].start_ms, 2001);
+        let key = MediaFrame::Video(VideoFrame {
+            dts: 300 * 23,
+            composition_offset: 0,
+            keyframe: true,
+            data: Bytes::from_static(&[0, 0, 0, 2, 0x65, 0x88]),
+        });
+        let closed = s
+            .push(&key)
+            .expect("keyframe")
+            .expect("the keyframe cuts at once");
+        assert!(!closed.has_video);
+        s.push(&audio(300 * 23 + 10)).expect("audio");
+        let last = s.finish().expect("open segment");
+        assert!(last.has_video && last.has_audio && last.discontinuity);
     }
 }
