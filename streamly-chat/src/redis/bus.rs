@@ -217,14 +217,15 @@ impl ChatBus for RedisChatBus {
             // after this returns are received. If Redis is down, the room
             // stays registered and is subscribed on reconnection.
             let (reply, confirmed) = oneshot::channel();
-            if self
-                .control
-                .send(Control::Subscribe(channel, reply))
-                .await
-                .is_ok()
-            {
-                let _ = tokio::time::timeout(self.config.timeout, confirmed).await;
-            }
+            // Bounded as a whole: during an outage the driver is backing off
+            // and may not drain the control queue.
+            let control = &self.control;
+            let _ = tokio::time::timeout(self.config.timeout, async move {
+                if control.send(Control::Subscribe(channel, reply)).await.is_ok() {
+                    let _ = confirmed.await;
+                }
+            })
+            .await;
         }
         Ok(ChatSubscription::new(receiver))
     }
