@@ -299,6 +299,95 @@ mod tests {
         assert_eq!(h[3] >> 6, 2, "channels");
     }
 
+    /// An x264 record (320x240 High) with `lengthSizeMinusOne` set to 1.
+    const RECORD_LEN2: &[u8] = &[
+        0x01, 0x64, 0x00, 0x0d, 0xfd, 0xe1, 0x00, 0x19, 0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb,
+        0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60, 0x01,
+        0x00, 0x04, 0x68, 0xef, 0xbc, 0xb0,
+    ];
+
+    /// The elementary stream bytes of the PES packets in `ts` (one PID).
+    fn es_payload(ts: &[u8]) -> Vec<u8> {
+        let mut pes = Vec::new();
+        for p in ts.chunks(188) {
+            let start = if p[3] & 0x20 != 0 {
+                5 + usize::from(p[4])
+            } else {
+                4
+            };
+            pes.extend_from_slice(&p[start..]);
+        }
+        pes[9 + usize::from(pes[8])..].to_vec()
+    }
+
+    fn video(keyframe: bool, data: &'static [u8]) -> VideoFrame {
+        VideoFrame {
+            dts: 0,
+            composition_offset: 40,
+            keyframe,
+            data: Bytes::from_static(data),
+        }
+    }
+
+    #[test]
+    fn avcc_with_two_byte_lengths_becomes_annex_b() {
+        let mut m = TsMuxer::new();
+        let config = Arc::new(AvcConfig::parse(Bytes::from_static(RECORD_LEN2)).expect("config"));
+        assert_eq!(config.nal_length_size, 2);
+        m.set_video_config(config.clone());
+        let mut out = Vec::new();
+        // An AUD (dropped: we write our own), an IDR slice of 3 bytes.
+        m.write_video(
+            &mut out,
+            &video(true, &[0, 2, 0x09, 0xf0, 0, 3, 0x65, 0xaa, 0xbb]),
+            0,
+        )
+        .expect("mux");
+        let mut expected = vec![0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1];
+        expected.extend_from_slice(&config.sps[0]);
+        expected.extend_from_slice(&[0, 0, 0, 1]);
+        expected.extend_from_slice(&config.pps[0]);
+        expected.extend_from_slice(&[0, 0, 0, 1, 0x65, 0xaa, 0xbb]);
+        assert_eq!(es_payload(&out), expected);
+
+        // In-band SPS: no second copy. Non-keyframe: none at all.
+        let mut out = Vec::new();
+        m.write_video(&mut out, &video(true, &[0, 2, 0x67, 0x64, 0, 2, 0x65, 0x01]), 0)
+            .expect("mux");
+        assert_eq!(
+            es_payload(&out),
+            [
+                0, 0, 0, 1, 9, 0xf0, 0, 0, 0, 1, 0x67, 0x64, 0, 0, 0, 1, 0x65, 0x01
+            ]
+        );
+        let mut out = Vec::new();
+        m.write_video(&mut out, &video(false, &[0, 2, 0x41, 0x02]), 0)
+            .expect("mux");
+        assert_eq!(es_payload(&out), [0, 0, 0, 1, 9, 0xf0, 0, 0, 0, 1, 0x41, 0x02]);
+    }
+
+    #[test]
+    fn truncated_nal_lengths_are_errors() {
+        let mut m = TsMuxer::new();
+        m.set_video_config(Arc::new(
+            AvcConfig::parse(Bytes::from_static(RECORD_LEN2)).expect("config"),
+        ));
+        let mut out = Vec::new();
+        for bad in [&[0, 9, 0x65][..], &[0][..], &[0, 1, 0x65, 0][..]] {
+            let frame = VideoFrame {
+                dts: 7,
+                composition_offset: 0,
+                keyframe: false,
+                data: Bytes::copy_from_slice(bad),
+            };
+            assert!(matches!(
+                m.write_video(&mut out, &frame, 0),
+                Err(MuxError::BadNalLength { dts: 7, .. })
+            ));
+        }
+        assert!(out.is_empty(), "nothing written for a refused frame");
+    }
+
     #[test]
     fn timestamps_are_offset() {
         assert_eq!(ms_to_90k(0), PTS_OFFSET_90K);
