@@ -57,6 +57,8 @@ pub(crate) struct HubInner {
     permits: Arc<Semaphore>,
     active: watch::Sender<usize>,
     pub(crate) shutdown: CancellationToken,
+    /// This node's identity in presence reports.
+    node: uuid::Uuid,
 }
 
 /// The chat rooms of one node. Build it with [`ChatHub::builder`], serve
@@ -136,6 +138,7 @@ impl ChatHubBuilder {
                 permits,
                 active: watch::channel(0).0,
                 shutdown: CancellationToken::new(),
+                node: uuid::Uuid::new_v4(),
             }),
         }
     }
@@ -180,18 +183,27 @@ impl ChatHub {
         &self.inner.config
     }
 
-    /// Clients connected to `room` on this node.
+    /// Clients connected to `room` on every node: this node's exact count
+    /// plus the other nodes' latest reports (they report on change and every
+    /// 5 s). A room without clients on this node reads 0.
     pub fn viewers(&self, room: &RoomId) -> usize {
+        let rooms = self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        rooms.get(room).map_or(0, |r| r.total_viewers())
+    }
+
+    /// Clients connected to `room` on this node only.
+    pub fn local_viewers(&self, room: &RoomId) -> usize {
         let rooms = self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner());
         rooms.get(room).map_or(0, |r| r.viewers.load(Ordering::Relaxed))
     }
 
-    /// Every room with clients on this node, with its viewer count.
+    /// Every room with clients on this node, with its viewer count (as
+    /// [`ChatHub::viewers`]).
     pub fn rooms(&self) -> Vec<(RoomId, usize)> {
         let rooms = self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner());
         rooms
             .values()
-            .map(|r| (r.id.clone(), r.viewers.load(Ordering::Relaxed)))
+            .map(|r| (r.id.clone(), r.total_viewers()))
             .collect()
     }
 
@@ -270,6 +282,7 @@ impl ChatHub {
             .or_insert_with(|| {
                 LocalRoom::start(
                     room.clone(),
+                    self.inner.node,
                     Arc::clone(&self.inner.bus),
                     self.inner.config.outbound_queue,
                     self.inner.config.presence_interval,

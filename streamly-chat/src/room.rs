@@ -2,6 +2,7 @@
 //! node's connections through a bounded `broadcast` channel of frames that
 //! are serialized once, and a coalescing presence ticker.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -11,8 +12,9 @@ use streamly_core::domain::{ChatEvent, MessageId, RoomId, UserId};
 use streamly_core::ports::{ChatBus, SubscriptionError};
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
-use tokio::time::MissedTickBehavior;
+use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::protocol::ServerFrame;
 
@@ -40,6 +42,9 @@ pub(crate) struct Outgoing {
 
 /// Delay between two attempts to subscribe to a room on the bus.
 const RESUBSCRIBE_BACKOFF: Duration = Duration::from_millis(250);
+/// A node re-announces its viewer count at least this often; another node's
+/// count is forgotten after three times this long without news.
+const PRESENCE_REFRESH: Duration = Duration::from_secs(5);
 
 pub(crate) struct LocalRoom {
     pub(crate) id: RoomId,
@@ -47,6 +52,10 @@ pub(crate) struct LocalRoom {
     /// Connections in the room on this node. Changed only under the hub's
     /// rooms lock, read anywhere.
     pub(crate) viewers: AtomicUsize,
+    /// Clients in the room on the other nodes, as they last reported.
+    remote_viewers: AtomicUsize,
+    /// This node's identity in `NodePresence` reports.
+    node: Uuid,
     ready: watch::Sender<bool>,
     pub(crate) cancel: CancellationToken,
 }
@@ -55,6 +64,7 @@ impl LocalRoom {
     /// Creates the room and starts its fan-out task.
     pub(crate) fn start(
         id: RoomId,
+        node: Uuid,
         bus: Arc<dyn ChatBus>,
         queue: usize,
         presence_interval: Duration,
@@ -64,11 +74,19 @@ impl LocalRoom {
             id,
             tx: broadcast::channel(queue.max(1)).0,
             viewers: AtomicUsize::new(0),
+            remote_viewers: AtomicUsize::new(0),
+            node,
             ready: watch::channel(false).0,
             cancel: parent.child_token(),
         });
         tokio::spawn(fan_out(Arc::clone(&room), bus, presence_interval));
         room
+    }
+
+    /// Clients in the room on every node: this node's exact count plus the
+    /// others' last reports.
+    pub(crate) fn total_viewers(&self) -> usize {
+        self.viewers.load(Ordering::Relaxed) + self.remote_viewers.load(Ordering::Relaxed)
     }
 
     /// Waits until the room's bus subscription is live (so no message
@@ -108,8 +126,81 @@ fn outgoing(event: ChatEvent) -> Option<Outgoing> {
     }
 }
 
+/// Presence bookkeeping of one room on this node.
+struct Presence {
+    remote: HashMap<Uuid, (u64, Instant)>,
+    published_local: Option<usize>,
+    published_at: Instant,
+    sent_total: usize,
+}
+
+impl Presence {
+    fn remote_sum(&self) -> usize {
+        let sum: u64 = self.remote.values().map(|(v, _)| *v).sum();
+        usize::try_from(sum).unwrap_or(usize::MAX)
+    }
+}
+
+fn announce(room: &LocalRoom, bus: &Arc<dyn ChatBus>, viewers: usize) {
+    let bus = Arc::clone(bus);
+    let id = room.id.clone();
+    let event = ChatEvent::NodePresence {
+        node: room.node,
+        viewers: u64::try_from(viewers).unwrap_or(u64::MAX),
+    };
+    tokio::spawn(async move {
+        if let Err(e) = bus.publish(&id, event).await {
+            tracing::debug!(room = %id, error = %e, "could not announce presence");
+        }
+    });
+}
+
+/// Runs every presence interval: announces this node's count when it
+/// changed (or is due a refresh), forgets silent nodes, and tells local
+/// clients the room's total when it changed.
+fn presence_tick(room: &LocalRoom, bus: &Arc<dyn ChatBus>, p: &mut Presence) {
+    let now = Instant::now();
+    p.remote
+        .retain(|_, (_, at)| now.duration_since(*at) < PRESENCE_REFRESH * 3);
+    room.remote_viewers.store(p.remote_sum(), Ordering::Relaxed);
+    let local = room.viewers.load(Ordering::Relaxed);
+    if p.published_local != Some(local) || now.duration_since(p.published_at) >= PRESENCE_REFRESH {
+        announce(room, bus, local);
+        p.published_local = Some(local);
+        p.published_at = now;
+    }
+    let total = room.total_viewers();
+    if total != p.sent_total {
+        p.sent_total = total;
+        let text = ServerFrame::Presence { viewers: total }.to_json();
+        let _ = room.tx.send(Outgoing {
+            kind: OutKind::Plain,
+            text: Utf8Bytes::from(text),
+        });
+    }
+}
+
 async fn fan_out(room: Arc<LocalRoom>, bus: Arc<dyn ChatBus>, presence_interval: Duration) {
-    let mut last_presence = room.viewers.load(Ordering::Relaxed);
+    let mut presence = Presence {
+        remote: HashMap::new(),
+        published_local: None,
+        published_at: Instant::now(),
+        sent_total: room.total_viewers(),
+    };
+    fan_out_loop(&room, &bus, presence_interval, &mut presence).await;
+    // This node has no client left in the room (or is shutting down): tell
+    // the others at once rather than letting them time the count out.
+    if presence.published_local.is_some_and(|n| n > 0) {
+        announce(&room, &bus, 0);
+    }
+}
+
+async fn fan_out_loop(
+    room: &Arc<LocalRoom>,
+    bus: &Arc<dyn ChatBus>,
+    presence_interval: Duration,
+    presence: &mut Presence,
+) {
     loop {
         let sub = tokio::select! {
             () = room.cancel.cancelled() => return,
@@ -132,6 +223,12 @@ async fn fan_out(room: Arc<LocalRoom>, bus: Arc<dyn ChatBus>, presence_interval:
             tokio::select! {
                 () = room.cancel.cancelled() => return,
                 event = sub.recv() => match event {
+                    Ok(ChatEvent::NodePresence { node, viewers }) => {
+                        if node != room.node {
+                            presence.remote.insert(node, (viewers, Instant::now()));
+                            room.remote_viewers.store(presence.remote_sum(), Ordering::Relaxed);
+                        }
+                    }
                     Ok(event) => {
                         if let Some(out) = outgoing(event) {
                             // No receivers is fine: everyone just left.
@@ -147,14 +244,7 @@ async fn fan_out(room: Arc<LocalRoom>, bus: Arc<dyn ChatBus>, presence_interval:
                         break;
                     }
                 },
-                _ = tick.tick() => {
-                    let viewers = room.viewers.load(Ordering::Relaxed);
-                    if viewers != last_presence {
-                        last_presence = viewers;
-                        let text = ServerFrame::Presence { viewers }.to_json();
-                        let _ = room.tx.send(Outgoing { kind: OutKind::Plain, text: Utf8Bytes::from(text) });
-                    }
-                }
+                _ = tick.tick() => presence_tick(room, bus, presence),
             }
         }
     }

@@ -21,6 +21,7 @@ async fn node(url: &str, authority: Arc<StaticRoomAuthority>) -> (ChatHub, Socke
         burst: 1000,
         per: Duration::from_secs(1),
     };
+    config.presence_interval = Duration::from_millis(50);
     let bus = RedisChatBus::connect(url).await.unwrap();
     let store = RedisModerationStore::connect(url).await.unwrap();
     let hub = ChatHub::builder(Arc::new(bus))
@@ -63,7 +64,7 @@ async fn clients_on_two_nodes_share_messages_and_history() {
     let (_d, h_2) = Client::join(n2, &name, None).await;
     assert_eq!(h_1.len(), 6);
     assert_eq!(h_1, h_2);
-    assert_eq!(h2.viewers(&RoomId::parse(&name).unwrap()), 2);
+    assert_eq!(h2.local_viewers(&RoomId::parse(&name).unwrap()), 2);
 }
 
 #[tokio::test]
@@ -122,5 +123,39 @@ async fn moderation_is_shared_across_nodes() {
     for n in [n1, n2] {
         let mut t = Client::connect(n, &name, Some(&troll.token)).await;
         assert_eq!(t.next_json().await["code"], "banned");
+    }
+}
+
+#[tokio::test]
+async fn presence_counts_clients_on_every_node() {
+    let Some(url) = common::redis_url("presence_counts_clients_on_every_node") else {
+        return;
+    };
+    let authority = Arc::new(StaticRoomAuthority::new());
+    let (h1, n1) = node(&url, authority.clone()).await;
+    let (h2, n2) = node(&url, authority).await;
+    let name = room("presence-nodes");
+    let rid = RoomId::parse(&name).unwrap();
+    let (mut a, _) = Client::join(n1, &name, None).await;
+    let (b, _) = Client::join(n2, &name, None).await;
+    let (c, _) = Client::join(n2, &name, None).await;
+    loop {
+        let p = a.next_json().await;
+        assert_eq!(p["type"], "presence", "{p}");
+        if p["viewers"] == 3 {
+            break;
+        }
+    }
+    assert_eq!(h1.viewers(&rid), 3);
+    assert_eq!(h1.local_viewers(&rid), 1);
+    assert_eq!(h2.local_viewers(&rid), 2);
+    // Node 2's last client leaves: node 1 hears it without waiting for the
+    // report to time out.
+    drop((b, c));
+    loop {
+        let p = a.next_json().await;
+        if p["viewers"] == 1 {
+            break;
+        }
     }
 }

@@ -161,6 +161,14 @@ pub enum ChatEvent {
         #[serde(with = "time::serde::rfc3339::option")]
         until: Option<OffsetDateTime>,
     },
+    /// How many clients one chat node has in the room; nodes add up each
+    /// other's reports to tell clients the room's total. Not kept in history.
+    NodePresence {
+        /// The reporting node (random per process).
+        node: Uuid,
+        /// Clients connected to the room on that node.
+        viewers: u64,
+    },
 }
 
 #[cfg(test)]
