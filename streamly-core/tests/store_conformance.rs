@@ -248,7 +248,7 @@ mod backends {
     /// A store in a fresh schema of the test database, or `None` (with the
     /// reason printed) when no test server is configured.
     #[cfg(feature = "postgres")]
-    pub async fn postgres(test: &str) -> Option<Stores> {
+    pub async fn postgres(test: &str) -> Option<(Stores, String)> {
         use sqlx::postgres::PgConnectOptions;
         use std::str::FromStr;
         let Ok(url) = std::env::var("STREAMLY_TEST_POSTGRES_URL") else {
@@ -273,10 +273,27 @@ mod backends {
                 .expect("open postgres store"),
         );
         eprintln!("running Postgres case of {test} in schema {schema}");
-        Some(Stores {
-            users: store.clone(),
-            streams: store,
-        })
+        Some((
+            Stores {
+                users: store.clone(),
+                streams: store,
+            },
+            schema,
+        ))
+    }
+
+    /// Drops a test's schema once its check has passed.
+    #[cfg(feature = "postgres")]
+    pub async fn drop_postgres_schema(schema: &str) {
+        let url = std::env::var("STREAMLY_TEST_POSTGRES_URL").expect("set when the schema was made");
+        let admin = sqlx::PgPool::connect(&url)
+            .await
+            .expect("connect to STREAMLY_TEST_POSTGRES_URL");
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(&admin)
+            .await
+            .expect("drop schema");
+        admin.close().await;
     }
 }
 
@@ -305,8 +322,9 @@ macro_rules! conformance {
             $(
                 #[tokio::test]
                 async fn $check() {
-                    if let Some(stores) = super::backends::postgres(stringify!($check)).await {
+                    if let Some((stores, schema)) = super::backends::postgres(stringify!($check)).await {
                         super::$check(stores).await;
+                        super::backends::drop_postgres_schema(&schema).await;
                     }
                 }
             )*

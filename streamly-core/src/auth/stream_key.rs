@@ -14,7 +14,8 @@ use crate::domain::ValidationError;
 pub const STREAM_KEY_MAX_LEN: usize = 256;
 
 /// A stream key in plaintext: shown to its owner once, presented by the
-/// broadcaster when publishing. `Debug` and `Display` never show it.
+/// broadcaster when publishing. `Debug` never shows it (and there is no
+/// `Display`): read it with [`StreamKey::expose`] only where it must be shown.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StreamKey(String);
 

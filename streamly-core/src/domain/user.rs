@@ -68,8 +68,10 @@ pub struct Email(String);
 impl Email {
     /// Validates an email address from outside.
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
-        let s = s.trim();
+        let lowered = s.trim().to_lowercase();
+        let s = lowered.as_str();
         let invalid = |reason: &str| Err(ValidationError::new("email", reason));
+        // Checked after lowercasing, which can lengthen a string.
         if s.len() > EMAIL_MAX_LEN {
             return invalid("is too long");
         }
@@ -85,7 +87,7 @@ impl Email {
         if !domain.contains('.') || domain.split('.').any(str::is_empty) {
             return invalid("must have a domain like example.com");
         }
-        Ok(Self(s.to_lowercase()))
+        Ok(Self(lowered))
     }
 
     /// The address (lowercase).

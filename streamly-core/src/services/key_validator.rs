@@ -12,6 +12,10 @@ use crate::services::{StreamError, Streams};
 /// Grants a publish when the key's SHA-256 matches a stored stream (compared
 /// in constant time), marks the stream live, and marks it offline when the
 /// publish ends.
+///
+/// One publisher per stream is enforced by the RTMP server's hub on each
+/// ingest node; across several ingest nodes it is not (yet): both would be
+/// granted, and the first to leave marks the stream offline.
 #[derive(Debug, Clone)]
 pub struct StoreKeyValidator {
     streams: Streams,
@@ -50,7 +54,15 @@ impl StreamKeyValidator for StoreKeyValidator {
         let Some(stream) = found.filter(|s| s.key_hash == hash) else {
             return Ok(PublishDecision::Reject(RejectReason::UnknownKey));
         };
-        self.streams.go_live(&stream.id).await.map_err(unavailable)?;
+        if stream.is_live() {
+            // Already marked live: a publisher on this node (the RTMP hub
+            // refuses the duplicate after this grant), one on another ingest
+            // node (not refused: see docs/operations.md), or a mark left by a
+            // crash. Keep the original start time either way.
+            tracing::warn!(stream_id = %stream.id, "publish granted for a stream already marked live");
+        } else {
+            self.streams.go_live(&stream.id).await.map_err(unavailable)?;
+        }
         Ok(PublishDecision::Grant(stream.id))
     }
 

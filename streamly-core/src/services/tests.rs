@@ -266,3 +266,21 @@ async fn validator_store_failure_is_an_error() {
     let key = StreamKey::generate().expect("rng");
     assert!(v.validate(&request("live", &key)).await.is_err());
 }
+
+#[tokio::test]
+async fn validator_keeps_the_start_time_of_a_stream_already_live() {
+    let key = StreamKey::generate().expect("rng");
+    let mut live = stream(UserId::new_random(), &key);
+    live.live_since = Some(crate::domain::now_utc());
+    let id = live.id.clone();
+    let mut store = MockStreamStore::new();
+    store
+        .expect_find_by_key_hash()
+        .returning(move |_| Ok(Some(live.clone())));
+    // No set_live expectation: the start time must not be overwritten.
+    let v = StoreKeyValidator::new(Streams::new(Arc::new(store)), ["live".to_owned()]);
+    assert_eq!(
+        v.validate(&request("live", &key)).await.expect("answer"),
+        PublishDecision::Grant(id)
+    );
+}
