@@ -33,6 +33,20 @@ where
                 .error(ErrorCode::Unauthorized, "sign in to moderate", None)
                 .await;
         }
+        // Re-checked on every command: a moderator removed (or an owner
+        // changed) since this client joined must lose the right at once.
+        let hub = crate::hub::ChatHub {
+            inner: std::sync::Arc::clone(self.hub),
+        };
+        match hub.role(&self.room, self.author.as_ref()).await {
+            Ok(role) => self.role = role,
+            Err(e) => {
+                tracing::warn!(room = %self.room, error = %e, "room authority or moderation store unavailable");
+                return self
+                    .error(ErrorCode::Unavailable, "moderation store unavailable", None)
+                    .await;
+            }
+        }
         let allowed = if owner_only {
             self.role == Role::Owner
         } else {

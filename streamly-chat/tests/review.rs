@@ -1,0 +1,70 @@
+//! Regression tests from the security/robustness review: roles re-checked
+//! per command, oversized transport frames, unknown rooms.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Client, Ended, memory_bus, room, start, user};
+use serde_json::json;
+use streamly_chat::moderation::StaticRoomAuthority;
+use streamly_chat::{ChatConfig, ChatHub, RateLimit};
+use streamly_core::domain::RoomId;
+
+fn config() -> ChatConfig {
+    let mut c = ChatConfig::default();
+    c.rate_limit = RateLimit {
+        burst: 1000,
+        per: Duration::from_secs(1),
+    };
+    c.presence_interval = Duration::from_millis(20);
+    c
+}
+
+#[tokio::test]
+async fn a_removed_moderator_stops_moderating_at_once() {
+    let owner = user("owner");
+    let helper = user("helper");
+    let viewer = user("viewer");
+    let name = room("demod");
+    let authority = Arc::new(StaticRoomAuthority::new());
+    authority.set_owner(RoomId::parse(&name).unwrap(), owner.id);
+    let hub = ChatHub::builder(memory_bus())
+        .jwt(common::jwt())
+        .config(config())
+        .authority(authority)
+        .build();
+    let addr = start(hub).await;
+    let (mut o, _) = Client::join(addr, &name, Some(&owner.token)).await;
+    o.send_json(json!({"type": "add_moderator", "user": helper.id}))
+        .await;
+    assert_eq!(o.next_event().await["type"], "ack");
+    let mut h = Client::connect(addr, &name, Some(&helper.token)).await;
+    assert_eq!(h.next_json().await["role"], "moderator");
+    h.next_json().await;
+    // Still a moderator: allowed.
+    h.send_json(json!({"type": "unban", "user": viewer.id})).await;
+    assert_eq!(h.next_event().await["type"], "ack");
+    o.send_json(json!({"type": "remove_moderator", "user": helper.id}))
+        .await;
+    assert_eq!(o.next_event().await["type"], "ack");
+    // Same connection, no longer a moderator: refused.
+    h.send_json(json!({"type": "ban", "user": viewer.id})).await;
+    assert_eq!(h.next_event().await["code"], "forbidden");
+}
+
+#[tokio::test]
+async fn a_frame_over_the_transport_limit_closes_with_1009() {
+    let hub = ChatHub::builder(memory_bus())
+        .jwt(common::jwt())
+        .config(config())
+        .build();
+    let addr = start(hub).await;
+    let name = room("huge");
+    let (mut a, _) = Client::join(addr, &name, None).await;
+    let text = "x".repeat(200 * 1024);
+    a.send_json(json!({"type": "send", "text": text})).await;
+    assert!(matches!(a.until_end().await, Ended::Closed(1009, _)));
+}
