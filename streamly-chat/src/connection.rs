@@ -375,7 +375,7 @@ where
 
     async fn on_frame(&mut self, frame: Frame) -> Flow {
         let max = self.hub.config.max_frame_bytes;
-        if frame.len() > max {
+        if frame.len() > max || matches!(frame, Frame::TooLarge(_)) {
             return self.close(close_code::TOO_BIG, "frame too large").await;
         }
         match frame {
@@ -389,6 +389,7 @@ where
             Frame::Binary(_) => self.bad_frame("binary frames are not supported").await,
             Frame::Ping(_) | Frame::Pong(_) => Flow::Continue,
             Frame::Close(_) => Flow::Stop,
+            Frame::TooLarge(_) => self.close(close_code::TOO_BIG, "frame too large").await,
         }
     }
 

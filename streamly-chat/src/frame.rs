@@ -34,6 +34,9 @@ pub enum Frame {
     Pong(Bytes),
     /// Close, with a code and a reason.
     Close(Option<(u16, String)>),
+    /// A message the transport refused to buffer because it was larger
+    /// than its own limit (its size in bytes); the handler closes with 1009.
+    TooLarge(usize),
 }
 
 impl Frame {
@@ -53,6 +56,7 @@ impl Frame {
             Frame::Text(t) => t.len(),
             Frame::Binary(b) | Frame::Ping(b) | Frame::Pong(b) => b.len(),
             Frame::Close(c) => c.as_ref().map_or(0, |(_, r)| r.len() + 2),
+            Frame::TooLarge(size) => *size,
         }
     }
 

@@ -55,20 +55,31 @@ async fn ws_handler(
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned());
+        .and_then(bearer_token)
+        .map(str::to_owned);
     let request = JoinRequest {
         room: query.room,
         token: query.token.or(bearer),
     };
+    // Never below the protocol cap, so that the handler sees every frame it
+    // must refuse; larger ones arrive as `Frame::TooLarge`.
+    let transport_max = TRANSPORT_MAX_MESSAGE.max(hub.config().max_frame_bytes.saturating_add(1));
     upgrade
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(TRANSPORT_MAX_MESSAGE)
-        .max_frame_size(TRANSPORT_MAX_MESSAGE)
+        .max_message_size(transport_max)
+        .max_frame_size(transport_max)
         .on_upgrade(move |socket| async move {
             hub.serve(admission, request, WsTransport(socket)).await;
         })
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme is
+/// case-insensitive (RFC 9110 §11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Adapts an axum [`WebSocket`] to a `Stream + Sink` of [`Frame`]s.
@@ -85,12 +96,25 @@ fn from_message(m: Message) -> Frame {
     }
 }
 
+/// The size of a message tungstenite refused as over its limit, if that
+/// is what `e` is (the handler then closes with 1009 instead of dropping).
+fn too_long(e: &axum::Error) -> Option<usize> {
+    use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+    let inner = std::error::Error::source(e)?.downcast_ref::<WsError>()?;
+    match inner {
+        WsError::Capacity(CapacityError::MessageTooLong { size, .. }) => Some(*size),
+        _ => None,
+    }
+}
+
 fn to_message(f: Frame) -> Message {
     match f {
         Frame::Text(t) => Message::Text(t),
         Frame::Binary(b) => Message::Binary(b),
         Frame::Ping(b) => Message::Ping(b),
         Frame::Pong(b) => Message::Pong(b),
+        // Never written: only ever read.
+        Frame::TooLarge(_) => Message::Close(None),
         Frame::Close(c) => Message::Close(c.map(|(code, reason)| CloseFrame {
             code,
             reason: reason.into(),
@@ -102,9 +126,12 @@ impl Stream for WsTransport {
     type Item = Result<Frame, axum::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.0)
-            .poll_next(cx)
-            .map(|m| m.map(|r| r.map(from_message)))
+        Pin::new(&mut self.0).poll_next(cx).map(|m| {
+            m.map(|r| match r {
+                Ok(m) => Ok(from_message(m)),
+                Err(e) => too_long(&e).map(Frame::TooLarge).ok_or(e),
+            })
+        })
     }
 }
 
@@ -156,4 +183,19 @@ async fn health(State(hub): State<ChatHub>) -> Result<&'static str, (StatusCode,
         .await
         .map(|()| "ok")
         .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
+    }
 }
