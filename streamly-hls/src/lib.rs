@@ -16,8 +16,9 @@
 //! - [`LivePlaylist`], [`render_master`] — RFC 8216 playlists: sliding
 //!   window, honest target duration, discontinuities, end list.
 //! - [`HlsPublisher`], [`run_packager`] — the tokio glue: a task per stream
-//!   drains a bounded frames channel into a [`SegmentSink`]
-//!   (segment first, then the playlist naming it).
+//!   drains a bounded frames channel into a [`SegmentSink`] (segment first,
+//!   then the playlist naming it) through a bounded write queue, so a slow
+//!   sink never stalls ingest: it drops the oldest pending segment instead.
 //! - [`router`] — `GET /hls/{stream_id}/{index.m3u8,master.m3u8,*.ts}`.
 //!
 //! ## Example

@@ -2,9 +2,18 @@
 //! channel through the [`Segmenter`], writes each segment to the
 //! [`SegmentSink`], then the playlists that name it.
 //!
-//! The bounded frames channel is what keeps storage off the ingest path: a
-//! slow sink backs up only this stream's channel, never the RTMP session of
-//! another stream.
+//! Storage never stalls ingest: the frame loop only cuts segments and hands
+//! them to a writer (a second future of the same task) through a bounded
+//! queue of [`HlsConfig::write_queue`] segments; it never awaits the sink.
+//! The frames channel is typically an RTMP hub subscriber that is dropped
+//! when full, so a stalling sink must not back it up. When the queue is
+//! full the OLDEST pending segment is dropped (a `warn` log,
+//! [`PackagerStats::dropped_segments`],
+//! [`HlsPublisher::dropped_segments_total`]); the writer owns the playlist,
+//! so a dropped segment is never named, and the next written one carries an
+//! `EXT-X-DISCONTINUITY`. The writer keeps the order: segment, then the
+//! playlist naming it. When the frames channel ends the writer drains the
+//! queue, then writes the playlist with `EXT-X-ENDLIST`.
 //!
 //! Republish: [`HlsPublisher`] keeps each stream's playlist state in memory,
 //! keyed by [`StreamId`], across runs. A second run for the same stream
@@ -13,7 +22,8 @@
 //! names carry a token of the publisher's creation time, so a restarted
 //! process never reuses the name of a segment that caches hold as immutable.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +32,7 @@ use streamly_core::domain::StreamId;
 use streamly_core::media::MediaFrame;
 use streamly_core::ports::{SegmentPath, SegmentSink};
 use time::OffsetDateTime;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::error::HlsError;
@@ -45,6 +55,10 @@ pub struct HlsConfig {
     /// How long a segment that left the playlist stays readable, for
     /// players that fetched the playlist just before. Default 30 s.
     pub delete_grace: Duration,
+    /// Finished segments waiting for the sink, at most. When a slow sink
+    /// lets more pile up, the oldest pending one is dropped rather than
+    /// stalling ingest (see the module docs). Default 4.
+    pub write_queue: usize,
 }
 
 impl Default for HlsConfig {
@@ -53,6 +67,7 @@ impl Default for HlsConfig {
             segment_duration: DEFAULT_SEGMENT_DURATION,
             playlist_window: DEFAULT_WINDOW,
             delete_grace: Duration::from_secs(30),
+            write_queue: 4,
         }
     }
 }
@@ -68,6 +83,9 @@ pub struct PackagerStats {
     pub dropped_frames: u64,
     /// Segments the sink failed to store (left out of the playlist).
     pub failed_writes: u64,
+    /// Segments dropped unwritten because the sink fell behind by more than
+    /// [`HlsConfig::write_queue`] segments (left out of the playlist).
+    pub dropped_segments: u64,
 }
 
 /// Per-stream state that outlives a publish.
@@ -91,6 +109,7 @@ pub struct HlsPublisher {
     // stream's state has its own tokio mutex, held for a whole run: it is
     // what serializes a republish behind the end of the previous run.
     streams: Mutex<HashMap<StreamId, Arc<tokio::sync::Mutex<StreamState>>>>,
+    dropped_segments: AtomicU64,
 }
 
 impl std::fmt::Debug for HlsPublisher {
@@ -108,7 +127,14 @@ impl HlsPublisher {
             sink,
             config,
             streams: Mutex::new(HashMap::new()),
+            dropped_segments: AtomicU64::new(0),
         }
+    }
+
+    /// Segments dropped unwritten, over every stream, because the sink fell
+    /// behind (see [`HlsConfig::write_queue`]).
+    pub fn dropped_segments_total(&self) -> u64 {
+        self.dropped_segments.load(Ordering::Relaxed)
     }
 
     /// The sink segments and playlists go to (serve it with [`crate::router`]).
@@ -180,26 +206,53 @@ impl HlsPublisher {
             publisher: self,
             stream_id: &stream_id,
             stats: PackagerStats::default(),
-            anchor: None,
         };
-        let mut segmenter = Segmenter::new(self.config.segment_duration);
-        tracing::info!(stream = %stream_id, "HLS packager started");
-        while let Some(frame) = frames.recv().await {
-            if let (None, Some(ts)) = (run.anchor, frame.dts()) {
-                run.anchor = Some((ts, OffsetDateTime::now_utc()));
-            }
-            match segmenter.push(&frame) {
-                Ok(Some(segment)) => run.publish(&mut state, &segmenter, segment).await,
-                Ok(None) => {}
-                Err(e) => {
-                    run.stats.dropped_frames += 1;
-                    tracing::debug!(stream = %stream_id, error = %e, "frame dropped");
+        let queue = WriteQueue::new(self.config.write_queue);
+        let ingest = async {
+            let mut segmenter = Segmenter::new(self.config.segment_duration);
+            let mut anchor = None;
+            let mut dropped_frames = 0;
+            let enqueue = |segmenter: &Segmenter, segment: Segment, anchor: Option<(u32, OffsetDateTime)>| {
+                let job = Job::new(segmenter, segment, anchor);
+                if let Some(old) = queue.push(job) {
+                    self.dropped_segments.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        stream = %stream_id,
+                        start_ms = old.segment.start_ms,
+                        "the segment sink fell behind; dropped the oldest pending segment"
+                    );
+                }
+            };
+            while let Some(frame) = frames.recv().await {
+                if let (None, Some(ts)) = (anchor, frame.dts()) {
+                    anchor = Some((ts, OffsetDateTime::now_utc()));
+                }
+                match segmenter.push(&frame) {
+                    Ok(Some(segment)) => enqueue(&segmenter, segment, anchor),
+                    Ok(None) => {}
+                    Err(e) => {
+                        dropped_frames += 1;
+                        tracing::debug!(stream = %stream_id, error = %e, "frame dropped");
+                    }
                 }
             }
-        }
-        if let Some(segment) = segmenter.finish() {
-            run.publish(&mut state, &segmenter, segment).await;
-        }
+            if let Some(segment) = segmenter.finish() {
+                enqueue(&segmenter, segment, anchor);
+            }
+            queue.close();
+            dropped_frames
+        };
+        let writer = async {
+            while let Some((job, gap)) = queue.pop().await {
+                if gap {
+                    state.playlist.mark_discontinuity();
+                }
+                run.publish(&mut state, job).await;
+            }
+        };
+        let (dropped_frames, ()) = tokio::join!(ingest, writer);
+        run.stats.dropped_frames = dropped_frames;
+        run.stats.dropped_segments = queue.dropped();
         state.playlist.end();
         let text = state.playlist.render();
         self.sink
@@ -231,16 +284,132 @@ struct Run<'a> {
     publisher: &'a HlsPublisher,
     stream_id: &'a StreamId,
     stats: PackagerStats,
-    /// The first frame's timestamp and wall-clock arrival, for
-    /// `EXT-X-PROGRAM-DATE-TIME`.
-    anchor: Option<(u32, OffsetDateTime)>,
+}
+
+/// A finished segment on its way to the sink, with what the playlists need.
+struct Job {
+    segment: Segment,
+    program_date_time: Option<OffsetDateTime>,
+    codecs: Vec<String>,
+    resolution: Option<(u32, u32)>,
+}
+
+impl Job {
+    /// `anchor`: the first frame's timestamp and wall-clock arrival.
+    fn new(segmenter: &Segmenter, segment: Segment, anchor: Option<(u32, OffsetDateTime)>) -> Self {
+        // Offsets from the first frame, in the packager's timeline. Hostile
+        // timestamps can put it out of range: then no date for this one.
+        let program_date_time = anchor.and_then(|(ts0, t0)| {
+            let offset = segment.start_ms.checked_sub(i64::from(ts0))?;
+            t0.checked_add(time::Duration::milliseconds(offset))
+        });
+        let muxer = segmenter.muxer();
+        let mut codecs = Vec::new();
+        let mut resolution = None;
+        if let Some(v) = muxer.video_config() {
+            codecs.push(v.codec_string());
+            resolution = v.dimensions;
+        }
+        if let Some(a) = muxer.audio_config() {
+            codecs.push(a.codec_string());
+        }
+        Self {
+            segment,
+            program_date_time,
+            codecs,
+            resolution,
+        }
+    }
+}
+
+/// The bounded queue between the frame loop and the writer. Pushing never
+/// waits: when full, the oldest pending job is dropped.
+struct WriteQueue {
+    capacity: usize,
+    inner: Mutex<QueueState>,
+    notify: Notify,
+}
+
+#[derive(Default)]
+struct QueueState {
+    jobs: VecDeque<Job>,
+    closed: bool,
+    /// A job was dropped since the writer last popped one.
+    gap: bool,
+    dropped: u64,
+}
+
+impl WriteQueue {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            inner: Mutex::new(QueueState::default()),
+            notify: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `job`; returns the job dropped to make room, if any.
+    fn push(&self, job: Job) -> Option<Job> {
+        let dropped = {
+            let mut q = self.lock();
+            let dropped = if q.jobs.len() >= self.capacity {
+                q.dropped += 1;
+                q.gap = true;
+                q.jobs.pop_front()
+            } else {
+                None
+            };
+            q.jobs.push_back(job);
+            dropped
+        };
+        self.notify.notify_one();
+        dropped
+    }
+
+    /// No more jobs: the writer ends once the queue is empty.
+    fn close(&self) {
+        self.lock().closed = true;
+        self.notify.notify_one();
+    }
+
+    /// The next job, and whether jobs were dropped right before it.
+    async fn pop(&self) -> Option<(Job, bool)> {
+        loop {
+            {
+                let mut q = self.lock();
+                if let Some(job) = q.jobs.pop_front() {
+                    let gap = std::mem::take(&mut q.gap);
+                    return Some((job, gap));
+                }
+                if q.closed {
+                    return None;
+                }
+            }
+            // `notify_one` stores a permit when nobody waits: no lost wake-up.
+            self.notify.notified().await;
+        }
+    }
+
+    fn dropped(&self) -> u64 {
+        self.lock().dropped
+    }
 }
 
 impl Run<'_> {
     /// Writes the segment, then the playlist naming it, then (if it
     /// changed) the multivariant playlist; schedules deletion of the
     /// segments that left the window.
-    async fn publish(&mut self, state: &mut StreamState, segmenter: &Segmenter, segment: Segment) {
+    async fn publish(&mut self, state: &mut StreamState, job: Job) {
+        let Job {
+            segment,
+            program_date_time,
+            codecs,
+            resolution,
+        } = job;
         let p = self.publisher;
         let file = format!("{}_{}.ts", state.token, state.playlist.next_sequence());
         let path = p.path(self.stream_id, &file);
@@ -251,11 +420,6 @@ impl Run<'_> {
             state.playlist.mark_discontinuity();
             return;
         }
-        let program_date_time = self.anchor.map(|(ts0, t0)| {
-            // Offsets from the first frame, in the packager's timeline.
-            let first = i64::from(ts0);
-            t0 + time::Duration::milliseconds(segment.start_ms - first)
-        });
         if segment.discontinuity {
             state.playlist.mark_discontinuity();
         }
@@ -275,7 +439,8 @@ impl Run<'_> {
         {
             tracing::warn!(stream = %self.stream_id, error = %e, "playlist write failed");
         }
-        self.update_master(state, segmenter, len, segment.duration).await;
+        self.update_master(state, codecs, resolution, len, segment.duration)
+            .await;
         for old in removed {
             let sink = Arc::clone(&p.sink);
             let path = p.path(self.stream_id, &old.uri);
@@ -292,7 +457,8 @@ impl Run<'_> {
     async fn update_master(
         &self,
         state: &mut StreamState,
-        segmenter: &Segmenter,
+        codecs: Vec<String>,
+        resolution: Option<(u32, u32)>,
         len: u64,
         duration: Duration,
     ) {
@@ -308,16 +474,6 @@ impl Run<'_> {
         }
         state.total_bytes += len;
         state.total_secs += secs;
-        let muxer = segmenter.muxer();
-        let mut codecs = Vec::new();
-        let mut resolution = None;
-        if let Some(v) = muxer.video_config() {
-            codecs.push(v.codec_string());
-            resolution = v.dimensions;
-        }
-        if let Some(a) = muxer.audio_config() {
-            codecs.push(a.codec_string());
-        }
         let text = render_master(&[Variant {
             uri: MEDIA_PLAYLIST.into(),
             bandwidth: state.peak_bandwidth,
