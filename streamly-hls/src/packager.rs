@@ -235,6 +235,7 @@ impl HlsPublisher {
                         tracing::debug!(stream = %stream_id, error = %e, "frame dropped");
                     }
                 }
+                dropped_frames += segmenter.take_refused();
             }
             if let Some(segment) = segmenter.finish() {
                 enqueue(&segmenter, segment, anchor);

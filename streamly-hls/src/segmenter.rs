@@ -70,6 +70,9 @@ pub struct Segmenter {
     last_audio_ms: Option<i64>,
     frame_interval_ms: i64,
     segments: u64,
+    /// Frames refused by the muxer right after they closed a segment (the
+    /// closed segment is returned, so the error is counted here instead).
+    refused: u64,
 }
 
 impl Segmenter {
@@ -89,6 +92,7 @@ impl Segmenter {
             last_audio_ms: None,
             frame_interval_ms: 0,
             segments: 0,
+            refused: 0,
         }
     }
 
@@ -99,7 +103,9 @@ impl Segmenter {
 
     /// Feeds one frame. Returns the segment this frame closed, if any (the
     /// frame itself then starts the next one). A frame the muxer refuses is
-    /// dropped and reported as an error; the segmenter stays usable.
+    /// dropped and reported as an error; the segmenter stays usable. If
+    /// that frame had closed a segment, the segment is returned anyway and
+    /// the refusal logged and counted in [`take_refused`](Self::take_refused).
     pub fn push(&mut self, frame: &MediaFrame) -> Result<Option<Segment>, MuxError> {
         match frame {
             MediaFrame::VideoConfig(config) => {
@@ -149,7 +155,9 @@ impl Segmenter {
                         }
                     }
                 };
-                self.muxer.write_video(&mut self.buf, v, ts)?;
+                if let Err(e) = self.muxer.write_video(&mut self.buf, v, ts) {
+                    return self.refuse(closed, e);
+                }
                 self.touch(ts);
                 Ok(closed)
             }
@@ -191,10 +199,30 @@ impl Segmenter {
                     Some(open) if !open.has_audio => return Ok(None),
                     Some(_) => None,
                 };
-                self.muxer.write_audio(&mut self.buf, a, ts, random_access)?;
+                if let Err(e) = self.muxer.write_audio(&mut self.buf, a, ts, random_access) {
+                    return self.refuse(closed, e);
+                }
                 self.touch(ts);
                 Ok(closed)
             }
+        }
+    }
+
+    /// Frames refused since the last call that closed a segment before
+    /// being refused (see [`push`](Self::push)); resets the count.
+    pub fn take_refused(&mut self) -> u64 {
+        mem::take(&mut self.refused)
+    }
+
+    /// The frame was refused: never lose the segment it closed.
+    fn refuse(&mut self, closed: Option<Segment>, e: MuxError) -> Result<Option<Segment>, MuxError> {
+        match closed {
+            Some(segment) => {
+                self.refused += 1;
+                tracing::debug!(error = %e, "frame refused after closing a segment; segment kept");
+                Ok(Some(segment))
+            }
+            None => Err(e),
         }
     }
 
@@ -279,6 +307,37 @@ mod tests {
             dts,
             data: Bytes::from_static(&[0x21; 100]),
         })
+    }
+
+    #[test]
+    fn a_refused_frame_does_not_lose_the_segment_it_closed() {
+        let mut s = Segmenter::new(Duration::from_secs(2));
+        let avc = AvcConfig::parse(Bytes::from_static(AVC_RECORD)).expect("avc");
+        s.push(&MediaFrame::VideoConfig(Arc::new(avc))).expect("config");
+        let frame = |dts: u32, keyframe: bool, data: &'static [u8]| {
+            MediaFrame::Video(VideoFrame {
+                dts,
+                composition_offset: 0,
+                keyframe,
+                data: Bytes::from_static(data),
+            })
+        };
+        for i in 0..50u32 {
+            let f = frame(i * 40, i == 0, &[0, 0, 0, 2, 0x41, 0x88]);
+            assert!(s.push(&f).expect("good frame").is_none());
+        }
+        // A keyframe due to cut, with a NAL length past its end.
+        let bad = frame(2000, true, &[0, 0, 0, 9, 0x65]);
+        let closed = s
+            .push(&bad)
+            .expect("the closed segment is returned")
+            .expect("a cut");
+        assert_eq!(closed.duration, Duration::from_millis(2000));
+        assert!(closed.data.len() > 50 * 188 / 2);
+        assert_eq!(s.take_refused(), 1);
+        assert_eq!(s.take_refused(), 0);
+        // Without a cut, a refused frame is still an error.
+        assert!(s.push(&frame(2040, false, &[0, 0, 0, 9])).is_err());
     }
 
     #[test]
