@@ -52,6 +52,13 @@ pub struct ChatConfig {
     /// Presence changes are coalesced into at most one `presence` frame per
     /// room per interval. Default 1 s.
     pub presence_interval: Duration,
+    /// Refuse to join a room the [`RoomAuthority`](crate::moderation::RoomAuthority)
+    /// has no owner for (`owner()` is `None`): the client gets
+    /// `error {code: "unknown_room"}` and close 1008, and no room is created
+    /// on this node or the bus. If the authority cannot be reached the join
+    /// is refused with `unavailable` and close 1011. Default `false` (any
+    /// valid room name opens a room, as in the standalone server).
+    pub require_known_room: bool,
 }
 
 impl Default for ChatConfig {
@@ -67,6 +74,7 @@ impl Default for ChatConfig {
             max_connections: 20_000,
             history_on_join: 50,
             presence_interval: Duration::from_secs(1),
+            require_known_room: false,
         }
     }
 }

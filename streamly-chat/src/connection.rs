@@ -95,6 +95,27 @@ impl ChatHub {
             }
         };
         conn.room = room;
+        if self.inner.config.require_known_room {
+            match self.inner.authority.owner(&conn.room).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    let _ = conn.refuse(ErrorCode::UnknownRoom, "no such room").await;
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(room = %conn.room, error = %e, "room authority unavailable on join");
+                    if conn
+                        .error(ErrorCode::Unavailable, "room authority unavailable", None)
+                        .await
+                        == Flow::Continue
+                    {
+                        conn.close(close_code::INTERNAL, "room authority unavailable")
+                            .await;
+                    }
+                    return;
+                }
+            }
+        }
         match self.authenticate(request.token.as_deref()) {
             Ok(author) => conn.author = author,
             Err(code) => {

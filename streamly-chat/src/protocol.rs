@@ -90,6 +90,9 @@ pub enum ErrorCode {
     BadRequest,
     /// The `room` query parameter is missing or not a valid room name.
     InvalidRoom,
+    /// The room is a valid name but the room authority does not know it
+    /// (only when [`ChatConfig::require_known_room`](crate::ChatConfig::require_known_room) is on).
+    UnknownRoom,
     /// The token is not a valid Streamly JWT (bad signature, issuer, format).
     InvalidToken,
     /// The token has expired: log in again.

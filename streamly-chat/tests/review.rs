@@ -68,3 +68,41 @@ async fn a_frame_over_the_transport_limit_closes_with_1009() {
     a.send_json(json!({"type": "send", "text": text})).await;
     assert!(matches!(a.until_end().await, Ended::Closed(1009, _)));
 }
+
+#[tokio::test]
+async fn unknown_rooms_are_refused_when_required() {
+    let owner = user("owner");
+    let known = room("known");
+    let authority = Arc::new(StaticRoomAuthority::new());
+    authority.set_owner(RoomId::parse(&known).unwrap(), owner.id);
+    let bus = memory_bus();
+    let mut cfg = config();
+    cfg.require_known_room = true;
+    let hub = ChatHub::builder(bus.clone())
+        .jwt(common::jwt())
+        .config(cfg)
+        .authority(authority)
+        .build();
+    let addr = start(hub.clone()).await;
+    let unknown = room("unknown");
+    let mut c = Client::connect(addr, &unknown, None).await;
+    let e = c.next_json().await;
+    assert_eq!(e["type"], "error");
+    assert_eq!(e["code"], "unknown_room");
+    assert_eq!(c.until_end().await, Ended::Closed(1008, "no such room".into()));
+    assert_eq!(hub.local_viewers(&RoomId::parse(&unknown).unwrap()), 0);
+    assert_eq!(bus.room_count(), 0, "nothing created on the bus");
+    // A known room still works.
+    let (mut v, _) = Client::join(addr, &known, None).await;
+    v.send_json(json!({"type": "ping"})).await;
+    assert_eq!(v.next_event().await["type"], "pong");
+}
+
+#[tokio::test]
+async fn any_room_opens_by_default() {
+    let hub = ChatHub::builder(memory_bus()).config(config()).build();
+    let addr = start(hub).await;
+    let (mut v, _) = Client::join(addr, &room("anything"), None).await;
+    v.send_json(json!({"type": "ping"})).await;
+    assert_eq!(v.next_event().await["type"], "pong");
+}
