@@ -103,6 +103,8 @@ impl Connection {
         let handshake_deadline = Instant::now() + self.ctx.config.handshake_timeout;
         let mut buf = vec![0u8; READ_BUFFER];
         loop {
+            // A fresh token never fires: nothing to kick before a grant.
+            let kicked = self.publisher.as_ref().map(Publisher::kicked).unwrap_or_default();
             let deadline = if self.session.handshake_done() {
                 Instant::now() + self.ctx.config.idle_timeout
             } else {
@@ -111,6 +113,10 @@ impl Connection {
             let read = tokio::select! {
                 () = shutdown.cancelled() => {
                     info!("server shutting down");
+                    return Ok(());
+                }
+                () = kicked.cancelled() => {
+                    info!("publisher disconnected by the hub");
                     return Ok(());
                 }
                 r = timeout_at(deadline, self.socket.read(&mut buf)) => r,

@@ -42,6 +42,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use streamly_core::domain::StreamId;
 use streamly_core::media::MediaFrame;
 use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
 
 /// Most receivers [`StreamHub::subscribe_upcoming`] keeps waiting per stream.
 const MAX_WAITING: usize = 64;
@@ -102,6 +103,8 @@ struct LiveStream {
     seen_keyframe: bool,
     /// Whether the publish has ended (no more subscribers are added).
     closed: bool,
+    /// Cancelled by [`StreamHub::disconnect`]: the publisher's connection ends.
+    kick: CancellationToken,
 }
 
 #[derive(Debug)]
@@ -170,6 +173,21 @@ impl StreamHub {
         self.inner.dropped.load(Ordering::Relaxed)
     }
 
+    /// Closes the connection of `stream`'s current publisher, as if it had
+    /// disconnected: its connection task ends the publish normally (the
+    /// subscribers' receivers end, the validator's `publish_ended` is called,
+    /// then [`StreamEvent::Ended`] is broadcast) and closes the socket. Returns
+    /// at once, before that has happened; `false` if the stream was not live.
+    /// The client may reconnect and publish again if its key is still valid:
+    /// revoke the key first to keep it out.
+    pub fn disconnect(&self, stream: &StreamId) -> bool {
+        let Some(live) = lock(&self.inner.streams).get(stream).cloned() else {
+            return false;
+        };
+        lock(&live).kick.cancel();
+        true
+    }
+
     /// Subscribes to a live stream's frames: the replayed state first (see
     /// the module docs), then live frames. `None` if the stream is not live.
     /// The receiver yields `None` when the publish ends (or when this
@@ -236,6 +254,7 @@ impl StreamHub {
         connection_id: u64,
         app: &str,
     ) -> Result<Publisher, AlreadyLive> {
+        let kick = CancellationToken::new();
         let live = {
             let mut streams = lock(&self.inner.streams);
             if streams.contains_key(stream_id) {
@@ -244,6 +263,7 @@ impl StreamHub {
             let subscribers = lock(&self.inner.waiting).remove(stream_id).unwrap_or_default();
             let live = Arc::new(Mutex::new(LiveStream {
                 subscribers,
+                kick: kick.clone(),
                 ..LiveStream::default()
             }));
             streams.insert(stream_id.clone(), Arc::clone(&live));
@@ -259,6 +279,7 @@ impl StreamHub {
             hub: self.clone(),
             stream_id: stream_id.clone(),
             live,
+            kick,
             closed: false,
         })
     }
@@ -273,6 +294,7 @@ pub(crate) struct Publisher {
     hub: StreamHub,
     stream_id: StreamId,
     live: Arc<Mutex<LiveStream>>,
+    kick: CancellationToken,
     closed: bool,
 }
 
@@ -280,6 +302,11 @@ impl Publisher {
     /// The stream being published.
     pub(crate) fn stream_id(&self) -> &StreamId {
         &self.stream_id
+    }
+
+    /// Cancelled when [`StreamHub::disconnect`] asks this publisher to go.
+    pub(crate) fn kicked(&self) -> CancellationToken {
+        self.kick.clone()
     }
 
     /// Offers a frame to every subscriber and updates the replay state.

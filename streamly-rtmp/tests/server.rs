@@ -250,6 +250,40 @@ async fn idle_publisher_times_out_and_goes_offline() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_disconnect_ends_the_publish_and_closes_the_connection() {
+    let srv = start(short_config());
+    let mut events = srv.hub.events();
+    let mut sock = handshaken(srv.addr).await;
+    let mut p = Publisher::new();
+    sock.write_all(&p.publish_commands("live", KEY)).await.unwrap();
+    let id = started(&mut events).await;
+    let mut rx = srv.hub.subscribe(&id).unwrap();
+    sock.write_all(&p.message(6, 9, 1, 0, avc_frame(true, 0, 50, 1)))
+        .await
+        .unwrap();
+    assert!(matches!(rx.recv().await, Some(MediaFrame::Video(_))));
+
+    assert!(srv.hub.disconnect(&id));
+    assert_eq!(timeout(LIMIT, rx.recv()).await.unwrap(), None);
+    assert_eq!(ended(&mut events).await, id);
+    assert!(!srv.hub.is_live(&id));
+    assert!(srv.validator.calls().contains(&ValidatorCall::Ended(id.clone())));
+    read_to_close(&mut sock)
+        .await
+        .expect("the server closes the connection");
+    assert!(!srv.hub.disconnect(&id), "no longer live");
+    // The server keeps serving: the same key may publish again.
+    let mut again = handshaken(srv.addr).await;
+    again
+        .write_all(&Publisher::new().publish_commands("live", KEY))
+        .await
+        .unwrap();
+    assert_eq!(started(&mut events).await, id);
+    srv.shutdown.cancel();
+    srv.task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_ends_publishers_and_subscribers() {
     let srv = start(short_config());
     let mut events = srv.hub.events();

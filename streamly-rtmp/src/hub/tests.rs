@@ -156,3 +156,20 @@ fn upcoming_subscriber_gets_the_next_publish_from_its_first_frame() {
     // Only the next publish: a later one does not reach them.
     assert!(lock(&hub.inner.waiting).is_empty());
 }
+
+#[test]
+fn disconnect_kicks_only_the_current_publisher() {
+    let hub = StreamHub::new(16, 1 << 20);
+    assert!(!hub.disconnect(&id("a")), "not live");
+    let mut p = hub.register(&id("a"), 1, "live").unwrap();
+    let other = hub.register(&id("b"), 2, "live").unwrap();
+    assert!(!p.kicked().is_cancelled());
+    assert!(hub.disconnect(&id("a")));
+    assert!(p.kicked().is_cancelled());
+    assert!(!other.kicked().is_cancelled());
+    p.close();
+    assert!(!hub.disconnect(&id("a")), "closed");
+    // A new publish of the same stream starts with a fresh token.
+    let again = hub.register(&id("a"), 3, "live").unwrap();
+    assert!(!again.kicked().is_cancelled());
+}
