@@ -73,6 +73,6 @@ pub use error::{HlsError, MuxError};
 pub use http::{PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL, router};
 pub use packager::{HlsConfig, HlsPublisher, MASTER_PLAYLIST, MEDIA_PLAYLIST, PackagerStats, run_packager};
 pub use playlist::{DEFAULT_WINDOW, LivePlaylist, PlaylistEntry, Variant, render_master};
-pub use segmenter::{DEFAULT_SEGMENT_DURATION, Segment, Segmenter};
+pub use segmenter::{DEFAULT_SEGMENT_DURATION, MAX_SEGMENT_BYTES, Segment, Segmenter};
 pub use streamly_core::ports::SegmentSink;
 pub use timestamp::TimestampUnwrapper;

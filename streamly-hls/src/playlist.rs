@@ -52,7 +52,7 @@ impl LivePlaylist {
             entries: VecDeque::new(),
             media_sequence: 0,
             discontinuity_sequence: 0,
-            target_duration: round_secs(target).max(1),
+            target_duration: ceil_secs(target).max(1),
             ended: false,
             pending_discontinuity: false,
         }
@@ -76,7 +76,17 @@ impl LivePlaylist {
         if mem_take(&mut self.pending_discontinuity) && !self.entries.is_empty() {
             entry.discontinuity = true;
         }
-        self.target_duration = self.target_duration.max(round_secs(entry.duration));
+        if self.vod {
+            // Written once, at the end: it can cover the longest segment.
+            self.target_duration = self.target_duration.max(round_secs(entry.duration));
+        } else if round_secs(entry.duration) > self.target_duration {
+            tracing::warn!(
+                uri = %entry.uri,
+                duration = ?entry.duration,
+                target = self.target_duration,
+                "segment longer than the target duration (a gap in the timestamps?)"
+            );
+        }
         self.entries.push_back(entry);
         let mut removed = Vec::new();
         while let Some(window) = self.window
@@ -126,8 +136,10 @@ impl LivePlaylist {
         self.media_sequence + self.entries.len() as u64
     }
 
-    /// `EXT-X-TARGETDURATION`: the longest segment so far, rounded, and at
-    /// least the configured target.
+    /// `EXT-X-TARGETDURATION`: the configured target rounded up to whole
+    /// seconds. A live playlist never changes it (RFC 8216 §6.2.1): the
+    /// [`Segmenter`](crate::Segmenter) cuts so that no segment exceeds it.
+    /// A VOD playlist raises it to cover its longest segment.
     pub fn target_duration(&self) -> u64 {
         self.target_duration
     }
@@ -167,6 +179,11 @@ impl LivePlaylist {
 
 fn mem_take(flag: &mut bool) -> bool {
     std::mem::replace(flag, false)
+}
+
+/// Seconds rounded up.
+fn ceil_secs(d: Duration) -> u64 {
+    (d.as_millis() as u64).div_ceil(1000)
 }
 
 /// Seconds rounded to the nearest integer (§4.3.3.1).

@@ -32,18 +32,24 @@ fn sliding_window_advances_media_sequence() {
 }
 
 #[test]
-fn target_duration_covers_the_longest_segment() {
-    let mut p = LivePlaylist::live(6, Duration::from_secs(2));
+fn live_target_duration_never_changes() {
+    // RFC 8216 §6.2.1: the configured target, rounded up, for good.
+    let mut p = LivePlaylist::live(6, Duration::from_millis(2100));
+    assert_eq!(p.target_duration(), 3);
     p.push(entry(0, 2.0));
     p.push(entry(1, 4.6));
-    p.push(entry(2, 2.0));
+    assert_eq!(p.target_duration(), 3);
+    assert!(p.render().contains("#EXT-X-TARGETDURATION:3\n"));
+}
+
+#[test]
+fn vod_target_duration_covers_the_longest_segment() {
+    let mut p = LivePlaylist::vod(Duration::from_secs(2));
+    p.push(entry(0, 2.0));
+    p.push(entry(1, 4.6));
+    p.end();
     assert_eq!(p.target_duration(), 5);
     assert!(p.render().contains("#EXT-X-TARGETDURATION:5\n"));
-    // It never goes back down, even after the long segment leaves.
-    for n in 3..12 {
-        p.push(entry(n, 2.0));
-    }
-    assert_eq!(p.target_duration(), 5);
 }
 
 #[test]

@@ -1,6 +1,19 @@
 //! Cutting the media timeline into segments: each video segment starts with
 //! a keyframe and is cut at the first keyframe at or after the target
 //! duration; audio-only streams are cut on time (RFC 8216 §3, §6.2.4).
+//!
+//! Segments are bounded. `EXT-X-TARGETDURATION` must not change during a
+//! live stream (RFC 8216 §6.2.1) and every `EXTINF`, rounded, must not
+//! exceed it (§4.3.3.1); the playlist sets it once, to the target rounded
+//! up to whole seconds (`T`). So when no keyframe comes in time (a GOP
+//! longer than the target), the segmenter cuts anyway, at a frame that is
+//! not a keyframe, before the segment reaches `T` s + 499 ms; the same
+//! happens when a segment reaches [`MAX_SEGMENT_BYTES`]. Such a segment is
+//! marked [`Segment::forced_cut`] (it does not start at a random access
+//! point), and the segment after it is cut at the next keyframe, even if
+//! short, so segments realign on keyframes. Only a gap in the timestamps
+//! themselves (nothing arrives for longer than `T`) can still make a
+//! segment longer.
 
 use std::mem;
 use std::time::Duration;
@@ -14,6 +27,13 @@ use crate::ts::TsMuxer;
 
 /// The default target segment duration.
 pub const DEFAULT_SEGMENT_DURATION: Duration = Duration::from_secs(2);
+
+/// The most bytes a segment buffers before it is cut, keyframe or not.
+pub const MAX_SEGMENT_BYTES: usize = 64 * 1024 * 1024;
+
+/// Margin kept below the duration limit when audio (whose frames are
+/// shorter than video's) forces a cut in a video segment whose video stalled.
+const AUDIO_SLACK_MS: i64 = 50;
 
 /// One finished MPEG-TS segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +51,9 @@ pub struct Segment {
     pub has_video: bool,
     /// Whether the segment carries audio.
     pub has_audio: bool,
+    /// It was cut before a keyframe came (too long or too large): a video
+    /// segment that does not start with a keyframe. See the module docs.
+    pub forced_cut: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +63,7 @@ struct Open {
     has_video: bool,
     has_audio: bool,
     discontinuity: bool,
+    forced: bool,
 }
 
 /// Frames in, finished segments out. Sans-IO: no clock, no files.
@@ -54,6 +78,10 @@ struct Open {
 pub struct Segmenter {
     muxer: TsMuxer,
     target_ms: i64,
+    /// The longest a segment may last: its `EXTINF`, rounded, stays within
+    /// the target rounded up.
+    limit_ms: i64,
+    max_bytes: usize,
     clock: TimestampUnwrapper,
     open: Option<Open>,
     buf: Vec<u8>,
@@ -78,9 +106,13 @@ pub struct Segmenter {
 impl Segmenter {
     /// A segmenter aiming at `target` per segment.
     pub fn new(target: Duration) -> Self {
+        let target_ms = i64::try_from(target.as_millis()).unwrap_or(i64::MAX / 2).max(1);
+        let whole_secs = target_ms.saturating_add(999) / 1000;
         Self {
             muxer: TsMuxer::new(),
-            target_ms: i64::try_from(target.as_millis()).unwrap_or(i64::MAX).max(1),
+            target_ms,
+            limit_ms: whole_secs.saturating_mul(1000).saturating_add(499),
+            max_bytes: MAX_SEGMENT_BYTES,
             clock: TimestampUnwrapper::new(),
             open: None,
             buf: Vec::new(),
@@ -94,6 +126,13 @@ impl Segmenter {
             segments: 0,
             refused: 0,
         }
+    }
+
+    /// Lowers the size at which a segment is cut, keyframe or not (default
+    /// [`MAX_SEGMENT_BYTES`]).
+    pub fn with_max_segment_bytes(mut self, max: usize) -> Self {
+        self.max_bytes = max.max(1);
+        self
     }
 
     /// The muxer, for its codec configuration.
@@ -143,10 +182,21 @@ impl Segmenter {
                         // An audio-only segment (video came late) ends at
                         // the first keyframe, with a discontinuity.
                         let due = ts - open.start_ms >= self.target_ms || !open.has_video;
-                        if v.keyframe && (due || self.program_changed) {
+                        // No keyframe in time: cut before the segment would
+                        // outgrow the target duration or the size cap.
+                        let too_long = ts - open.start_ms + self.frame_interval_ms > self.limit_ms - 100;
+                        let too_big = self.buf.len() >= self.max_bytes;
+                        if v.keyframe && (due || self.program_changed || open.forced) {
                             self.program_changed |= !open.has_video;
                             let closed = self.close(ts);
                             self.start(ts, true);
+                            closed
+                        } else if open.has_video && (too_long || too_big) && ts > open.start_ms {
+                            let closed = self.close(ts);
+                            self.start(ts, true);
+                            if let Some(open) = &mut self.open {
+                                open.forced = true;
+                            }
                             closed
                         } else if !open.has_video {
                             return Ok(None);
@@ -197,6 +247,16 @@ impl Segmenter {
                         closed
                     }
                     Some(open) if !open.has_audio => return Ok(None),
+                    // Video stalled in a video segment: audio bounds it.
+                    Some(open)
+                        if ts - self.last_video_ms.unwrap_or(open.start_ms) >= self.target_ms
+                            && ts - open.start_ms + AUDIO_SLACK_MS > self.limit_ms =>
+                    {
+                        let closed = self.close(ts);
+                        self.start(ts, false);
+                        random_access = true;
+                        closed
+                    }
                     Some(_) => None,
                 };
                 if let Err(e) = self.muxer.write_audio(&mut self.buf, a, ts, random_access) {
@@ -254,6 +314,7 @@ impl Segmenter {
             has_video,
             has_audio,
             discontinuity: self.program_changed && self.segments > 0,
+            forced: false,
         });
         self.program_changed = false;
     }
@@ -285,6 +346,7 @@ impl Segmenter {
             discontinuity: open.discontinuity,
             has_video: open.has_video,
             has_audio: open.has_audio,
+            forced_cut: open.forced,
         })
     }
 }
@@ -338,6 +400,60 @@ mod tests {
         assert_eq!(s.take_refused(), 0);
         // Without a cut, a refused frame is still an error.
         assert!(s.push(&frame(2040, false, &[0, 0, 0, 9])).is_err());
+    }
+
+    fn video(dts: u32, keyframe: bool) -> MediaFrame {
+        MediaFrame::Video(VideoFrame {
+            dts,
+            composition_offset: 0,
+            keyframe,
+            data: Bytes::from_static(&[0, 0, 0, 2, 0x41, 0x88, 0, 0, 0, 2, 0x41, 0x88]),
+        })
+    }
+
+    fn video_segmenter(target: Duration) -> Segmenter {
+        let mut s = Segmenter::new(target);
+        let avc = AvcConfig::parse(Bytes::from_static(AVC_RECORD)).expect("avc");
+        s.push(&MediaFrame::VideoConfig(Arc::new(avc))).expect("config");
+        s
+    }
+
+    #[test]
+    fn without_keyframes_segments_are_cut_within_the_target_duration() {
+        let mut s = video_segmenter(Duration::from_secs(2));
+        let mut segments = Vec::new();
+        // One keyframe every 10 s, 25 fps, for 20 s.
+        for i in 0..500u32 {
+            segments.extend(s.push(&video(i * 40, i % 250 == 0)).expect("frame"));
+        }
+        segments.extend(s.finish());
+        assert!(segments.len() >= 8, "{}", segments.len());
+        for seg in &segments {
+            // EXTINF rounds to at most TARGETDURATION (2).
+            assert!(seg.duration < Duration::from_millis(2500), "{:?}", seg.duration);
+        }
+        assert!(!segments[0].forced_cut);
+        assert!(segments[1].forced_cut);
+        // Realigned on the keyframe at 10 s.
+        assert!(
+            segments
+                .iter()
+                .any(|seg| seg.start_ms == 10_000 && !seg.forced_cut)
+        );
+    }
+
+    #[test]
+    fn a_segment_is_cut_at_the_size_cap() {
+        let mut s = video_segmenter(Duration::from_secs(2)).with_max_segment_bytes(10 * 188);
+        let mut segments = Vec::new();
+        for i in 0..40u32 {
+            segments.extend(s.push(&video(i * 40, i == 0)).expect("frame"));
+        }
+        assert!(segments.len() >= 3, "{}", segments.len());
+        for seg in &segments {
+            assert!(seg.data.len() <= 12 * 188, "{}", seg.data.len());
+        }
+        assert!(segments[1].forced_cut);
     }
 
     #[test]
