@@ -61,31 +61,52 @@ impl TokenBucket {
 pub(crate) struct RateLimiter {
     limit: RateLimit,
     // Held only for a map lookup and a few float operations.
-    buckets: Mutex<HashMap<UserId, TokenBucket>>,
+    buckets: Mutex<Buckets>,
 }
 
-/// Above this many tracked users, full buckets are forgotten.
-const SWEEP_ABOVE: usize = 4096;
+#[derive(Debug)]
+struct Buckets {
+    map: HashMap<UserId, TokenBucket>,
+    /// Full buckets are forgotten when the map reaches this size, which is
+    /// then set to twice what is left: each sweep is paid for by as many new
+    /// users as it scanned (amortised O(1) per send).
+    sweep_at: usize,
+}
+
+/// Users tracked before the first sweep of full buckets.
+const MIN_SWEEP_AT: usize = 4096;
 
 impl RateLimiter {
     pub(crate) fn new(limit: RateLimit) -> Self {
         Self {
             limit,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Buckets {
+                map: HashMap::new(),
+                sweep_at: MIN_SWEEP_AT,
+            }),
         }
     }
 
     /// Takes a token from `user`'s bucket or returns the wait.
     pub(crate) fn check(&self, user: UserId, now: Instant) -> Result<(), Duration> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() > SWEEP_ABOVE {
+        let buckets = &mut *buckets;
+        if buckets.map.len() >= buckets.sweep_at && !buckets.map.contains_key(&user) {
             let limit = self.limit;
-            buckets.retain(|_, b| !b.is_full(&limit, now));
+            buckets.map.retain(|_, b| !b.is_full(&limit, now));
+            buckets.sweep_at = (buckets.map.len() * 2).max(MIN_SWEEP_AT);
         }
         buckets
+            .map
             .entry(user)
             .or_insert_with(|| TokenBucket::full(&self.limit, now))
             .try_take(&self.limit, now)
+    }
+
+    #[cfg(test)]
+    fn tracked(&self) -> (usize, usize) {
+        let b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        (b.map.len(), b.sweep_at)
     }
 }
 
@@ -118,6 +139,31 @@ mod tests {
         assert!(limiter.check(a, now).is_ok());
         assert!(limiter.check(a, now).is_err());
         assert!(limiter.check(b, now).is_ok());
+    }
+
+    #[test]
+    fn sweeps_are_amortised_and_forget_full_buckets() {
+        let limit = RateLimit {
+            burst: 2,
+            per: Duration::from_secs(10),
+        };
+        let limiter = RateLimiter::new(limit);
+        let t0 = Instant::now();
+        // Busy users (non-full buckets) are never forgotten: the threshold
+        // grows with them instead of sweeping on every send.
+        for _ in 0..MIN_SWEEP_AT + 10 {
+            assert!(limiter.check(UserId::new_random(), t0).is_ok());
+        }
+        let (len, sweep_at) = limiter.tracked();
+        assert_eq!(len, MIN_SWEEP_AT + 10);
+        assert_eq!(sweep_at, 2 * MIN_SWEEP_AT);
+        // Once they have refilled, the next sweep forgets them all.
+        let later = t0 + Duration::from_secs(20);
+        for _ in 0..MIN_SWEEP_AT {
+            assert!(limiter.check(UserId::new_random(), later).is_ok());
+        }
+        let (len, _) = limiter.tracked();
+        assert!(len <= MIN_SWEEP_AT + 1, "{len}");
     }
 }
 

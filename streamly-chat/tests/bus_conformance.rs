@@ -182,3 +182,30 @@ async fn redis_pubsub_connection_stays_up_across_keepalives() {
         "the pub/sub connection was re-established"
     );
 }
+
+/// History lists expire `history_ttl` after the last message.
+#[tokio::test]
+async fn redis_history_lists_expire() {
+    let Some(url) = common::redis_url("redis_history_lists_expire") else {
+        return;
+    };
+    let mut config = RedisChatBusConfig::default();
+    config.prefix = format!("streamly-test-ttl-{}", uuid_like());
+    config.history_ttl = Duration::from_secs(3600);
+    let prefix = config.prefix.clone();
+    let bus = RedisChatBus::connect_with(&url, config).await.unwrap();
+    let room = RoomId::parse("ttl").unwrap();
+    bus.publish(&room, ChatEvent::Message(message(&room, "hi")))
+        .await
+        .unwrap();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("{prefix}:history:ttl");
+    let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut conn).await.unwrap();
+    assert!(ttl > 3500 && ttl <= 3600, "{ttl}");
+    let _: () = redis::cmd("DEL").arg(&key).query_async(&mut conn).await.unwrap();
+}
+
+fn uuid_like() -> String {
+    MessageId::new_random().to_string()
+}

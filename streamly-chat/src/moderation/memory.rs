@@ -110,16 +110,36 @@ impl MemoryModerationStore {
         Self::default()
     }
 
+    /// Records a decision, creating the room's entry if needed.
     fn with<T>(&self, room: &RoomId, f: impl FnOnce(&mut RoomModeration) -> T) -> T {
         let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
         f(rooms.entry(room.clone()).or_default())
+    }
+
+    /// Reads or removes from an existing entry only (`None` without one),
+    /// dropping the entry once it holds nothing: reads never create rooms.
+    fn existing<T>(&self, room: &RoomId, f: impl FnOnce(&mut RoomModeration) -> T) -> Option<T> {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        let r = rooms.get_mut(room)?;
+        let out = f(r);
+        if r.moderators.is_empty() && r.banned.is_empty() && r.timeouts.is_empty() {
+            rooms.remove(room);
+        }
+        Some(out)
+    }
+
+    /// Rooms with at least one decision recorded.
+    pub fn room_count(&self) -> usize {
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
 
 #[async_trait]
 impl ModerationStore for MemoryModerationStore {
     async fn is_moderator(&self, room: &RoomId, user: UserId) -> Result<bool, ModerationError> {
-        Ok(self.with(room, |r| r.moderators.contains(&user)))
+        Ok(self
+            .existing(room, |r| r.moderators.contains(&user))
+            .unwrap_or(false))
     }
 
     async fn add_moderator(&self, room: &RoomId, user: UserId) -> Result<(), ModerationError> {
@@ -128,7 +148,7 @@ impl ModerationStore for MemoryModerationStore {
     }
 
     async fn remove_moderator(&self, room: &RoomId, user: UserId) -> Result<(), ModerationError> {
-        self.with(room, |r| r.moderators.remove(&user));
+        self.existing(room, |r| r.moderators.remove(&user));
         Ok(())
     }
 
@@ -138,19 +158,21 @@ impl ModerationStore for MemoryModerationStore {
         user: UserId,
         now: OffsetDateTime,
     ) -> Result<Option<Restriction>, ModerationError> {
-        Ok(self.with(room, |r| {
-            if r.banned.contains(&user) {
-                return Some(Restriction::Banned);
-            }
-            match r.timeouts.get(&user).copied() {
-                Some(until) if until > now => Some(Restriction::TimedOut { until }),
-                Some(_) => {
-                    r.timeouts.remove(&user);
-                    None
+        Ok(self
+            .existing(room, |r| {
+                if r.banned.contains(&user) {
+                    return Some(Restriction::Banned);
                 }
-                None => None,
-            }
-        }))
+                match r.timeouts.get(&user).copied() {
+                    Some(until) if until > now => Some(Restriction::TimedOut { until }),
+                    Some(_) => {
+                        r.timeouts.remove(&user);
+                        None
+                    }
+                    None => None,
+                }
+            })
+            .flatten())
     }
 
     async fn ban(&self, room: &RoomId, user: UserId) -> Result<(), ModerationError> {
@@ -169,7 +191,7 @@ impl ModerationStore for MemoryModerationStore {
     }
 
     async fn lift(&self, room: &RoomId, user: UserId) -> Result<(), ModerationError> {
-        self.with(room, |r| {
+        self.existing(room, |r| {
             r.banned.remove(&user);
             r.timeouts.remove(&user);
         });
@@ -228,5 +250,25 @@ mod tests {
         assert!(!store.is_moderator(&room, user).await.expect("mod"));
         store.add_moderator(&room, user).await.expect("add");
         assert!(store.is_moderator(&room, user).await.expect("mod"));
+    }
+
+    #[tokio::test]
+    async fn reads_create_no_entries_and_empty_rooms_go() {
+        let store = MemoryModerationStore::new();
+        let now = OffsetDateTime::now_utc();
+        let user = UserId::new_random();
+        for i in 0..100 {
+            let room = RoomId::parse(&format!("r{i}")).expect("room");
+            assert!(!store.is_moderator(&room, user).await.expect("mod"));
+            assert_eq!(store.restriction(&room, user, now).await.expect("get"), None);
+            store.lift(&room, user).await.expect("lift");
+            store.remove_moderator(&room, user).await.expect("remove");
+        }
+        assert_eq!(store.room_count(), 0);
+        let room = RoomId::parse("r").expect("room");
+        store.ban(&room, user).await.expect("ban");
+        assert_eq!(store.room_count(), 1);
+        store.lift(&room, user).await.expect("lift");
+        assert_eq!(store.room_count(), 0);
     }
 }

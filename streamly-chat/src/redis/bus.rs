@@ -33,6 +33,9 @@ pub struct RedisChatBusConfig {
     pub history_len: usize,
     /// Events a room buffers on this node for slow subscribers (default 1024).
     pub room_capacity: usize,
+    /// A room's history list expires this long after its last message
+    /// (default 7 days; refreshed on every message; zero keeps it forever).
+    pub history_ttl: Duration,
     /// Longest wait for Redis before a call fails (default 2 s).
     pub timeout: Duration,
     /// Longest delay between two reconnection attempts (default 2 s).
@@ -47,12 +50,16 @@ impl Default for RedisChatBusConfig {
             prefix: DEFAULT_PREFIX.to_owned(),
             history_len: 100,
             room_capacity: 1024,
+            history_ttl: DEFAULT_HISTORY_TTL,
             timeout: Duration::from_secs(2),
             max_backoff: Duration::from_secs(2),
             keepalive: Duration::from_secs(5),
         }
     }
 }
+
+/// Default [`RedisChatBusConfig::history_ttl`]: 7 days.
+pub const DEFAULT_HISTORY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 enum Control {
     Subscribe(String, oneshot::Sender<bool>),
@@ -172,16 +179,17 @@ impl ChatBus for RedisChatBus {
             ChatEvent::Message(_) if self.config.history_len > 0 => {
                 let key = self.history_key(room);
                 let keep = isize::try_from(self.config.history_len).unwrap_or(isize::MAX);
-                redis::pipe()
-                    .atomic()
+                let mut pipe = redis::pipe();
+                pipe.atomic()
                     .rpush(&key, &json)
                     .ignore()
                     .ltrim(&key, -keep, -1)
-                    .ignore()
-                    .publish(&channel, &json)
-                    .ignore()
-                    .exec_async(&mut conn)
-                    .await
+                    .ignore();
+                let ttl = self.config.history_ttl.as_secs();
+                if ttl > 0 {
+                    pipe.expire(&key, i64::try_from(ttl).unwrap_or(i64::MAX)).ignore();
+                }
+                pipe.publish(&channel, &json).ignore().exec_async(&mut conn).await
             }
             ChatEvent::Deleted { id } => {
                 redis::cmd("EVAL")
