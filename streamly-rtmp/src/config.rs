@@ -35,8 +35,10 @@ pub struct RtmpConfig {
     /// Frames a subscriber's channel holds before it counts as slow and is
     /// dropped (default 1024, ~15 s of 25 fps video with 44.1 kHz AAC).
     pub subscriber_capacity: usize,
-    /// Payload bytes of the GOP cache per stream, replayed to new
-    /// subscribers (default 16 MiB; 0 disables it).
+    /// Bytes of the GOP cache per live stream, replayed to new subscribers
+    /// (default 16 MiB; 0 disables it). Counts every cached frame's payload
+    /// (configuration records and metadata included) plus 64 bytes per frame;
+    /// a GOP that outgrows it is dropped until the next keyframe.
     pub gop_cache_bytes: usize,
     /// Window Acknowledgement Size sent to clients (default 2.5 MB).
     pub window_ack_size: u32,

@@ -16,9 +16,12 @@
 //!
 //! ## Replay (GOP cache)
 //!
-//! Each live stream keeps the frames since its last keyframe (bounded by
-//! `gop_cache_bytes`; see [`crate::RtmpConfig`]) and the decoder configuration
-//! that was current when that GOP started. A new subscriber first receives
+//! Each live stream keeps the frames since its last keyframe and the decoder
+//! configuration that was current when that GOP started. The cache is bounded
+//! by `gop_cache_bytes` (see [`crate::RtmpConfig`]), counting every cached
+//! frame: media payloads, configuration records, metadata, plus 64 bytes per
+//! frame. A configuration frame (sequence header, metadata) replaces the
+//! cached one of its kind, so an encoder repeating them cannot grow it. A new subscriber first receives
 //! that configuration (`Metadata`, `VideoConfig`, `AudioConfig`), then the
 //! cached GOP starting at its keyframe, then live frames. Until the second
 //! keyframe the cache holds everything since the publish began (frames before
@@ -84,6 +87,36 @@ impl Replay {
         [&self.metadata, &self.video_config, &self.audio_config]
             .into_iter()
             .flatten()
+    }
+}
+
+/// What one cached frame costs, counted against `gop_cache_bytes`: its
+/// payload plus this much for the frame itself (queue slot, headers).
+const FRAME_OVERHEAD: usize = 64;
+
+/// The bytes a cached frame holds: payload (or configuration record, or the
+/// metadata with its encoder name) plus [`FRAME_OVERHEAD`].
+fn cached_size(frame: &MediaFrame) -> usize {
+    FRAME_OVERHEAD
+        + match frame {
+            MediaFrame::Video(v) => v.data.len(),
+            MediaFrame::Audio(a) => a.data.len(),
+            // SPS and PPS are slices of the record.
+            MediaFrame::VideoConfig(c) => c.record.len(),
+            MediaFrame::AudioConfig(c) => c.raw.len(),
+            MediaFrame::Metadata(m) => {
+                std::mem::size_of_val(&**m) + m.encoder.as_ref().map_or(0, String::len)
+            }
+        }
+}
+
+/// Which configuration a frame carries, if it is a configuration frame.
+fn config_kind(frame: &MediaFrame) -> Option<u8> {
+    match frame {
+        MediaFrame::Metadata(_) => Some(0),
+        MediaFrame::VideoConfig(_) => Some(1),
+        MediaFrame::AudioConfig(_) => Some(2),
+        _ => None,
     }
 }
 
@@ -334,11 +367,15 @@ impl Publisher {
             _ => {}
         }
         if !live.gop_overflow {
-            let size = match &frame {
-                MediaFrame::Video(v) => v.data.len(),
-                MediaFrame::Audio(a) => a.data.len(),
-                _ => 0,
-            };
+            // A configuration frame replaces the cached one of its kind (an
+            // encoder repeating sequence headers must not grow the cache).
+            if let Some(kind) = config_kind(&frame)
+                && let Some(i) = live.gop.iter().rposition(|f| config_kind(f) == Some(kind))
+            {
+                let old = live.gop.remove(i);
+                live.gop_bytes -= cached_size(&old);
+            }
+            let size = cached_size(&frame);
             if live.gop_bytes + size <= cache_max {
                 live.gop_bytes += size;
                 live.gop.push(frame.clone());

@@ -173,3 +173,58 @@ fn disconnect_kicks_only_the_current_publisher() {
     let again = hub.register(&id("a"), 3, "live").unwrap();
     assert!(!again.kicked().is_cancelled());
 }
+
+fn avc(record_len: usize) -> MediaFrame {
+    MediaFrame::VideoConfig(Arc::new(streamly_core::media::AvcConfig {
+        record: Bytes::from(vec![1; record_len]),
+        profile: 100,
+        compatibility: 0,
+        level: 30,
+        nal_length_size: 4,
+        sps: Vec::new(),
+        pps: Vec::new(),
+        dimensions: None,
+    }))
+}
+
+#[test]
+fn repeated_sequence_headers_replace_each_other_in_the_cache() {
+    let hub = StreamHub::new(64, 1 << 20);
+    let p = hub.register(&id("a"), 1, "live").unwrap();
+    p.forward(video(0, true, 10));
+    // An encoder repeating its headers forever, never a keyframe again.
+    for i in 0..10_000 {
+        p.forward(meta());
+        p.forward(avc(40));
+        p.forward(aac());
+        if i % 100 == 0 {
+            p.forward(audio(i));
+        }
+    }
+    let (len, bytes) = {
+        let live = lock(&p.live);
+        (live.gop.len(), live.gop_bytes)
+    };
+    assert_eq!(len, 1 + 100 + 3, "keyframe, audio, one of each config");
+    assert!(bytes <= 1 << 20);
+    let mut rx = hub.subscribe(&id("a")).unwrap();
+    let replay = drain(&mut rx);
+    assert_eq!(replay[0], video(0, true, 10));
+    assert_eq!(&replay[replay.len() - 3..], [meta(), avc(40), aac()]);
+}
+
+#[test]
+fn config_frames_count_against_the_cache_bound() {
+    let hub = StreamHub::new(64, 1000);
+    let p = hub.register(&id("a"), 1, "live").unwrap();
+    p.forward(video(0, true, 10));
+    p.forward(avc(900));
+    p.forward(audio(1));
+    p.forward(audio(2));
+    let live = lock(&p.live);
+    assert!(
+        live.gop_overflow,
+        "a 900-byte record plus frames outgrow 1000 bytes"
+    );
+    assert!(live.gop.is_empty() && live.gop_bytes == 0);
+}
