@@ -284,7 +284,10 @@ where
         tokio::pin!(idle);
         loop {
             let flow = tokio::select! {
-                () = &mut shutdown => self.close(close_code::GOING_AWAY, "server shutting down").await,
+                () = &mut shutdown => {
+                    let _ = self.error(ErrorCode::ShuttingDown, "server shutting down", None).await;
+                    self.close(close_code::GOING_AWAY, "server shutting down").await
+                }
                 frame = self.transport.next() => match frame {
                     Some(Ok(frame)) => {
                         idle.as_mut().reset(Instant::now() + config.idle_timeout);

@@ -106,3 +106,19 @@ async fn any_room_opens_by_default() {
     v.send_json(json!({"type": "ping"})).await;
     assert_eq!(v.next_event().await["type"], "pong");
 }
+
+#[tokio::test]
+async fn shutdown_sends_shutting_down_then_1001() {
+    let hub = ChatHub::builder(memory_bus()).config(config()).build();
+    let addr = start(hub.clone()).await;
+    let (mut c, _) = Client::join(addr, &room("bye"), None).await;
+    let stop = tokio::spawn({
+        let hub = hub.clone();
+        async move { hub.shutdown().await }
+    });
+    let e = c.next_event().await;
+    assert_eq!(e["type"], "error");
+    assert_eq!(e["code"], "shutting_down");
+    assert!(matches!(c.until_end().await, Ended::Closed(1001, _)));
+    stop.await.unwrap();
+}
