@@ -11,6 +11,11 @@
 //! - `STREAMLY_JWT_ISSUER` — default `streamly`.
 //! - `STREAMLY_CHAT_MAX_CONNECTIONS` — default 20000.
 //! - `STREAMLY_CHAT_RATE` — per-user limit as `burst/seconds`, default `5/10`.
+//! - `STREAMLY_CHAT_OWNERS` — room owners as `room=user_id,...` (user ids
+//!   are the JWT `sub` UUIDs). Unset means no room has an owner, so nobody
+//!   can moderate (there is no owner to name moderators).
+//! - `STREAMLY_CHAT_REQUIRE_KNOWN_ROOM` — `1`/`true`: only the rooms listed
+//!   in `STREAMLY_CHAT_OWNERS` can be joined (others get `unknown_room`).
 //!
 //! ```sh
 //! cargo run --release --example chat_server
@@ -21,10 +26,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use streamly_chat::moderation::{MemoryModerationStore, ModerationStore};
+use streamly_chat::moderation::{MemoryModerationStore, ModerationStore, StaticRoomAuthority};
 use streamly_chat::{ChatConfig, ChatHub, RateLimit};
 use streamly_core::adapters::MemoryChatBus;
 use streamly_core::auth::{JwtConfig, JwtKeys};
+use streamly_core::domain::{RoomId, UserId};
 use streamly_core::ports::ChatBus;
 
 fn env(name: &str) -> Option<String> {
@@ -44,6 +50,26 @@ fn rate_limit() -> anyhow::Result<RateLimit> {
     })
 }
 
+/// `STREAMLY_CHAT_OWNERS=room=user_id,...` as a room authority.
+fn owners() -> anyhow::Result<StaticRoomAuthority> {
+    let authority = StaticRoomAuthority::new();
+    let Some(spec) = env("STREAMLY_CHAT_OWNERS") else {
+        return Ok(authority);
+    };
+    for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (room, user) = pair
+            .split_once('=')
+            .with_context(|| format!("STREAMLY_CHAT_OWNERS entry {pair:?} is not room=user_id"))?;
+        let room = RoomId::parse(room.trim()).with_context(|| format!("room name in {pair:?}"))?;
+        let user: UserId = user
+            .trim()
+            .parse()
+            .with_context(|| format!("user id in {pair:?}"))?;
+        authority.set_owner(room, user);
+    }
+    Ok(authority)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -55,6 +81,10 @@ async fn main() -> anyhow::Result<()> {
 
     let mut config = ChatConfig::default();
     config.rate_limit = rate_limit()?;
+    config.require_known_room = matches!(
+        env("STREAMLY_CHAT_REQUIRE_KNOWN_ROOM").as_deref(),
+        Some("1" | "true" | "yes")
+    );
     if let Some(max) = env("STREAMLY_CHAT_MAX_CONNECTIONS") {
         config.max_connections = max.parse().context("STREAMLY_CHAT_MAX_CONNECTIONS")?;
     }
@@ -79,7 +109,10 @@ async fn main() -> anyhow::Result<()> {
         }
     };
 
-    let mut builder = ChatHub::builder(bus).config(config).moderation(moderation);
+    let mut builder = ChatHub::builder(bus)
+        .config(config)
+        .moderation(moderation)
+        .authority(Arc::new(owners()?));
     match env("STREAMLY_JWT_SECRET") {
         Some(secret) => {
             let keys = JwtKeys::new(&JwtConfig {
