@@ -9,6 +9,12 @@ use crate::error::AmfError;
 /// Deepest object/array nesting the decoder accepts.
 pub const MAX_DEPTH: usize = 16;
 
+/// Most values one [`decode_all`] call decodes, counting nested elements and
+/// property values. A decoded value takes up to ~56 bytes of memory against
+/// a single byte of input (a `null` marker), so this bounds the memory of a
+/// decode (~250 KiB) whatever the input length.
+pub const MAX_VALUES: usize = 4096;
+
 /// One AMF0 value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Amf0Value {
@@ -63,9 +69,14 @@ impl Amf0Value {
     }
 }
 
-/// Decodes every value in `data`.
+/// Decodes every value in `data` (at most [`MAX_VALUES`] in all, nested
+/// ones included, else [`AmfError::TooMany`]).
 pub fn decode_all(data: &[u8]) -> Result<Vec<Amf0Value>, AmfError> {
-    let mut r = Reader { data, pos: 0 };
+    let mut r = Reader {
+        data,
+        pos: 0,
+        values: 0,
+    };
     let mut values = Vec::new();
     while r.pos < data.len() {
         values.push(r.value(0)?);
@@ -76,6 +87,8 @@ pub fn decode_all(data: &[u8]) -> Result<Vec<Amf0Value>, AmfError> {
 struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
+    /// Values decoded so far.
+    values: usize,
 }
 
 impl Reader<'_> {
@@ -140,6 +153,10 @@ impl Reader<'_> {
     fn value(&mut self, depth: usize) -> Result<Amf0Value, AmfError> {
         if depth > MAX_DEPTH {
             return Err(AmfError::TooDeep { max: MAX_DEPTH });
+        }
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return Err(AmfError::TooMany { max: MAX_VALUES });
         }
         let offset = self.pos;
         let marker = self.u8()?;
@@ -289,5 +306,22 @@ mod tests {
     fn deep_nesting_is_refused() {
         let data = [0x0a, 0, 0, 0, 1].repeat(100);
         assert_eq!(decode_all(&data), Err(AmfError::TooDeep { max: MAX_DEPTH }));
+    }
+
+    #[test]
+    fn value_count_is_capped() {
+        // 64 Ki nulls, flat and inside a strict array, and object properties.
+        let nulls = vec![0x05; 1 << 16];
+        assert_eq!(decode_all(&nulls), Err(AmfError::TooMany { max: MAX_VALUES }));
+        let mut array = vec![0x0a, 0, 1, 0, 0];
+        array.extend(&nulls);
+        assert_eq!(decode_all(&array), Err(AmfError::TooMany { max: MAX_VALUES }));
+        let mut object = vec![0x03];
+        for _ in 0..MAX_VALUES {
+            object.extend([0, 1, b'a', 0x05]);
+        }
+        object.extend([0, 0, 9]);
+        assert_eq!(decode_all(&object), Err(AmfError::TooMany { max: MAX_VALUES }));
+        assert_eq!(decode_all(&nulls[..MAX_VALUES]).map(|v| v.len()), Ok(MAX_VALUES));
     }
 }

@@ -25,6 +25,13 @@ pub struct RtmpConfig {
     /// Largest RTMP message accepted (default 8 MiB: a keyframe of a
     /// high-bitrate 4K stream fits).
     pub max_message_len: u32,
+    /// Largest command or data (AMF0/AMF3) message decoded (default 64 KiB;
+    /// real ones are under 4 KiB). A longer command closes the connection, a
+    /// longer data message (`onMetaData`) is dropped. Decoding is further
+    /// capped at [`amf0::MAX_VALUES`](crate::amf0::MAX_VALUES) values per
+    /// message, so a hostile message cannot turn into more than ~250 KiB of
+    /// decoded values.
+    pub max_amf_message_len: usize,
     /// Largest Set Chunk Size accepted from a client (default 1 MiB).
     pub max_chunk_size: u32,
     /// Most chunk streams per connection (default 64; encoders use < 10).
@@ -56,6 +63,7 @@ impl Default for RtmpConfig {
             idle_timeout: Duration::from_secs(30),
             validate_timeout: Duration::from_secs(5),
             max_message_len: limits.max_message_len,
+            max_amf_message_len: crate::session::DEFAULT_MAX_AMF_MESSAGE_LEN,
             max_chunk_size: limits.max_chunk_size,
             max_chunk_streams: limits.max_chunk_streams,
             max_buffered_bytes: limits.max_buffered_bytes,
@@ -80,6 +88,7 @@ impl RtmpConfig {
             },
             window_ack_size: self.window_ack_size,
             out_chunk_size: self.out_chunk_size,
+            max_amf_message_len: self.max_amf_message_len,
         }
     }
 }

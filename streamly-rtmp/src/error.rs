@@ -92,6 +92,12 @@ pub enum AmfError {
         /// The nesting limit.
         max: usize,
     },
+    /// More values (nested ones included) than the decoder accepts.
+    #[error("more than {max} AMF0 values")]
+    TooMany {
+        /// The value limit ([`crate::amf0::MAX_VALUES`]).
+        max: usize,
+    },
 }
 
 /// The RTMP handshake (spec §5.2) failed.
@@ -117,6 +123,14 @@ pub enum SessionError {
     /// A command's AMF0 payload could not be decoded.
     #[error("command payload: {0}")]
     Amf(#[from] AmfError),
+    /// A command message was longer than `max_amf_message_len`.
+    #[error("command message of {len} bytes exceeds the limit of {max}")]
+    CommandTooLarge {
+        /// The message length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     /// `connect` named an application this server does not serve.
     #[error("unknown application {app:?}")]
     UnknownApp {

@@ -35,6 +35,10 @@ const CSID_STATUS: u32 = 5;
 /// Most `createStream` calls one connection may make.
 const MAX_NET_STREAMS: u32 = 8;
 
+/// Default [`SessionConfig::max_amf_message_len`]: 64 KiB (real commands and
+/// `onMetaData` are well under 4 KiB).
+pub const DEFAULT_MAX_AMF_MESSAGE_LEN: usize = 64 * 1024;
+
 /// What the session needs from the server configuration.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -47,6 +51,10 @@ pub struct SessionConfig {
     pub window_ack_size: u32,
     /// Outbound chunk size announced after `connect`.
     pub out_chunk_size: u32,
+    /// Largest command or data (AMF) message decoded, in bytes. A longer
+    /// command is a [`SessionError::CommandTooLarge`]; a longer data message
+    /// is dropped.
+    pub max_amf_message_len: usize,
 }
 
 impl Default for SessionConfig {
@@ -56,6 +64,7 @@ impl Default for SessionConfig {
             limits: ChunkLimits::default(),
             window_ack_size: 2_500_000,
             out_chunk_size: 4096,
+            max_amf_message_len: DEFAULT_MAX_AMF_MESSAGE_LEN,
         }
     }
 }
@@ -285,6 +294,16 @@ impl IngestSession {
                     SessionEvent::Video { timestamp, body }
                 } else {
                     SessionEvent::Audio { timestamp, body }
+                });
+            }
+            TYPE_DATA_AMF0 | TYPE_DATA_AMF3 if msg.payload.len() > self.config.max_amf_message_len => {
+                self.dropped_messages += 1;
+                tracing::debug!(len = msg.payload.len(), "oversized data message dropped");
+            }
+            TYPE_COMMAND_AMF0 | TYPE_COMMAND_AMF3 if msg.payload.len() > self.config.max_amf_message_len => {
+                return Err(SessionError::CommandTooLarge {
+                    len: msg.payload.len(),
+                    max: self.config.max_amf_message_len,
                 });
             }
             TYPE_DATA_AMF0 | TYPE_DATA_AMF3 => {

@@ -263,3 +263,49 @@ fn ping_is_answered_and_amf3_commands_are_understood() {
     }
     assert_eq!(pong.as_deref(), Some(&[0u8, 7, 1, 2, 3, 4][..]));
 }
+
+#[test]
+fn hostile_amf_messages_are_capped() {
+    use streamly_rtmp::AmfError;
+    use streamly_rtmp::amf0::MAX_VALUES;
+    // A 4 MiB command of AMF `null`s (a 1-byte value each): refused by size
+    // before any decoding.
+    let mut s = session();
+    let mut p = Publisher::new();
+    let _ = published(&mut s, &mut p, KEY);
+    let err = s
+        .handle_input(&p.message(3, 20, 0, 0, vec![0x05; 4 << 20]))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        SessionError::CommandTooLarge {
+            len: 4 << 20,
+            max: 64 * 1024
+        }
+    );
+
+    // Under the size cap but with too many values: refused by the value cap.
+    let mut s = session();
+    let mut p = Publisher::new();
+    let _ = published(&mut s, &mut p, KEY);
+    let err = s
+        .handle_input(&p.message(3, 20, 0, 0, vec![0x05; 60 * 1024]))
+        .unwrap_err();
+    assert_eq!(err, SessionError::Amf(AmfError::TooMany { max: MAX_VALUES }));
+
+    // Oversized data messages are dropped; the session carries on.
+    let mut s = session();
+    let mut p = Publisher::new();
+    let _ = published(&mut s, &mut p, KEY);
+    s.accept_publish();
+    let _ = events(&mut s);
+    let mut meta = vec![0x02, 0, 10];
+    meta.extend(b"onMetaData");
+    meta.extend(vec![0x05; 1 << 20]);
+    let before = s.dropped_messages();
+    s.handle_input(&p.message(4, 18, 1, 0, meta)).unwrap();
+    assert_eq!(s.dropped_messages(), before + 1);
+    s.handle_input(&p.message(6, 9, 1, 0, avc_frame(true, 0, 50, 1)))
+        .unwrap();
+    assert!(matches!(events(&mut s)[..], [SessionEvent::Video { .. }]));
+}
