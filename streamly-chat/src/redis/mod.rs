@@ -11,7 +11,7 @@
 mod bus;
 mod moderation;
 
-pub use bus::{RedisChatBus, RedisChatBusConfig};
+pub use bus::{DEFAULT_HISTORY_TTL, RedisChatBus, RedisChatBusConfig};
 pub use moderation::RedisModerationStore;
 
 use std::time::Duration;
