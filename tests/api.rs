@@ -2,12 +2,14 @@
 //! its auth rules.
 #![allow(clippy::unwrap_used)]
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -442,19 +444,30 @@ async fn auth_routes_are_rate_limited_per_ip() {
             ..RateLimitConfig::default()
         };
     });
-    let login = || {
-        app.call(
-            Method::POST,
-            "/api/auth/login",
-            None,
-            Some(json!({"login": "x", "password": "y"})),
-        )
+    let login = |peer: Option<[u8; 4]>| {
+        let mut req = Request::post("/api/auth/login")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"login":"x","password":"y"}"#))
+            .expect("request");
+        if let Some(ip) = peer {
+            req.extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from((ip, 40000))));
+        }
+        app.send(req)
     };
-    assert_eq!(login().await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(login().await.status, StatusCode::UNAUTHORIZED);
-    let r = login().await;
+    let a = Some([192, 0, 2, 1]);
+    let b = Some([192, 0, 2, 2]);
+    assert_eq!(login(a).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(login(a).await.status, StatusCode::UNAUTHORIZED);
+    let r = login(a).await;
     assert_error(&r, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert!(r.headers.get(header::RETRY_AFTER).is_some());
+    // Another address has its own bucket.
+    assert_eq!(login(b).await.status, StatusCode::UNAUTHORIZED);
+    // Without a known client address there is no shared bucket to exhaust.
+    for _ in 0..4 {
+        assert_eq!(login(None).await.status, StatusCode::UNAUTHORIZED);
+    }
     // Other routes are not limited.
     let r = app.call(Method::GET, "/api/streams", None, None).await;
     assert_eq!(r.status, StatusCode::OK);

@@ -3,9 +3,18 @@
 //! Each IP gets `burst` tokens that refill at `per_second`; a request takes
 //! one or is answered 429 with `Retry-After`. The table is bounded: when it
 //! holds `max_clients` addresses, full (idle) buckets are dropped first.
+//!
+//! The client address is the TCP peer (`ConnectInfo<SocketAddr>`). Behind
+//! trusted proxies ([`RateLimitConfig::trust_forwarded_for`]) it is the
+//! rightmost `X-Forwarded-For` entry not added by one of them: entries further
+//! left are whatever the client sent and are never used. A router served
+//! without `ConnectInfo` (and without a usable forwarded address) is NOT rate
+//! limited — a shared bucket would let one client lock everyone out — and a
+//! warning is logged once.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,9 +34,13 @@ pub struct RateLimitConfig {
     pub per_second: f64,
     /// Most distinct addresses tracked.
     pub max_clients: usize,
-    /// Take the client address from the first `X-Forwarded-For` entry (only
-    /// behind a trusted proxy that sets it).
+    /// Take the client address from `X-Forwarded-For` (only behind trusted
+    /// proxies that append to it): the entry `trusted_proxy_hops` from the
+    /// right, i.e. the rightmost one no trusted proxy added. Off: the TCP peer.
     pub trust_forwarded_for: bool,
+    /// How many trusted proxies append to `X-Forwarded-For` in front of the
+    /// platform (1 for a single reverse proxy; values below 1 count as 1).
+    pub trusted_proxy_hops: usize,
 }
 
 impl Default for RateLimitConfig {
@@ -38,6 +51,7 @@ impl Default for RateLimitConfig {
             per_second: 0.5,
             max_clients: 100_000,
             trust_forwarded_for: false,
+            trusted_proxy_hops: 1,
         }
     }
 }
@@ -54,6 +68,8 @@ pub struct RateLimiter {
     config: RateLimitConfig,
     // Held only for a lookup and an arithmetic update, never across `.await`.
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    /// Set once the "no client address" warning was logged.
+    warned_no_peer: AtomicBool,
 }
 
 impl RateLimiter {
@@ -62,6 +78,7 @@ impl RateLimiter {
         Self {
             config,
             buckets: Mutex::new(HashMap::new()),
+            warned_no_peer: AtomicBool::new(false),
         }
     }
 
@@ -101,29 +118,47 @@ impl RateLimiter {
     }
 }
 
-fn client_ip(limiter: &RateLimiter, headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
-    if limiter.config.trust_forwarded_for {
-        let forwarded = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse::<IpAddr>().ok());
-        if let Some(ip) = forwarded {
-            return ip;
-        }
-    }
-    // Without `ConnectInfo` (a router served without it, or driven in
-    // process) every request shares one bucket: safe, if strict.
-    peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip())
+/// The address `X-Forwarded-For` names for the client: the entry `hops`
+/// from the right (every header line, in order, as one list). `None` when the
+/// list is shorter or that entry is not an IP address.
+fn forwarded_ip(headers: &HeaderMap, hops: usize) -> Option<IpAddr> {
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let index = entries.len().checked_sub(hops.max(1))?;
+    entries.get(index)?.parse::<IpAddr>().ok()
 }
 
-/// Middleware: 429 when the client's bucket is empty.
+/// The client address to limit by, `None` when it is unknown.
+fn client_ip(config: &RateLimitConfig, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
+    if config.trust_forwarded_for
+        && let Some(ip) = forwarded_ip(headers, config.trusted_proxy_hops)
+    {
+        return Some(ip);
+    }
+    peer.map(|p| p.ip())
+}
+
+/// Middleware: 429 when the client's bucket is empty. Requests whose client
+/// address is unknown pass unlimited (warned about once).
 pub async fn limit(State(limiter): State<Arc<RateLimiter>>, request: Request, next: Next) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| *addr);
-    let ip = client_ip(&limiter, request.headers(), peer);
+    let Some(ip) = client_ip(&limiter.config, request.headers(), peer) else {
+        if !limiter.warned_no_peer.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "auth rate limit disabled for requests without a client address: serve the router with \
+                 `into_make_service_with_connect_info::<SocketAddr>()`"
+            );
+        }
+        return next.run(request).await;
+    };
     match limiter.check(ip, Instant::now()) {
         Ok(()) => next.run(request).await,
         Err(wait) => {
@@ -138,7 +173,48 @@ pub async fn limit(State(limiter): State<Arc<RateLimiter>>, request: Request, ne
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
+    use axum::http::HeaderValue;
+
     use super::*;
+
+    fn xff(lines: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            headers.append("x-forwarded-for", HeaderValue::from_str(line).expect("header"));
+        }
+        headers
+    }
+
+    #[test]
+    fn forwarded_for_uses_the_rightmost_untrusted_entry() {
+        let peer = Some(SocketAddr::from(([10, 0, 0, 2], 4000)));
+        let spoofed = xff(&["6.6.6.6, 1.2.3.4"]);
+        let off = RateLimitConfig::default();
+        assert_eq!(client_ip(&off, &spoofed, peer), Some(IpAddr::from([10, 0, 0, 2])));
+        let one = RateLimitConfig {
+            trust_forwarded_for: true,
+            ..RateLimitConfig::default()
+        };
+        assert_eq!(client_ip(&one, &spoofed, peer), Some(IpAddr::from([1, 2, 3, 4])));
+        let split = xff(&["6.6.6.6", "1.2.3.4, 10.0.0.9"]);
+        let two = RateLimitConfig {
+            trusted_proxy_hops: 2,
+            ..one
+        };
+        assert_eq!(client_ip(&two, &split, peer), Some(IpAddr::from([1, 2, 3, 4])));
+        // Too short or garbage: the peer.
+        assert_eq!(
+            client_ip(&two, &xff(&["1.2.3.4"]), peer),
+            Some(IpAddr::from([10, 0, 0, 2]))
+        );
+        assert_eq!(
+            client_ip(&one, &xff(&["nope"]), peer),
+            Some(IpAddr::from([10, 0, 0, 2]))
+        );
+        assert_eq!(client_ip(&one, &HeaderMap::new(), None), None);
+    }
 
     #[test]
     fn bucket_refills() {
@@ -164,7 +240,7 @@ mod tests {
             burst: 1,
             per_second: 0.001,
             max_clients: 2,
-            trust_forwarded_for: false,
+            ..RateLimitConfig::default()
         });
         let t0 = Instant::now();
         for i in 0..2 {
