@@ -35,7 +35,7 @@ use time::OffsetDateTime;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::error::HlsError;
+use crate::error::{HlsError, MuxError};
 use crate::playlist::{DEFAULT_WINDOW, LivePlaylist, PlaylistEntry, Variant, render_master};
 use crate::segmenter::{DEFAULT_SEGMENT_DURATION, Segment, Segmenter};
 
@@ -230,6 +230,10 @@ impl HlsPublisher {
                 match segmenter.push(&frame) {
                     Ok(Some(segment)) => enqueue(&segmenter, segment, anchor),
                     Ok(None) => {}
+                    Err(e @ MuxError::AdtsUnrepresentable { .. }) => {
+                        dropped_frames += 1;
+                        tracing::warn!(stream = %stream_id, error = %e, "audio dropped for this stream");
+                    }
                     Err(e) => {
                         dropped_frames += 1;
                         tracing::debug!(stream = %stream_id, error = %e, "frame dropped");

@@ -31,9 +31,12 @@ pub const DEFAULT_SEGMENT_DURATION: Duration = Duration::from_secs(2);
 /// The most bytes a segment buffers before it is cut, keyframe or not.
 pub const MAX_SEGMENT_BYTES: usize = 64 * 1024 * 1024;
 
-/// Margin kept below the duration limit when audio (whose frames are
-/// shorter than video's) forces a cut in a video segment whose video stalled.
-const AUDIO_SLACK_MS: i64 = 50;
+/// A forced cut happens at the last frame before the segment would reach
+/// its limit, looking ahead by the largest gap between frames seen so far,
+/// at least this...
+const MIN_CUT_MARGIN_MS: i64 = 50;
+/// ...and at most this (a bigger gap is a jump in the timestamps).
+const MAX_CUT_MARGIN_MS: i64 = 1000;
 
 /// One finished MPEG-TS segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +100,11 @@ pub struct Segmenter {
     last_video_ms: Option<i64>,
     last_audio_ms: Option<i64>,
     frame_interval_ms: i64,
+    /// The previous frame's timestamp, any track.
+    last_frame_ms: Option<i64>,
+    /// The largest gap between two consecutive frames (any track) so far,
+    /// capped: how far ahead of the next frame a forced cut must look.
+    max_gap_ms: i64,
     segments: u64,
     /// Frames refused by the muxer right after they closed a segment (the
     /// closed segment is returned, so the error is counted here instead).
@@ -123,6 +131,8 @@ impl Segmenter {
             last_video_ms: None,
             last_audio_ms: None,
             frame_interval_ms: 0,
+            last_frame_ms: None,
+            max_gap_ms: MIN_CUT_MARGIN_MS,
             segments: 0,
             refused: 0,
         }
@@ -155,6 +165,11 @@ impl Segmenter {
                 Ok(None)
             }
             MediaFrame::AudioConfig(config) => {
+                // Refuse a configuration ADTS cannot carry up front: the
+                // stream then goes on without audio (its frames are refused
+                // as NoAudioConfig) instead of announcing an audio track
+                // that stays empty.
+                crate::ts::adts_header(config, 7 + 1)?;
                 self.muxer.set_audio_config(config.clone());
                 if self.open.is_some_and(|o| !o.has_audio) {
                     self.program_changed = true;
@@ -167,6 +182,7 @@ impl Segmenter {
                     return Err(MuxError::NoVideoConfig);
                 }
                 let ts = self.clock.unwrap(v.dts);
+                self.observe_gap(ts);
                 if let Some(prev) = self.last_video_ms.replace(ts)
                     && ts > prev
                 {
@@ -184,7 +200,7 @@ impl Segmenter {
                         let due = ts - open.start_ms >= self.target_ms || !open.has_video;
                         // No keyframe in time: cut before the segment would
                         // outgrow the target duration or the size cap.
-                        let too_long = ts - open.start_ms + self.frame_interval_ms > self.limit_ms - 100;
+                        let too_long = self.cut_now(ts, open.start_ms);
                         let too_big = self.buf.len() >= self.max_bytes;
                         if v.keyframe && (due || self.program_changed || open.forced) {
                             self.program_changed |= !open.has_video;
@@ -192,12 +208,7 @@ impl Segmenter {
                             self.start(ts, true);
                             closed
                         } else if open.has_video && (too_long || too_big) && ts > open.start_ms {
-                            let closed = self.close(ts);
-                            self.start(ts, true);
-                            if let Some(open) = &mut self.open {
-                                open.forced = true;
-                            }
-                            closed
+                            self.force_cut(ts)
                         } else if !open.has_video {
                             return Ok(None);
                         } else {
@@ -216,6 +227,7 @@ impl Segmenter {
                     return Err(MuxError::NoAudioConfig);
                 }
                 let ts = self.clock.unwrap(a.dts);
+                self.observe_gap(ts);
                 if self.last_video_ms.is_none()
                     && let Some(prev) = self.last_audio_ms
                     && ts > prev
@@ -247,16 +259,9 @@ impl Segmenter {
                         closed
                     }
                     Some(open) if !open.has_audio => return Ok(None),
-                    // Video stalled in a video segment: audio bounds it.
-                    Some(open)
-                        if ts - self.last_video_ms.unwrap_or(open.start_ms) >= self.target_ms
-                            && ts - open.start_ms + AUDIO_SLACK_MS > self.limit_ms =>
-                    {
-                        let closed = self.close(ts);
-                        self.start(ts, false);
-                        random_access = true;
-                        closed
-                    }
+                    // Video late or stalled: audio bounds the segment too.
+                    // A forced cut, to a segment that keeps the video track.
+                    Some(open) if open.has_video && self.cut_now(ts, open.start_ms) => self.force_cut(ts),
                     Some(_) => None,
                 };
                 if let Err(e) = self.muxer.write_audio(&mut self.buf, a, ts, random_access) {
@@ -317,6 +322,29 @@ impl Segmenter {
             forced: false,
         });
         self.program_changed = false;
+    }
+
+    fn observe_gap(&mut self, ts: i64) {
+        if let Some(prev) = self.last_frame_ms.replace(ts) {
+            let gap = (ts - prev).clamp(0, MAX_CUT_MARGIN_MS);
+            self.max_gap_ms = self.max_gap_ms.max(gap);
+        }
+    }
+
+    /// Whether the next frame could push a segment started at `start_ms`
+    /// past its limit: then cut at this one.
+    fn cut_now(&self, ts: i64, start_ms: i64) -> bool {
+        ts - start_ms + self.max_gap_ms > self.limit_ms
+    }
+
+    /// Cuts a video segment without a keyframe (see the module docs).
+    fn force_cut(&mut self, ts: i64) -> Option<Segment> {
+        let closed = self.close(ts);
+        self.start(ts, true);
+        if let Some(open) = &mut self.open {
+            open.forced = true;
+        }
+        closed
     }
 
     fn touch(&mut self, ts: i64) {

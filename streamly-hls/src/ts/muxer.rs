@@ -260,17 +260,31 @@ impl TsMuxer {
 
 /// The 7-byte ADTS header (no CRC) for a frame of `frame_len` bytes,
 /// header included.
-fn adts_header(config: &AacConfig, frame_len: usize) -> Result<[u8; ADTS_HEADER_LEN], MuxError> {
+pub(crate) fn adts_header(config: &AacConfig, frame_len: usize) -> Result<[u8; ADTS_HEADER_LEN], MuxError> {
     let frequency = config.frequency_index.ok_or(MuxError::AdtsUnrepresentable {
         reason: "the sampling frequency has no ADTS index",
     })?;
     // ADTS has 2 bits of profile (object type − 1): Main, LC, SSR, LTP. For
-    // SBR/PS (HE-AAC) the core is LC, which is what ADTS signals.
+    // SBR (5) and PS (29), HE-AAC, the core is LC, which is what ADTS
+    // signals (implicit SBR; the frequency index is the core's). Any other
+    // object type cannot be framed in ADTS.
     let profile = match config.object_type {
         1..=4 => config.object_type - 1,
-        _ => 1,
+        5 | 29 => 1,
+        _ => {
+            return Err(MuxError::AdtsUnrepresentable {
+                reason: "the audio object type has no ADTS profile",
+            });
+        }
     };
+    // 0 means "defined in a program config element", which a bare ADTS
+    // header without one leaves undecodable.
     let channels = config.channel_config;
+    if channels == 0 {
+        return Err(MuxError::AdtsUnrepresentable {
+            reason: "channel configuration 0 (in-band PCE)",
+        });
+    }
     let len = frame_len as u16;
     Ok([
         0xff,
@@ -287,6 +301,28 @@ fn adts_header(config: &AacConfig, frame_len: usize) -> Result<[u8; ADTS_HEADER_
 mod tests {
     use super::*;
     use bytes::Bytes;
+
+    #[test]
+    fn adts_refuses_what_it_cannot_express() {
+        // Object type 23 (ER AAC LD), 44.1 kHz, stereo.
+        let ld = AacConfig::parse(Bytes::from_static(&[0xba, 0x10])).expect("config");
+        assert_eq!(ld.object_type, 23);
+        assert!(matches!(
+            adts_header(&ld, 100),
+            Err(MuxError::AdtsUnrepresentable { .. })
+        ));
+        // LC, 44.1 kHz, channel configuration 0.
+        let pce = AacConfig::parse(Bytes::from_static(&[0x12, 0x00])).expect("config");
+        assert_eq!(pce.channel_config, 0);
+        assert!(matches!(
+            adts_header(&pce, 100),
+            Err(MuxError::AdtsUnrepresentable { .. })
+        ));
+        // HE-AAC (SBR, 5) is framed as its LC core.
+        let he = AacConfig::parse(Bytes::from_static(&[0x2b, 0x91, 0x88, 0x00])).expect("config");
+        assert_eq!(he.object_type, 5);
+        assert_eq!(adts_header(&he, 100).expect("LC core")[2] >> 6, 1);
+    }
 
     #[test]
     fn adts_for_lc_44100_stereo() {
