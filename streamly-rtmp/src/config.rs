@@ -19,6 +19,11 @@ pub struct RtmpConfig {
     /// A connection that sends nothing for this long is closed (default
     /// 30 s). Also bounds every write to the client.
     pub idle_timeout: Duration,
+    /// Time allowed from the end of the handshake to a granted publish
+    /// (default 30 s), and again after an unpublish. A client that connects
+    /// but does not publish (even one that keeps pinging) is closed then, so
+    /// it cannot hold a `max_connections` slot.
+    pub publish_timeout: Duration,
     /// Time the [`StreamKeyValidator`](streamly_core::ports::StreamKeyValidator)
     /// gets to answer; a timeout rejects (default 5 s).
     pub validate_timeout: Duration,
@@ -61,6 +66,7 @@ impl Default for RtmpConfig {
             max_connections: 1000,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
+            publish_timeout: Duration::from_secs(30),
             validate_timeout: Duration::from_secs(5),
             max_message_len: limits.max_message_len,
             max_amf_message_len: crate::session::DEFAULT_MAX_AMF_MESSAGE_LEN,

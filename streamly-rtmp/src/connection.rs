@@ -53,6 +53,9 @@ struct Connection {
     shutdown: CancellationToken,
     session: IngestSession,
     publisher: Option<Publisher>,
+    /// When a connection without a publish is closed: set when the handshake
+    /// completes (and again when a publish ends), see `publish_timeout`.
+    publish_deadline: Option<Instant>,
     video: Track,
     audio: Track,
     bad_frames: u64,
@@ -81,6 +84,7 @@ pub(crate) async fn serve(
             socket,
             shutdown,
             publisher: None,
+            publish_deadline: None,
             video: Track::Ok,
             audio: Track::Ok,
             bad_frames: 0,
@@ -105,10 +109,16 @@ impl Connection {
         loop {
             // A fresh token never fires: nothing to kick before a grant.
             let kicked = self.publisher.as_ref().map(Publisher::kicked).unwrap_or_default();
-            let deadline = if self.session.handshake_done() {
-                Instant::now() + self.ctx.config.idle_timeout
-            } else {
+            let publish_timeout = self.ctx.config.publish_timeout;
+            let deadline = if !self.session.handshake_done() {
                 handshake_deadline
+            } else if self.publisher.is_none() {
+                let publish = *self
+                    .publish_deadline
+                    .get_or_insert_with(|| Instant::now() + publish_timeout);
+                publish.min(Instant::now() + self.ctx.config.idle_timeout)
+            } else {
+                Instant::now() + self.ctx.config.idle_timeout
             };
             let read = tokio::select! {
                 () = shutdown.cancelled() => {
@@ -123,6 +133,12 @@ impl Connection {
             };
             let n = match read {
                 Ok(r) => r?,
+                Err(_)
+                    if self.publisher.is_none()
+                        && self.publish_deadline.is_some_and(|d| Instant::now() >= d) =>
+                {
+                    return Err(RtmpError::PublishTimeout);
+                }
                 Err(_) if self.session.handshake_done() => return Err(RtmpError::IdleTimeout),
                 Err(_) => return Err(RtmpError::HandshakeTimeout),
             };
@@ -174,6 +190,8 @@ impl Connection {
                 }
                 SessionEvent::PublishFinished => {
                     self.end_publish("publisher unpublished").await;
+                    // A new `publish_timeout` starts for the next publish.
+                    self.publish_deadline = None;
                 }
             }
         }

@@ -168,6 +168,9 @@ pub enum RtmpError {
     /// The handshake did not finish within `handshake_timeout`.
     #[error("handshake timed out")]
     HandshakeTimeout,
+    /// No publish was granted within `publish_timeout` of the handshake.
+    #[error("no publish within the publish timeout")]
+    PublishTimeout,
     /// Nothing was received (or nothing could be sent) within `idle_timeout`.
     #[error("idle timeout")]
     IdleTimeout,

@@ -284,6 +284,73 @@ async fn hub_disconnect_ends_the_publish_and_closes_the_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_publishes_is_closed_after_publish_timeout() {
+    let srv = start(RtmpConfig {
+        publish_timeout: Duration::from_millis(400),
+        idle_timeout: Duration::from_secs(30),
+        ..short_config()
+    });
+    // Connected, then only pings (window ack size messages) every 100 ms.
+    let mut lurker = handshaken(srv.addr).await;
+    let mut p = Publisher::new();
+    let mut bytes = p.command(
+        0,
+        &[
+            streamly_rtmp::amf0::Amf0Value::String("connect".into()),
+            streamly_rtmp::amf0::Amf0Value::Number(1.0),
+            streamly_rtmp::amf0::Amf0Value::Object(vec![(
+                "app".into(),
+                streamly_rtmp::amf0::Amf0Value::String("live".into()),
+            )]),
+        ],
+    );
+    let started_at = tokio::time::Instant::now();
+    let (mut rd, mut wr) = lurker.split();
+    let pinger = async {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tick.tick().await;
+            bytes.extend(p.message(2, 5, 0, 0, 2_500_000u32.to_be_bytes().to_vec()));
+            if wr.write_all(&bytes).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            bytes.clear();
+        }
+    };
+    let mut sink = Vec::new();
+    tokio::select! {
+        () = pinger => unreachable!(),
+        r = timeout(LIMIT, rd.read_to_end(&mut sink)) => {
+            // Closed (possibly reset, as the client was still writing).
+            assert!(r.is_ok(), "the server closes a client that never publishes");
+        }
+    }
+    assert!(
+        started_at.elapsed() < Duration::from_secs(10),
+        "closed by publish_timeout, long before idle_timeout"
+    );
+
+    // A publisher that goes live in time is not affected by the deadline.
+    let mut events = srv.hub.events();
+    let mut sock = handshaken(srv.addr).await;
+    let mut p = Publisher::new();
+    sock.write_all(&p.publish_commands("live", KEY)).await.unwrap();
+    let id = started(&mut events).await;
+    let mut rx = srv.hub.subscribe(&id).unwrap();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    for i in 0..10 {
+        tick.tick().await;
+        sock.write_all(&p.message(6, 9, 1, i * 100, avc_frame(i == 0, 0, 50, 1)))
+            .await
+            .unwrap();
+        assert!(matches!(rx.recv().await, Some(MediaFrame::Video(_))));
+    }
+    assert!(srv.hub.is_live(&id), "still live after 1 s > publish_timeout");
+    srv.shutdown.cancel();
+    srv.task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_ends_publishers_and_subscribers() {
     let srv = start(short_config());
     let mut events = srv.hub.events();
