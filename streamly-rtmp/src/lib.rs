@@ -31,6 +31,17 @@
 //!   published. Only a granted publish is reported to
 //!   `publish_ended` when it ends (unpublish, disconnect, idle timeout or
 //!   shutdown).
+//! - Validator contract: `validate` runs under `validate_timeout`; on
+//!   timeout its future is dropped and the publish is rejected, and
+//!   `publish_ended` is **not** called (there is no granted stream). So a
+//!   [`StreamKeyValidator`](streamly_core::ports::StreamKeyValidator) must not
+//!   have side effects that outlive a call that times out or fails (e.g. do
+//!   not mark the stream live in `validate`, or undo/expire that mark when
+//!   the call does not complete). Likewise a granted publish the hub refuses
+//!   because the stream already has a publisher gets no `publish_ended`: the
+//!   stream is still live through the first publisher.
+//! - [`StreamHub::disconnect`] closes a stream's current publisher (e.g. a
+//!   key revoked by the platform); the publish ends as on a disconnect.
 //! - Codecs: H.264 video and AAC audio are carried. Any other codec is
 //!   decided **per track**: the first tag of an unsupported codec logs a
 //!   warning and that track is ignored for the rest of the publish, while the
