@@ -145,12 +145,19 @@ async fn interleaved_chunk_streams_arrive_intact() {
     srv.task.await.unwrap().unwrap();
 }
 
-/// Sends `bytes` on a fresh connection and expects the server to close it.
+/// Sends `bytes` on a fresh connection and asserts the server closes it
+/// because of them: well before `idle_timeout` (5 s in `short_config`).
 async fn closed_after(srv: &TestServer, bytes: &[u8]) {
     let mut sock = TcpStream::connect(srv.addr).await.unwrap();
     // The server may close before reading everything: ignore write errors.
     let _ = sock.write_all(bytes).await;
-    let _ = read_to_close(&mut sock).await;
+    let mut sink = Vec::new();
+    // EOF or a reset (unread input) both mean closed; only the timeout fails.
+    let closed = timeout(Duration::from_secs(3), sock.read_to_end(&mut sink)).await;
+    assert!(
+        closed.is_ok(),
+        "the server closes the connection on garbage, before the 5 s idle timeout"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,7 +251,9 @@ async fn idle_publisher_times_out_and_goes_offline() {
     assert_eq!(timeout(LIMIT, rx.recv()).await.unwrap(), None);
     assert_eq!(ended(&mut events).await, id);
     assert!(srv.validator.calls().contains(&ValidatorCall::Ended(id)));
-    let _ = read_to_close(&mut sock).await;
+    read_to_close(&mut sock)
+        .await
+        .expect("the server closes the idle connection");
     srv.shutdown.cancel();
     srv.task.await.unwrap().unwrap();
 }
