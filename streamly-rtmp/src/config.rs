@@ -41,11 +41,22 @@ pub struct RtmpConfig {
     pub max_chunk_size: u32,
     /// Most chunk streams per connection (default 64; encoders use < 10).
     pub max_chunk_streams: usize,
-    /// Most bytes of partially received messages per connection (default
-    /// 16 MiB). With the 64 KiB read buffer this bounds a connection's memory.
+    /// Most bytes of partially received messages per connection, over all
+    /// chunk streams (default 16 MiB); more closes the connection. A
+    /// connection's own memory is then at most about: the 64 KiB read buffer
+    /// + one unparsed chunk (`max_chunk_size` + the last read) + this + the
+    /// messages completed by one read (at most this + 64 KiB, handed to the
+    /// hub before the next read) + one AMF decode (`max_amf_message_len`,
+    /// ≤ [`amf0::MAX_VALUES`](crate::amf0::MAX_VALUES) values) — about 34 MiB
+    /// with the defaults, plus allocator slack. Media frames handed to the
+    /// hub are bounded per stream instead: see `gop_cache_bytes` and
+    /// `subscriber_capacity`.
     pub max_buffered_bytes: usize,
     /// Frames a subscriber's channel holds before it counts as slow and is
     /// dropped (default 1024, ~15 s of 25 fps video with 44.1 kHz AAC).
+    /// A bound in frames, not bytes: queued frames share their payloads with
+    /// the GOP cache and other subscribers, but a slow subscriber can keep up
+    /// to this many frames' payloads alive (each ≤ `max_message_len`).
     pub subscriber_capacity: usize,
     /// Bytes of the GOP cache per live stream, replayed to new subscribers
     /// (default 16 MiB; 0 disables it). Counts every cached frame's payload
