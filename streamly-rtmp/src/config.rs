@@ -43,11 +43,12 @@ pub struct RtmpConfig {
     pub max_chunk_streams: usize,
     /// Most bytes of partially received messages per connection, over all
     /// chunk streams (default 16 MiB); more closes the connection. A
-    /// connection's own memory is then at most about: the 64 KiB read buffer
-    /// + one unparsed chunk (`max_chunk_size` + the last read) + this + the
-    /// messages completed by one read (at most this + 64 KiB, handed to the
-    /// hub before the next read) + one AMF decode (`max_amf_message_len`,
-    /// ≤ [`amf0::MAX_VALUES`](crate::amf0::MAX_VALUES) values) — about 34 MiB
+    /// connection's own memory is then at most about: the 64 KiB read
+    /// buffer, one unparsed chunk (`max_chunk_size` plus the last read),
+    /// this, the messages completed by one read (at most this plus 64 KiB,
+    /// handed to the hub before the next read) and one AMF decode
+    /// (`max_amf_message_len`, at most
+    /// [`amf0::MAX_VALUES`](crate::amf0::MAX_VALUES) values): about 34 MiB
     /// with the defaults, plus allocator slack. Media frames handed to the
     /// hub are bounded per stream instead: see `gop_cache_bytes` and
     /// `subscriber_capacity`.
