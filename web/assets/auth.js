@@ -17,8 +17,7 @@ form.addEventListener("submit", async (event) => {
       ? await api("POST", "/api/auth/register", { username: data.username, email: data.email, password: data.password })
       : await api("POST", "/api/auth/login", { login: data.login, password: data.password });
     saveSession(auth);
-    const next = new URLSearchParams(location.search).get("next");
-    location.href = next && next.startsWith("/") && !next.startsWith("//") ? next : "/dashboard";
+    location.href = safeNext(new URLSearchParams(location.search).get("next"));
   } catch (e) {
     error.textContent = e.message;
     const field = e.field && form.querySelector(`[name="${e.field}"]`);
@@ -27,3 +26,18 @@ form.addEventListener("submit", async (event) => {
     button.disabled = false;
   }
 });
+
+// Only a same-origin path: "/x" yes; "//evil", "/\evil", "javascript:…", absolute URLs no
+// (browsers read a backslash as a slash, so "/\evil" is another host). The
+// string itself is returned, not the normalised path ("/.//evil" normalises
+// to "//evil", which would be another host).
+function safeNext(next) {
+  if (!next || !next.startsWith("/") || next.startsWith("//") || next.includes("\\")) return "/dashboard";
+  try {
+    const url = new URL(next, location.origin);
+    if (url.origin !== location.origin) return "/dashboard";
+    return next;
+  } catch {
+    return "/dashboard";
+  }
+}
