@@ -531,6 +531,9 @@ async fn health_reports_each_dependency() {
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.body["status"], "degraded");
     assert_eq!(r.body["checks"]["users"]["status"], "down");
+    // The store's error text stays in the log.
+    assert_eq!(r.body["checks"]["users"]["error"], "unavailable");
+    assert!(!r.text.contains("connection refused"), "{}", r.text);
     assert_eq!(r.body["checks"]["streams"]["status"], "up");
     // A down store is a 503 on the API too, never a 500.
     let r = app

@@ -48,7 +48,8 @@ pub struct CheckResult {
     pub status: String,
     /// How long the ping took, in milliseconds.
     pub latency_ms: u64,
-    /// Why it is down.
+    /// Why it is down: `unavailable` or `timeout` (the detail is only
+    /// logged, never sent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -62,14 +63,30 @@ pub struct HealthReport {
     pub checks: BTreeMap<String, CheckResult>,
 }
 
-async fn probe<E: std::fmt::Display>(ping: impl Future<Output = Result<(), E>>) -> CheckResult {
+/// Pings one dependency. The failure's detail (which may name hosts, users
+/// or paths) goes to the log only; the public answer says `unavailable` or
+/// `timeout`.
+async fn probe<E: std::fmt::Display>(
+    name: &'static str,
+    ping: impl Future<Output = Result<(), E>>,
+) -> CheckResult {
     let started = Instant::now();
     let outcome = tokio::time::timeout(PING_TIMEOUT, ping).await;
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let error = match outcome {
         Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
-        Err(_) => Some(format!("no answer within {} s", PING_TIMEOUT.as_secs())),
+        Ok(Err(e)) => {
+            tracing::warn!(dependency = name, error = %e, "health check failed");
+            Some("unavailable".to_owned())
+        }
+        Err(_) => {
+            tracing::warn!(
+                dependency = name,
+                timeout_secs = PING_TIMEOUT.as_secs(),
+                "health check timed out"
+            );
+            Some("timeout".to_owned())
+        }
     };
     CheckResult {
         status: if error.is_none() { "up" } else { "down" }.to_owned(),
@@ -83,25 +100,25 @@ impl Dependencies {
     pub async fn check(&self) -> HealthReport {
         let users = async {
             match &self.users {
-                Some(s) => Some(probe(s.ping()).await),
+                Some(s) => Some(probe("users", s.ping()).await),
                 None => None,
             }
         };
         let streams = async {
             match &self.streams {
-                Some(s) => Some(probe(s.ping()).await),
+                Some(s) => Some(probe("streams", s.ping()).await),
                 None => None,
             }
         };
         let chat = async {
             match &self.chat {
-                Some(s) => Some(probe(s.ping()).await),
+                Some(s) => Some(probe("chat_bus", s.ping()).await),
                 None => None,
             }
         };
         let segments = async {
             match &self.segments {
-                Some(s) => Some(probe(s.ping()).await),
+                Some(s) => Some(probe("segments", s.ping()).await),
                 None => None,
             }
         };
