@@ -19,6 +19,8 @@
 //! | `STREAMLY_JWT_SECRET` | generated once, kept beside the database | token signing secret (≥ 32 bytes) |
 //! | `STREAMLY_CORS_ORIGINS` | none | comma-separated origins allowed to call the API |
 //! | `STREAMLY_HLS_JS_URL` | none | an hls.js you serve, for browsers without native HLS |
+//! | `STREAMLY_RESET_LIVE_ON_START` | `true` | mark every stream offline at start (right on one machine; set `false` when several nodes share the database) |
+//! | `STREAMLY_TRUST_FORWARDED_FOR` | `0` (off) | number of trusted reverse proxies that append to `X-Forwarded-For` (`true` = 1); the auth rate limit then keys on the rightmost entry they did not add |
 //! | `STREAMLY_LOG_FORMAT` | text | `json` for JSON logs; filter with `RUST_LOG` |
 
 use std::net::SocketAddr;
@@ -40,6 +42,29 @@ fn env(name: &str) -> Option<String> {
         .ok()
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
+}
+
+/// A boolean variable: `true/false`, `1/0`, `yes/no`, `on/off`.
+fn env_bool(name: &str, default: bool) -> Result<bool> {
+    match env(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+        None => Ok(default),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some("false" | "0" | "no" | "off") => Ok(false),
+        Some(other) => bail!("{name}: expected true or false, got {other:?}"),
+    }
+}
+
+/// `STREAMLY_TRUST_FORWARDED_FOR`: how many trusted proxies append to
+/// `X-Forwarded-For` (`0`/`false`/unset: none, `true`: one).
+fn trusted_proxy_hops() -> Result<usize> {
+    const NAME: &str = "STREAMLY_TRUST_FORWARDED_FOR";
+    match env(NAME).map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("false" | "no" | "off") => Ok(0),
+        Some("true" | "yes" | "on") => Ok(1),
+        Some(n) => n
+            .parse()
+            .with_context(|| format!("{NAME}: expected a number of proxies or true/false, got {n:?}")),
+    }
 }
 
 fn init_logs() {
@@ -149,6 +174,13 @@ async fn main() -> Result<()> {
         config.api.cors_origins = origins.split(',').map(|o| o.trim().to_owned()).collect();
     }
     config.ui = UiConfig::with_hls_js(env("STREAMLY_HLS_JS_URL"));
+    config.reset_live_on_start = env_bool("STREAMLY_RESET_LIVE_ON_START", true)?;
+    let hops = trusted_proxy_hops()?;
+    config.api.auth_rate_limit.trust_forwarded_for = hops > 0;
+    config.api.auth_rate_limit.trusted_proxy_hops = hops.max(1);
+    if hops > 0 {
+        tracing::info!(proxies = hops, "auth rate limit keys on X-Forwarded-For");
+    }
 
     let stores = sql::connect(&database_url)
         .await
