@@ -3,16 +3,22 @@
 //! [`Ingest`] listens to the RTMP [`StreamHub`]'s events; for each stream that
 //! starts it subscribes and hands the frames to the [`HlsPublisher`], which
 //! writes segments until the publisher leaves, then the final playlist with
-//! `EXT-X-ENDLIST`. It also counts ingested bytes for `/metrics`.
+//! `EXT-X-ENDLIST`. It also publishes the packagers' count of ingested bytes
+//! for `/metrics`.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
-use streamly_core::media::MediaFrame;
+use streamly_core::domain::StreamId;
 use streamly_hls::HlsPublisher;
 use streamly_rtmp::{StreamEvent, StreamHub};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+/// How often `streamly_ingest_bytes_total` catches up with the packagers.
+const METRICS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Starts an HLS packager for every stream the RTMP server grants.
 #[derive(Debug)]
@@ -21,11 +27,66 @@ pub struct Ingest {
     publisher: Arc<HlsPublisher>,
 }
 
-fn payload_len(frame: &MediaFrame) -> usize {
-    match frame {
-        MediaFrame::Video(v) => v.data.len(),
-        MediaFrame::Audio(a) => a.data.len(),
-        _ => 0,
+/// The running packagers, by stream (a republish may overlap the end of
+/// the previous run, hence a count).
+struct Packagers {
+    tasks: JoinSet<PackagerOutcome>,
+    running: HashMap<StreamId, usize>,
+    /// Streams whose current publish has a packager: a `Started` event for
+    /// a stream that [`catch_up`](Self::catch_up) already started is not a
+    /// new publish.
+    current: HashSet<StreamId>,
+}
+
+impl Packagers {
+    fn started(&mut self, hub: &StreamHub, publisher: &Arc<HlsPublisher>, stream_id: StreamId) {
+        if self.current.insert(stream_id.clone()) {
+            self.start(hub, publisher, stream_id);
+        }
+    }
+
+    fn ended(&mut self, stream_id: &StreamId) {
+        self.current.remove(stream_id);
+    }
+
+    fn start(&mut self, hub: &StreamHub, publisher: &Arc<HlsPublisher>, stream_id: StreamId) {
+        let Some(frames) = hub.subscribe(&stream_id) else {
+            return; // already ended
+        };
+        metrics::counter!("streamly_ingest_publishes_total").increment(1);
+        *self.running.entry(stream_id.clone()).or_default() += 1;
+        let publisher = Arc::clone(publisher);
+        self.tasks.spawn(async move {
+            let result = publisher.run(stream_id.clone(), frames).await;
+            (stream_id, result)
+        });
+    }
+
+    /// Starts a packager for every live stream that has none: at startup,
+    /// and after missing hub events.
+    fn catch_up(&mut self, hub: &StreamHub, publisher: &Arc<HlsPublisher>) {
+        let live: HashSet<StreamId> = hub.live_streams().into_iter().collect();
+        self.current.retain(|id| live.contains(id));
+        for stream_id in live {
+            let running = self.running.get(&stream_id).copied().unwrap_or(0);
+            if !self.current.contains(&stream_id) || running == 0 {
+                tracing::info!(%stream_id, "starting the packager of a stream already live");
+                self.current.insert(stream_id.clone());
+                self.start(hub, publisher, stream_id);
+            }
+        }
+    }
+
+    fn finished(&mut self, done: Result<PackagerOutcome, tokio::task::JoinError>) {
+        if let Ok((stream_id, _)) = &done
+            && let Some(n) = self.running.get_mut(stream_id)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.running.remove(stream_id);
+            }
+        }
+        log_packager(done);
     }
 }
 
@@ -38,52 +99,55 @@ impl Ingest {
     /// Runs until `shutdown` is cancelled, then waits for every running
     /// packager to finish (they finish when the RTMP server, stopping on the
     /// same token, ends their publishes), so each live playlist is closed.
+    ///
+    /// Streams already live when it starts, and streams whose `Started`
+    /// event was lost because this loop lagged behind the hub's events, get
+    /// a packager too (the hub's live streams are compared with the running
+    /// packagers). Ingested bytes are counted by the packagers themselves
+    /// (one hub subscription per stream) and published as
+    /// `streamly_ingest_bytes_total`.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut events = self.hub.events();
-        let mut packagers = JoinSet::new();
+        let mut packagers = Packagers {
+            tasks: JoinSet::new(),
+            running: HashMap::new(),
+            current: HashSet::new(),
+        };
+        let bytes = metrics::counter!("streamly_ingest_bytes_total");
+        let mut tick = tokio::time::interval(METRICS_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        packagers.catch_up(&self.hub, &self.publisher);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                Some(done) = packagers.join_next(), if !packagers.is_empty() => log_packager(done),
+                _ = tick.tick() => bytes.absolute(self.publisher.ingest_bytes_total()),
+                Some(done) = packagers.tasks.join_next(), if !packagers.tasks.is_empty() => {
+                    packagers.finished(done);
+                }
                 event = events.recv() => match event {
                     Ok(StreamEvent::Started { stream_id, .. }) => {
-                        let Some(frames) = self.hub.subscribe(&stream_id) else {
-                            continue; // already ended
-                        };
-                        metrics::counter!("streamly_ingest_publishes_total").increment(1);
-                        if let Some(mut counted) = self.hub.subscribe(&stream_id) {
-                            let id = stream_id.to_string();
-                            tokio::spawn(async move {
-                                let bytes = metrics::counter!("streamly_ingest_bytes_total");
-                                while let Some(frame) = counted.recv().await {
-                                    bytes.increment(payload_len(&frame) as u64);
-                                }
-                                tracing::debug!(stream_id = %id, "ingest byte counter done");
-                            });
-                        }
-                        let publisher = Arc::clone(&self.publisher);
-                        packagers.spawn(async move {
-                            let result = publisher.run(stream_id.clone(), frames).await;
-                            (stream_id, result)
-                        });
+                        packagers.started(&self.hub, &self.publisher, stream_id);
                     }
+                    Ok(StreamEvent::Ended { stream_id }) => packagers.ended(&stream_id),
                     Ok(_) => {}
                     Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "ingest fell behind the RTMP hub's events");
+                        tracing::warn!(missed = n, "ingest fell behind the RTMP hub's events; catching up");
+                        packagers.catch_up(&self.hub, &self.publisher);
                     }
                     Err(RecvError::Closed) => break,
                 },
             }
         }
-        while let Some(done) = packagers.join_next().await {
-            log_packager(done);
+        while let Some(done) = packagers.tasks.join_next().await {
+            packagers.finished(done);
         }
+        bytes.absolute(self.publisher.ingest_bytes_total());
         tracing::info!("ingest stopped: every playlist is closed");
     }
 }
 
 type PackagerOutcome = (
-    streamly_core::domain::StreamId,
+    StreamId,
     Result<streamly_hls::PackagerStats, streamly_hls::HlsError>,
 );
 

@@ -110,6 +110,7 @@ pub struct HlsPublisher {
     // what serializes a republish behind the end of the previous run.
     streams: Mutex<HashMap<StreamId, Arc<tokio::sync::Mutex<StreamState>>>>,
     dropped_segments: AtomicU64,
+    ingest_bytes: AtomicU64,
 }
 
 impl std::fmt::Debug for HlsPublisher {
@@ -128,7 +129,14 @@ impl HlsPublisher {
             config,
             streams: Mutex::new(HashMap::new()),
             dropped_segments: AtomicU64::new(0),
+            ingest_bytes: AtomicU64::new(0),
         }
+    }
+
+    /// Media payload bytes (video and audio frames) every packager run has
+    /// received, counted in the frame loop, for an ingest metric.
+    pub fn ingest_bytes_total(&self) -> u64 {
+        self.ingest_bytes.load(Ordering::Relaxed)
     }
 
     /// Segments dropped unwritten, over every stream, because the sink fell
@@ -224,6 +232,12 @@ impl HlsPublisher {
                 }
             };
             while let Some(frame) = frames.recv().await {
+                let payload = match &frame {
+                    MediaFrame::Video(v) => v.data.len(),
+                    MediaFrame::Audio(a) => a.data.len(),
+                    _ => 0,
+                };
+                self.ingest_bytes.fetch_add(payload as u64, Ordering::Relaxed);
                 if let (None, Some(ts)) = (anchor, frame.dts()) {
                     anchor = Some((ts, OffsetDateTime::now_utc()));
                 }
