@@ -76,7 +76,9 @@ pub async fn check_origin(State(policy): State<Arc<OriginPolicy>>, request: Requ
 }
 
 /// The Content-Security-Policy for the web UI. `hls_js_url` (an operator's
-/// hls.js) adds its origin to `script-src`.
+/// hls.js) adds its origin to `script-src`. `connect-src 'self'` covers the
+/// chat WebSocket (same host; CSP 3 browsers match `ws(s):` against `'self'`)
+/// and allows no other host.
 pub fn content_security_policy(hls_js_url: Option<&str>) -> String {
     let extra_script = hls_js_url
         .and_then(|u| {
@@ -87,7 +89,7 @@ pub fn content_security_policy(hls_js_url: Option<&str>) -> String {
         .unwrap_or_default();
     format!(
         "default-src 'self'; script-src 'self'{extra_script}; style-src 'self'; img-src 'self' data:; \
-         media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self' ws: wss:; \
+         media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; \
          object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
     )
 }
@@ -136,5 +138,7 @@ mod tests {
         let csp = content_security_policy(Some("https://cdn.example/hls.min.js"));
         assert!(csp.contains("script-src 'self' https://cdn.example;"), "{csp}");
         assert!(content_security_policy(None).contains("script-src 'self';"));
+        assert!(content_security_policy(None).contains("connect-src 'self';"));
+        assert!(!content_security_policy(None).contains("ws:"));
     }
 }
