@@ -142,6 +142,9 @@ impl Ingest {
             packagers.finished(done);
         }
         bytes.absolute(self.publisher.ingest_bytes_total());
+        // Segments waiting out their grace period: delete them now, their
+        // timers die with the runtime.
+        self.publisher.shutdown().await;
         tracing::info!("ingest stopped: every playlist is closed");
     }
 }

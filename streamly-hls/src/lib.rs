@@ -61,6 +61,7 @@
 //! # }
 //! ```
 
+mod cleanup;
 mod error;
 mod http;
 mod packager;

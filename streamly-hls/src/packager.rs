@@ -22,7 +22,7 @@
 //! names carry a token of the publisher's creation time, so a restarted
 //! process never reuses the name of a segment that caches hold as immutable.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,6 +35,7 @@ use time::OffsetDateTime;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
+use crate::cleanup::{PendingDeletes, StreamMap, schedule_expiry};
 use crate::error::{HlsError, MuxError};
 use crate::playlist::{DEFAULT_WINDOW, LivePlaylist, PlaylistEntry, Variant, render_master};
 use crate::segmenter::{DEFAULT_SEGMENT_DURATION, Segment, Segmenter};
@@ -59,6 +60,11 @@ pub struct HlsConfig {
     /// lets more pile up, the oldest pending one is dropped rather than
     /// stalling ingest (see the module docs). Default 4.
     pub write_queue: usize,
+    /// How long an ended stream's final window (with `EXT-X-ENDLIST`) stays
+    /// playable as a VOD before its segments and playlists are deleted and
+    /// its playlist state forgotten. A republish before then continues the
+    /// playlist instead. Default 10 min.
+    pub ended_retention: Duration,
 }
 
 impl Default for HlsConfig {
@@ -68,6 +74,7 @@ impl Default for HlsConfig {
             playlist_window: DEFAULT_WINDOW,
             delete_grace: Duration::from_secs(30),
             write_queue: 4,
+            ended_retention: Duration::from_secs(600),
         }
     }
 }
@@ -90,14 +97,56 @@ pub struct PackagerStats {
 
 /// Per-stream state that outlives a publish.
 #[derive(Debug)]
-struct StreamState {
-    playlist: LivePlaylist,
+pub(crate) struct StreamState {
+    pub(crate) playlist: LivePlaylist,
     token: String,
-    runs: u64,
+    pub(crate) runs: u64,
     peak_bandwidth: u64,
     total_bytes: u64,
     total_secs: f64,
     master: Option<String>,
+    window: usize,
+    target: Duration,
+}
+
+impl StreamState {
+    fn new(config: &HlsConfig) -> Self {
+        Self {
+            playlist: LivePlaylist::live(config.playlist_window, config.segment_duration),
+            token: new_token(),
+            runs: 0,
+            peak_bandwidth: 0,
+            total_bytes: 0,
+            total_secs: 0.0,
+            master: None,
+            window: config.playlist_window,
+            target: config.segment_duration,
+        }
+    }
+
+    /// Back to a new stream's state (after its files were deleted).
+    pub(crate) fn reset(&mut self) {
+        let mut token = new_token();
+        if token == self.token {
+            token.push('x');
+        }
+        *self = Self {
+            token,
+            ..Self::new(&HlsConfig {
+                playlist_window: self.window,
+                segment_duration: self.target,
+                ..HlsConfig::default()
+            })
+        };
+    }
+}
+
+/// Segment names carry it: milliseconds since the epoch, in hex.
+fn new_token() -> String {
+    format!(
+        "{:x}",
+        OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000
+    )
 }
 
 /// Packages streams into HLS on a [`SegmentSink`], remembering each
@@ -108,7 +157,8 @@ pub struct HlsPublisher {
     // A std mutex around the map only (lookups, never across await). Each
     // stream's state has its own tokio mutex, held for a whole run: it is
     // what serializes a republish behind the end of the previous run.
-    streams: Mutex<HashMap<StreamId, Arc<tokio::sync::Mutex<StreamState>>>>,
+    streams: StreamMap,
+    pending_deletes: PendingDeletes,
     dropped_segments: AtomicU64,
     ingest_bytes: AtomicU64,
 }
@@ -127,7 +177,8 @@ impl HlsPublisher {
         Self {
             sink,
             config,
-            streams: Mutex::new(HashMap::new()),
+            streams: StreamMap::default(),
+            pending_deletes: PendingDeletes::default(),
             dropped_segments: AtomicU64::new(0),
             ingest_bytes: AtomicU64::new(0),
         }
@@ -156,7 +207,9 @@ impl HlsPublisher {
     }
 
     /// Forgets a stream's playlist state: its next publish starts a new
-    /// playlist. Does not delete anything from the sink.
+    /// playlist. Does not delete anything from the sink. (Ended streams are
+    /// forgotten, and their files deleted, after
+    /// [`HlsConfig::ended_retention`] anyway.)
     pub fn forget(&self, stream_id: &StreamId) {
         self.streams
             .lock()
@@ -176,22 +229,30 @@ impl HlsPublisher {
 
     fn state(&self, stream_id: &StreamId) -> Arc<tokio::sync::Mutex<StreamState>> {
         let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        let config = &self.config;
         streams
             .entry(stream_id.clone())
-            .or_insert_with(|| {
-                let now = OffsetDateTime::now_utc();
-                Arc::new(tokio::sync::Mutex::new(StreamState {
-                    playlist: LivePlaylist::live(config.playlist_window, config.segment_duration),
-                    token: format!("{:x}", now.unix_timestamp_nanos() / 1_000_000),
-                    runs: 0,
-                    peak_bandwidth: 0,
-                    total_bytes: 0,
-                    total_secs: 0.0,
-                    master: None,
-                }))
-            })
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(StreamState::new(&self.config))))
             .clone()
+    }
+
+    /// Streams whose playlist state is kept (live, or ended and within
+    /// [`HlsConfig::ended_retention`]).
+    pub fn stream_count(&self) -> usize {
+        self.streams.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Segments that left a live window and wait out
+    /// [`HlsConfig::delete_grace`] before deletion.
+    pub fn pending_deletes(&self) -> usize {
+        self.pending_deletes.len()
+    }
+
+    /// Deletes now the segments waiting out their grace period, which the
+    /// timers of a stopping runtime would otherwise leave behind. Call it
+    /// after the last run ended. Ended streams' final windows are kept (see
+    /// [`HlsConfig::ended_retention`]).
+    pub async fn shutdown(&self) {
+        self.pending_deletes.flush(&*self.sink).await;
     }
 
     /// Packages one publish of `stream_id`: consumes `frames` until the
@@ -281,14 +342,26 @@ impl HlsPublisher {
                 stream_id: stream_id.clone(),
                 source,
             })?;
+        schedule_expiry(
+            &self.streams,
+            &self.sink,
+            stream_id.clone(),
+            state.runs,
+            self.config.ended_retention,
+        );
         tracing::info!(stream = %stream_id, segments = run.stats.segments, "HLS packager ended");
         Ok(run.stats)
     }
 
     fn path(&self, stream_id: &StreamId, file: &str) -> SegmentPath {
-        // A stream id and our own file names always make a valid path.
-        SegmentPath::parse(&format!("{stream_id}/{file}")).unwrap_or_else(|_| unreachable_path())
+        stream_path(stream_id, file)
     }
+}
+
+/// `{stream_id}/{file}`.
+pub(crate) fn stream_path(stream_id: &StreamId, file: &str) -> SegmentPath {
+    // A stream id and our own file names always make a valid path.
+    SegmentPath::parse(&format!("{stream_id}/{file}")).unwrap_or_else(|_| unreachable_path())
 }
 
 #[cold]
@@ -461,15 +534,8 @@ impl Run<'_> {
         self.update_master(state, codecs, resolution, len, segment.duration)
             .await;
         for old in removed {
-            let sink = Arc::clone(&p.sink);
             let path = p.path(self.stream_id, &old.uri);
-            let grace = p.config.delete_grace;
-            tokio::spawn(async move {
-                tokio::time::sleep(grace).await;
-                if let Err(e) = sink.delete(&path).await {
-                    tracing::warn!(%path, error = %e, "deleting an expired segment failed");
-                }
-            });
+            p.pending_deletes.schedule(&p.sink, path, p.config.delete_grace);
         }
     }
 

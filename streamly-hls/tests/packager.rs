@@ -105,3 +105,90 @@ async fn segments_leaving_the_window_are_deleted_after_the_grace() {
     assert!(get(&sink, &format!("demo/{token}_2.ts")).await.is_none());
     assert!(get(&sink, &format!("demo/{first}")).await.is_some());
 }
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_deletes_segments_still_in_their_grace_period() {
+    let sink = Arc::new(MemorySegmentSink::default());
+    let config = HlsConfig {
+        playlist_window: 2,
+        delete_grace: Duration::from_secs(3600),
+        ..HlsConfig::default()
+    };
+    let publisher = Arc::new(HlsPublisher::new(sink.clone(), config));
+    let id = StreamId::parse("demo").unwrap();
+    publish(&publisher, &id, &common::frames(common::fixture())).await;
+    assert_eq!(publisher.pending_deletes(), 3);
+    let text = get(&sink, "demo/index.m3u8").await.unwrap();
+    let token = text
+        .lines()
+        .find(|l| l.ends_with(".ts"))
+        .unwrap()
+        .split('_')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(get(&sink, &format!("demo/{token}_0.ts")).await.is_some());
+
+    publisher.shutdown().await;
+    assert_eq!(publisher.pending_deletes(), 0);
+    for n in 0..3 {
+        assert!(
+            get(&sink, &format!("demo/{token}_{n}.ts")).await.is_none(),
+            "{n} deleted"
+        );
+    }
+    // The final window stays, with its playlist.
+    for n in 3..5 {
+        assert!(
+            get(&sink, &format!("demo/{token}_{n}.ts")).await.is_some(),
+            "{n} kept"
+        );
+    }
+    assert!(
+        get(&sink, "demo/index.m3u8")
+            .await
+            .unwrap()
+            .contains("#EXT-X-ENDLIST")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn ended_streams_expire_after_the_retention_unless_republished() {
+    let sink = Arc::new(MemorySegmentSink::default());
+    let retention = Duration::from_secs(600);
+    let config = HlsConfig {
+        delete_grace: Duration::from_secs(1),
+        ended_retention: retention,
+        ..HlsConfig::default()
+    };
+    let publisher = Arc::new(HlsPublisher::new(sink.clone(), config));
+    let id = StreamId::parse("demo").unwrap();
+    let frames = common::frames(common::fixture());
+
+    publish(&publisher, &id, &frames).await;
+    assert_eq!(publisher.stream_count(), 1);
+    // Republished before the retention ends: the first expiry does nothing.
+    tokio::time::sleep(retention / 2).await;
+    publish(&publisher, &id, &frames).await;
+    tokio::time::sleep(retention / 2 + Duration::from_secs(1)).await;
+    let text = get(&sink, "demo/index.m3u8").await.expect("still there");
+    let playlist = m3u8_rs::parse_media_playlist_res(text.as_bytes()).unwrap();
+    assert_eq!(playlist.segments.len(), 6);
+    for seg in &playlist.segments {
+        assert!(get(&sink, &format!("demo/{}", seg.uri)).await.is_some());
+    }
+
+    // The second run's retention ends: everything goes, state included.
+    tokio::time::sleep(retention / 2).await;
+    assert!(get(&sink, "demo/index.m3u8").await.is_none());
+    assert!(get(&sink, "demo/master.m3u8").await.is_none());
+    for seg in &playlist.segments {
+        assert!(get(&sink, &format!("demo/{}", seg.uri)).await.is_none());
+    }
+    assert_eq!(publisher.stream_count(), 0);
+    // The next publish starts a new playlist.
+    publish(&publisher, &id, &frames).await;
+    let text = get(&sink, "demo/index.m3u8").await.unwrap();
+    assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:0\n"), "{text}");
+    assert!(!text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
+}
