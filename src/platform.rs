@@ -219,6 +219,7 @@ impl PlatformBuilder {
         };
         let scrape_chat = chat.clone();
         let scrape_hub = hub.clone();
+        let delete_hub = hub.clone();
         let state = ApiState::new(
             accounts.clone(),
             streams.clone(),
@@ -229,6 +230,11 @@ impl PlatformBuilder {
         .on_scrape(move || {
             metrics::gauge!("streamly_chat_connections").set(scrape_chat.connections() as f64);
             metrics::gauge!("streamly_ingest_live_streams").set(scrape_hub.live_streams().len() as f64);
+        })
+        .on_delete(move |id| {
+            if delete_hub.disconnect(id) {
+                tracing::info!(stream_id = %id, "stream deleted: publisher disconnected");
+            }
         });
         let app = Router::new()
             .merge(api::router(state, &config.api))

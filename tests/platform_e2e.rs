@@ -243,6 +243,46 @@ async fn shutdown_while_live_ends_playlists_and_goes_offline() {
     assert!(!stream.is_live(), "the stream went offline on shutdown");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_live_stream_disconnects_its_publisher() {
+    if !have("ffmpeg") {
+        eprintln!("skipping: ffmpeg not on PATH");
+        return;
+    }
+    let app = Running::start(None).await;
+    let base = app.base.clone();
+    let (token, _) = register(&base, "dora").await;
+    let r = http(
+        "POST",
+        &format!("{base}/api/streams"),
+        Some(&token),
+        Some(json!({"title": "Short-lived"})),
+    )
+    .await;
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let url = format!(
+        "{}/{}",
+        r.body["rtmp_url"].as_str().unwrap(),
+        r.body["stream_key"].as_str().unwrap()
+    );
+    let mut ffmpeg = publish(&url, true);
+    wait_for("the stream to go live", Duration::from_secs(15), || async {
+        let r = http("GET", &format!("{base}/api/streams/{id}"), None, None).await;
+        (r.body["live"] == true).then_some(())
+    })
+    .await;
+
+    let r = http("DELETE", &format!("{base}/api/streams/{id}"), Some(&token), None).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    // The server closes the publisher's connection: ffmpeg (looping forever
+    // otherwise) exits, and its key is gone, so it cannot come back.
+    let exited = tokio::time::timeout(Duration::from_secs(10), ffmpeg.wait()).await;
+    assert!(exited.is_ok(), "the publisher was not disconnected");
+    let r = http("GET", &format!("{base}/api/streams/{id}"), None, None).await;
+    assert_eq!(r.status, 404);
+    app.stop().await;
+}
+
 /// The whole API flow over HTTP against one database.
 async fn api_flow(database_url: Option<&str>) {
     let app = Running::start(database_url).await;

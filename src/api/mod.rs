@@ -148,7 +148,11 @@ pub struct ApiState {
     dependencies: Dependencies,
     metrics: PrometheusHandle,
     on_scrape: Option<Arc<dyn Fn() + Send + Sync>>,
+    on_delete: Option<OnDelete>,
 }
+
+/// The hook [`ApiState::on_delete`] installs.
+type OnDelete = Arc<dyn Fn(&StreamId) + Send + Sync>;
 
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -177,6 +181,7 @@ impl ApiState {
             dependencies,
             metrics: prometheus_handle(),
             on_scrape: None,
+            on_delete: None,
         }
     }
 
@@ -184,6 +189,13 @@ impl ApiState {
     /// other parts, like chat connections).
     pub fn on_scrape(mut self, collect: impl Fn() + Send + Sync + 'static) -> Self {
         self.on_scrape = Some(Arc::new(collect));
+        self
+    }
+
+    /// Runs `stop` after a stream was deleted through the API (to disconnect
+    /// its publisher: the platform closes it through the RTMP hub).
+    pub fn on_delete(mut self, stop: impl Fn(&StreamId) + Send + Sync + 'static) -> Self {
+        self.on_delete = Some(Arc::new(stop));
         self
     }
 }

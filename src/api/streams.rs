@@ -223,7 +223,7 @@ pub async fn update(
     Ok(Json(state.view(&stream).await?))
 }
 
-/// Delete a stream you own.
+/// Delete a stream you own. A publisher live on this node is disconnected.
 #[utoipa::path(delete, path = "/api/streams/{id}", tag = "streams",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Stream id")),
@@ -239,6 +239,11 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let id = stream_id(path)?;
     state.streams.delete(user.id, &id).await?;
+    // The key is gone with the row, so a disconnected publisher cannot
+    // publish again.
+    if let Some(stop) = &state.on_delete {
+        stop(&id);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
