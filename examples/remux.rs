@@ -57,6 +57,8 @@ struct FlvStream<R> {
     reader: R,
     /// Bytes read so far.
     read: u64,
+    /// Tracks left out after a tag they could not parse (audio, video).
+    skipped: [bool; 2],
 }
 
 impl<R: Read> FlvStream<R> {
@@ -73,6 +75,7 @@ impl<R: Read> FlvStream<R> {
         Ok(Self {
             reader,
             read: u64::from(header_len) + 4,
+            skipped: [false; 2],
         })
     }
 
@@ -95,11 +98,22 @@ impl<R: Read> FlvStream<R> {
             body.truncate(size); // drop PreviousTagSize
             self.read += 11 + size as u64 + 4;
             let body = Bytes::from(body);
-            let frame = match head[0] & 0x1f {
-                8 => parse_audio_tag(timestamp, &body)?,
-                9 => parse_video_tag(timestamp, &body)?,
-                _ => None,
+            let (track, parsed) = match head[0] & 0x1f {
+                8 => (0, parse_audio_tag(timestamp, &body)),
+                9 => (1, parse_video_tag(timestamp, &body)),
+                _ => continue,
             };
+            if self.skipped[track] {
+                continue;
+            }
+            // An unsupported codec or a malformed tag costs its track, not
+            // the remux.
+            let frame = parsed.unwrap_or_else(|e| {
+                let name = ["audio", "video"][track];
+                eprintln!("skipping the {name} track: tag at {timestamp} ms: {e}");
+                self.skipped[track] = true;
+                None
+            });
             if frame.is_some() {
                 return Ok(frame);
             }
