@@ -387,7 +387,9 @@ fn with_bound_port(url: &str, port: u16) -> Option<String> {
     Some(format!("{scheme}://{host}:{port}/{path}"))
 }
 
-/// Viewer counts from the chat hub (clients connected to a room on this node).
+/// Viewer counts from the chat hub: [`ChatHub::viewers`], the room's clients
+/// on every node (from `NodePresence` reports) when this node has a client
+/// in it, else 0.
 struct ChatViewers(ChatHub);
 
 impl ViewerCounts for ChatViewers {

@@ -63,7 +63,8 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 /// How many viewers a room has (the chat server counts them).
 pub trait ViewerCounts: Send + Sync {
-    /// Viewers connected to `room` on this node.
+    /// Viewers connected to `room` (the platform's: on every node sharing
+    /// the chat bus, 0 when this node has no client in the room).
     fn viewers(&self, room: &RoomId) -> u64;
 }
 

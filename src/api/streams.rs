@@ -50,7 +50,9 @@ pub struct StreamView {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
-    /// Viewers connected to its chat room on this node right now.
+    /// Viewers connected to its chat room, summed over every node sharing
+    /// the chat bus — but 0 when the answering node has no client in the
+    /// room (it does not follow rooms it does not serve).
     pub viewers: u64,
     /// HLS playlist URL.
     pub playback_url: String,
