@@ -90,6 +90,17 @@ const form = document.getElementById("chat-form");
 const input = document.getElementById("chat-input");
 let socket = null;
 let backoff = 1000;
+// The text of the last send until the server echoes it: put back in the box
+// when the server refuses it (error frame) or the socket closes first.
+let pending = "";
+// A token error signs the viewer out; the reconnect is then anonymous and
+// the "sign in again" note stays visible.
+let keepStatus = false;
+
+function restorePending() {
+  if (pending && !input.value) input.value = pending;
+  pending = "";
+}
 
 function addMessage(m) {
   const atBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 40;
@@ -104,7 +115,11 @@ function connect() {
   let url = `${proto}://${location.host}/ws?room=${encodeURIComponent(id)}`;
   if (s) url += `&token=${encodeURIComponent(s.token)}`;
   socket = new WebSocket(url);
-  socket.addEventListener("open", () => { backoff = 1000; chatStatus.textContent = ""; });
+  socket.addEventListener("open", () => {
+    backoff = 1000;
+    if (!keepStatus) chatStatus.textContent = "";
+    keepStatus = false;
+  });
   socket.addEventListener("message", (event) => {
     let f; try { f = JSON.parse(event.data); } catch { return; }
     switch (f.type) {
@@ -115,16 +130,21 @@ function connect() {
         break;
       }
       case "history": messages.replaceChildren(); (f.messages || []).forEach(addMessage); break;
-      case "message": addMessage(f); break;
+      case "message":
+        if (pending && f.text === pending && f.author?.id === s?.user?.id) pending = "";
+        addMessage(f);
+        break;
       case "deleted": messages.querySelector(`[data-id="${CSS.escape(f.id)}"]`)?.remove(); break;
       case "presence": document.getElementById("viewers").textContent = `${f.viewers} watching`; break;
       case "error": {
         let text = f.message || f.code;
         if (f.retry_after_ms) text += ` (try again in ${Math.ceil(f.retry_after_ms / 1000)} s)`;
         chatStatus.textContent = text;
+        restorePending();
         if (f.code === "token_expired" || f.code === "invalid_token") {
-          // The server closes the socket; the reconnect is anonymous.
+          // The server closes the socket (1008); the reconnect is anonymous.
           signOut();
+          keepStatus = true;
           chatStatus.textContent += " Sign in again to chat.";
         }
         break;
@@ -132,8 +152,20 @@ function connect() {
       default: break;
     }
   });
-  socket.addEventListener("close", () => {
-    chatStatus.textContent = "Chat disconnected; reconnecting…";
+  socket.addEventListener("close", (event) => {
+    restorePending();
+    // 1008 (banned, bad room, repeated bad frames) and 1009 (frame too big):
+    // reconnecting would be refused the same way. Stop and keep the reason
+    // on screen — except after a token error, where the viewer was signed
+    // out and an anonymous reconnect can read chat again.
+    if ((event.code === 1008 || event.code === 1009) && !keepStatus) {
+      const reason = chatStatus.textContent || event.reason
+        || (event.code === 1009 ? "Message too large." : "The chat server refused the connection.");
+      chatStatus.textContent = `${reason} Chat disconnected; reload the page to try again.`;
+      form.hidden = true;
+      return;
+    }
+    if (!keepStatus) chatStatus.textContent = "Chat disconnected; reconnecting…";
     setTimeout(connect, backoff);
     backoff = Math.min(backoff * 2, 30000);
   });
@@ -144,6 +176,7 @@ form.addEventListener("submit", (event) => {
   const text = input.value.trim();
   if (!text || !socket || socket.readyState !== WebSocket.OPEN) return;
   socket.send(JSON.stringify({ type: "send", text }));
+  pending = text;
   input.value = "";
   chatStatus.textContent = "";
 });
