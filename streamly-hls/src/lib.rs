@@ -69,6 +69,7 @@ mod playlist;
 mod segmenter;
 mod timestamp;
 pub mod ts;
+mod write_queue;
 
 pub use error::{HlsError, MuxError};
 pub use http::{PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL, router};

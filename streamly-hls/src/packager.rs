@@ -22,9 +22,8 @@
 //! names carry a token of the publisher's creation time, so a restarted
 //! process never reuses the name of a segment that caches hold as immutable.
 
-use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -32,13 +31,14 @@ use streamly_core::domain::StreamId;
 use streamly_core::media::MediaFrame;
 use streamly_core::ports::{SegmentPath, SegmentSink};
 use time::OffsetDateTime;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::cleanup::{PendingDeletes, StreamMap, schedule_expiry};
 use crate::error::{HlsError, MuxError};
 use crate::playlist::{DEFAULT_WINDOW, LivePlaylist, PlaylistEntry, Variant, render_master};
 use crate::segmenter::{DEFAULT_SEGMENT_DURATION, Segment, Segmenter};
+use crate::write_queue::{Job, WriteQueue};
 
 /// File name of the media playlist inside a stream's directory.
 pub const MEDIA_PLAYLIST: &str = "index.m3u8";
@@ -376,119 +376,6 @@ struct Run<'a> {
     publisher: &'a HlsPublisher,
     stream_id: &'a StreamId,
     stats: PackagerStats,
-}
-
-/// A finished segment on its way to the sink, with what the playlists need.
-struct Job {
-    segment: Segment,
-    program_date_time: Option<OffsetDateTime>,
-    codecs: Vec<String>,
-    resolution: Option<(u32, u32)>,
-}
-
-impl Job {
-    /// `anchor`: the first frame's timestamp and wall-clock arrival.
-    fn new(segmenter: &Segmenter, segment: Segment, anchor: Option<(u32, OffsetDateTime)>) -> Self {
-        // Offsets from the first frame, in the packager's timeline. Hostile
-        // timestamps can put it out of range: then no date for this one.
-        let program_date_time = anchor.and_then(|(ts0, t0)| {
-            let offset = segment.start_ms.checked_sub(i64::from(ts0))?;
-            t0.checked_add(time::Duration::milliseconds(offset))
-        });
-        let muxer = segmenter.muxer();
-        let mut codecs = Vec::new();
-        let mut resolution = None;
-        if let Some(v) = muxer.video_config() {
-            codecs.push(v.codec_string());
-            resolution = v.dimensions;
-        }
-        if let Some(a) = muxer.audio_config() {
-            codecs.push(a.codec_string());
-        }
-        Self {
-            segment,
-            program_date_time,
-            codecs,
-            resolution,
-        }
-    }
-}
-
-/// The bounded queue between the frame loop and the writer. Pushing never
-/// waits: when full, the oldest pending job is dropped.
-struct WriteQueue {
-    capacity: usize,
-    inner: Mutex<QueueState>,
-    notify: Notify,
-}
-
-#[derive(Default)]
-struct QueueState {
-    jobs: VecDeque<Job>,
-    closed: bool,
-    /// A job was dropped since the writer last popped one.
-    gap: bool,
-    dropped: u64,
-}
-
-impl WriteQueue {
-    fn new(capacity: usize) -> Self {
-        Self {
-            capacity: capacity.max(1),
-            inner: Mutex::new(QueueState::default()),
-            notify: Notify::new(),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Queues `job`; returns the job dropped to make room, if any.
-    fn push(&self, job: Job) -> Option<Job> {
-        let dropped = {
-            let mut q = self.lock();
-            let dropped = if q.jobs.len() >= self.capacity {
-                q.dropped += 1;
-                q.gap = true;
-                q.jobs.pop_front()
-            } else {
-                None
-            };
-            q.jobs.push_back(job);
-            dropped
-        };
-        self.notify.notify_one();
-        dropped
-    }
-
-    /// No more jobs: the writer ends once the queue is empty.
-    fn close(&self) {
-        self.lock().closed = true;
-        self.notify.notify_one();
-    }
-
-    /// The next job, and whether jobs were dropped right before it.
-    async fn pop(&self) -> Option<(Job, bool)> {
-        loop {
-            {
-                let mut q = self.lock();
-                if let Some(job) = q.jobs.pop_front() {
-                    let gap = std::mem::take(&mut q.gap);
-                    return Some((job, gap));
-                }
-                if q.closed {
-                    return None;
-                }
-            }
-            // `notify_one` stores a permit when nobody waits: no lost wake-up.
-            self.notify.notified().await;
-        }
-    }
-
-    fn dropped(&self) -> u64 {
-        self.lock().dropped
-    }
 }
 
 impl Run<'_> {
