@@ -51,7 +51,8 @@ pub struct PlatformConfig {
     pub rtmp: RtmpConfig,
     /// HLS segment duration and playlist window.
     pub hls: HlsConfig,
-    /// Chat limits.
+    /// Chat limits. The platform always sets `require_known_room`: a chat
+    /// room is a stream, and `/ws?room=<not a stream>` is refused (1008).
     pub chat: ChatConfig,
     /// API settings: public URLs, CORS, body cap, auth rate limit.
     pub api: ApiConfig,
@@ -202,8 +203,12 @@ impl PlatformBuilder {
         let publisher = Arc::new(HlsPublisher::new(segments.clone(), config.hls.clone()));
 
         let bus: Arc<dyn ChatBus> = Arc::new(MeteredChatBus(raw_bus.clone()));
+        // Rooms are streams: refuse the others rather than open a room per
+        // name a client makes up.
+        let mut chat_config = config.chat.clone();
+        chat_config.require_known_room = true;
         let mut chat = ChatHub::builder(bus)
-            .config(config.chat.clone())
+            .config(chat_config)
             .jwt(jwt)
             .authority(Arc::new(StreamStoreAuthority::new(stream_store.clone())));
         if let Some(store) = self.moderation {

@@ -283,6 +283,45 @@ async fn deleting_a_live_stream_disconnects_its_publisher() {
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_refuses_rooms_that_are_not_streams() {
+    let app = Running::start(None).await;
+    let base = app.base.clone();
+    let ws_base = base.replace("http://", "ws://");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{ws_base}/ws?room=not-a-stream"))
+        .await
+        .expect("upgrade");
+    let error = next_of(&mut ws, "error").await;
+    assert_eq!(error["code"], "unknown_room", "{error}");
+    let close = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(msg) = ws.next().await {
+            if let Ok(Message::Close(frame)) = msg {
+                return frame.map(|f| u16::from(f.code));
+            }
+        }
+        None
+    })
+    .await
+    .expect("closed in time");
+    assert_eq!(close, Some(1008));
+
+    // A stream's room opens.
+    let (token, _) = register(&base, "erin").await;
+    let r = http(
+        "POST",
+        &format!("{base}/api/streams"),
+        Some(&token),
+        Some(json!({"title": "Real room"})),
+    )
+    .await;
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{ws_base}/ws?room={id}"))
+        .await
+        .expect("upgrade");
+    next_of(&mut ws, "welcome").await;
+    app.stop().await;
+}
+
 /// The whole API flow over HTTP against one database.
 async fn api_flow(database_url: Option<&str>) {
     let app = Running::start(database_url).await;
