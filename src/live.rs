@@ -163,3 +163,84 @@ fn log_packager(done: Result<PackagerOutcome, tokio::task::JoinError>) {
         Err(e) => tracing::error!(error = %e, "packager task panicked"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::process::Stdio;
+
+    use streamly_core::adapters::{MemorySegmentSink, StaticKeyValidator};
+    use streamly_core::ports::{SegmentPath, SegmentSink};
+    use streamly_hls::HlsConfig;
+    use streamly_rtmp::{RtmpConfig, RtmpServer};
+
+    use super::*;
+
+    const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/av.flv");
+
+    async fn next_event(events: &mut tokio::sync::broadcast::Receiver<StreamEvent>, started: bool) {
+        let wait = async {
+            loop {
+                match events.recv().await {
+                    Ok(StreamEvent::Started { .. }) if started => return,
+                    Ok(StreamEvent::Ended { .. }) if !started => return,
+                    _ => {}
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), wait)
+            .await
+            .expect("hub event in time");
+    }
+
+    /// A stream live before `Ingest` starts (the case of a lost `Started`
+    /// event too) gets a packager, which counts the ingested bytes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_already_live_gets_a_packager() {
+        if std::process::Command::new("ffmpeg")
+            .arg("-version")
+            .output()
+            .is_err()
+        {
+            eprintln!("skipping: ffmpeg not on PATH");
+            return;
+        }
+        let validator = Arc::new(StaticKeyValidator::from_spec("demo=secret1").unwrap());
+        let server =
+            RtmpServer::bind("127.0.0.1:0".parse().unwrap(), RtmpConfig::default(), validator).unwrap();
+        let rtmp = server.local_addr();
+        let hub = server.hub();
+        let mut events = hub.events();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(server.run(shutdown.clone()));
+        let _ffmpeg = tokio::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-re", "-i", FIXTURE, "-c", "copy", "-f", "flv"])
+            .arg(format!("rtmp://{rtmp}/live/secret1"))
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        next_event(&mut events, true).await;
+
+        let sink = Arc::new(MemorySegmentSink::default());
+        let publisher = Arc::new(HlsPublisher::new(sink.clone(), HlsConfig::default()));
+        let ingest_stop = CancellationToken::new();
+        let ingest = tokio::spawn(Ingest::new(hub.clone(), Arc::clone(&publisher)).run(ingest_stop.clone()));
+        next_event(&mut events, false).await;
+        ingest_stop.cancel();
+        ingest.await.unwrap();
+
+        let text = sink
+            .get(&SegmentPath::parse("demo/index.m3u8").unwrap())
+            .await
+            .unwrap()
+            .expect("playlist");
+        let text = String::from_utf8(text.to_vec()).unwrap();
+        assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+        assert!(text.matches(".ts").count() >= 2, "{text}");
+        assert!(publisher.ingest_bytes_total() > 100_000);
+        shutdown.cancel();
+        server.await.unwrap().unwrap();
+    }
+}
