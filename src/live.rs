@@ -114,13 +114,18 @@ impl Ingest {
             current: HashSet::new(),
         };
         let bytes = metrics::counter!("streamly_ingest_bytes_total");
+        // Segments dropped unwritten because the sink fell behind.
+        let dropped = metrics::counter!("streamly_hls_dropped_segments_total");
         let mut tick = tokio::time::interval(METRICS_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         packagers.catch_up(&self.hub, &self.publisher);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                _ = tick.tick() => bytes.absolute(self.publisher.ingest_bytes_total()),
+                _ = tick.tick() => {
+                    bytes.absolute(self.publisher.ingest_bytes_total());
+                    dropped.absolute(self.publisher.dropped_segments_total());
+                }
                 Some(done) = packagers.tasks.join_next(), if !packagers.tasks.is_empty() => {
                     packagers.finished(done);
                 }
@@ -142,6 +147,7 @@ impl Ingest {
             packagers.finished(done);
         }
         bytes.absolute(self.publisher.ingest_bytes_total());
+        dropped.absolute(self.publisher.dropped_segments_total());
         // Segments waiting out their grace period: delete them now, their
         // timers die with the runtime.
         self.publisher.shutdown().await;

@@ -12,9 +12,12 @@
 //!   each IDR, ADTS AAC. Copies each payload byte once into the caller's
 //!   buffer; no allocation per frame.
 //! - [`Segmenter`] — cuts at the first keyframe at or after the target
-//!   duration (audio-only: on time), unwrapping 32-bit RTMP timestamps.
+//!   duration (audio-only: on time), unwrapping 32-bit RTMP timestamps;
+//!   segments are bounded (forced cuts before the target duration, rounded
+//!   up, is exceeded or at [`MAX_SEGMENT_BYTES`]).
 //! - [`LivePlaylist`], [`render_master`] — RFC 8216 playlists: sliding
-//!   window, honest target duration, discontinuities, end list.
+//!   window, a target duration that never changes, discontinuities, end
+//!   list.
 //! - [`HlsPublisher`], [`run_packager`] — the tokio glue: a task per stream
 //!   drains a bounded frames channel into a [`SegmentSink`] (segment first,
 //!   then the playlist naming it) through a bounded write queue, so a slow
