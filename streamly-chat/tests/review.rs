@@ -5,23 +5,12 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use common::{Client, Ended, memory_bus, room, start, user};
+use common::{Client, Ended, config, memory_bus, room, start, user};
 use serde_json::json;
+use streamly_chat::ChatHub;
 use streamly_chat::moderation::StaticRoomAuthority;
-use streamly_chat::{ChatConfig, ChatHub, RateLimit};
 use streamly_core::domain::RoomId;
-
-fn config() -> ChatConfig {
-    let mut c = ChatConfig::default();
-    c.rate_limit = RateLimit {
-        burst: 1000,
-        per: Duration::from_secs(1),
-    };
-    c.presence_interval = Duration::from_millis(20);
-    c
-}
 
 #[tokio::test]
 async fn a_removed_moderator_stops_moderating_at_once() {

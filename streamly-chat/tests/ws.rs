@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Client, Ended, memory_bus, room, start, user};
+use common::{Client, Ended, config, memory_bus, room, start, user};
 use futures_util::SinkExt;
 use serde_json::json;
 use streamly_chat::moderation::StaticRoomAuthority;
@@ -16,16 +16,6 @@ use streamly_core::domain::{ChatAuthor, ChatEvent, ChatMessage, ChatText, Messag
 use streamly_core::ports::ChatBus;
 use time::OffsetDateTime;
 use tokio_tungstenite::tungstenite::Message;
-
-fn config() -> ChatConfig {
-    let mut c = ChatConfig::default();
-    c.rate_limit = RateLimit {
-        burst: 1000,
-        per: Duration::from_secs(1),
-    };
-    c.presence_interval = Duration::from_millis(20);
-    c
-}
 
 fn hub_with(config: ChatConfig) -> ChatHub {
     ChatHub::builder(memory_bus())

@@ -40,6 +40,34 @@ async fn ended(events: &mut broadcast::Receiver<StreamEvent>) -> StreamId {
 /// Publishes the whole fixture from a raw client, putting each audio message
 /// between the first and second chunk of the next multi-chunk video message.
 /// Returns the frames a subscriber received.
+/// A publisher gone live on a test server, with a subscriber attached.
+struct LivePublish {
+    events: broadcast::Receiver<StreamEvent>,
+    sock: TcpStream,
+    publisher: Publisher,
+    id: StreamId,
+    frames: tokio::sync::mpsc::Receiver<MediaFrame>,
+}
+
+/// Connects, publishes with the test key and subscribes to the stream.
+async fn go_live(srv: &TestServer) -> LivePublish {
+    let mut events = srv.hub.events();
+    let mut sock = handshaken(srv.addr).await;
+    let mut publisher = Publisher::new();
+    sock.write_all(&publisher.publish_commands("live", KEY))
+        .await
+        .unwrap();
+    let id = started(&mut events).await;
+    let frames = srv.hub.subscribe(&id).unwrap();
+    LivePublish {
+        events,
+        sock,
+        publisher,
+        id,
+        frames,
+    }
+}
+
 async fn publish_fixture_interleaved(srv: &TestServer, key: &str) -> Vec<MediaFrame> {
     let mut events = srv.hub.events();
     let mut sock = handshaken(srv.addr).await;
@@ -261,12 +289,13 @@ async fn idle_publisher_times_out_and_goes_offline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hub_disconnect_ends_the_publish_and_closes_the_connection() {
     let srv = start(short_config());
-    let mut events = srv.hub.events();
-    let mut sock = handshaken(srv.addr).await;
-    let mut p = Publisher::new();
-    sock.write_all(&p.publish_commands("live", KEY)).await.unwrap();
-    let id = started(&mut events).await;
-    let mut rx = srv.hub.subscribe(&id).unwrap();
+    let LivePublish {
+        mut events,
+        mut sock,
+        publisher: mut p,
+        id,
+        frames: mut rx,
+    } = go_live(&srv).await;
     sock.write_all(&p.message(6, 9, 1, 0, avc_frame(true, 0, 50, 1)))
         .await
         .unwrap();
@@ -340,12 +369,13 @@ async fn a_client_that_never_publishes_is_closed_after_publish_timeout() {
     );
 
     // A publisher that goes live in time is not affected by the deadline.
-    let mut events = srv.hub.events();
-    let mut sock = handshaken(srv.addr).await;
-    let mut p = Publisher::new();
-    sock.write_all(&p.publish_commands("live", KEY)).await.unwrap();
-    let id = started(&mut events).await;
-    let mut rx = srv.hub.subscribe(&id).unwrap();
+    let LivePublish {
+        mut sock,
+        publisher: mut p,
+        id,
+        frames: mut rx,
+        ..
+    } = go_live(&srv).await;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     for i in 0..10 {
         tick.tick().await;
@@ -362,12 +392,13 @@ async fn a_client_that_never_publishes_is_closed_after_publish_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_ends_publishers_and_subscribers() {
     let srv = start(short_config());
-    let mut events = srv.hub.events();
-    let mut sock = handshaken(srv.addr).await;
-    let mut p = Publisher::new();
-    sock.write_all(&p.publish_commands("live", KEY)).await.unwrap();
-    let id = started(&mut events).await;
-    let mut rx = srv.hub.subscribe(&id).unwrap();
+    let LivePublish {
+        mut events,
+        mut sock,
+        publisher: mut p,
+        id,
+        frames: mut rx,
+    } = go_live(&srv).await;
     sock.write_all(&p.message(6, 9, 1, 0, avc_frame(true, 0, 50, 1)))
         .await
         .unwrap();

@@ -17,6 +17,17 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+/// A chat config for tests: a generous rate limit, fast presence updates.
+pub fn config() -> streamly_chat::ChatConfig {
+    let mut c = streamly_chat::ChatConfig::default();
+    c.rate_limit = streamly_chat::RateLimit {
+        burst: 1000,
+        per: Duration::from_secs(1),
+    };
+    c.presence_interval = Duration::from_millis(20);
+    c
+}
+
 /// Longest a test waits for any one frame.
 pub const WAIT: Duration = Duration::from_secs(10);
 
