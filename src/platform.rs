@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::Router;
+use axum::serve::ListenerExt;
 use streamly_chat::moderation::{ModerationStore, StreamStoreAuthority};
 use streamly_chat::{ChatConfig, ChatHub};
 use streamly_core::adapters::{MemoryChatBus, MemorySegmentSink, MemoryStreamStore, MemoryUserStore};
@@ -363,6 +364,7 @@ impl Platform {
                 chat.shutdown().await;
             }
         };
+        let http = http.tap_io(crate::chat::disable_nagle);
         let served = axum::serve(http, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(signal)
             .await;

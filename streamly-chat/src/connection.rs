@@ -23,6 +23,9 @@ use crate::protocol::{ClientFrame, ErrorCode, Role, ServerFrame};
 use crate::room::{OutKind, Outgoing};
 
 mod commands;
+mod read_gate;
+
+use read_gate::ReadGate;
 
 /// What a client asked for when it connected (the WebSocket query string
 /// and `Authorization` header, already extracted).
@@ -78,7 +81,7 @@ impl ChatHub {
         let _admission = admission;
         let mut conn = Conn {
             hub: &self.inner,
-            transport,
+            transport: ReadGate::new(transport),
             room: RoomId::from(streamly_core::domain::StreamId::new_random()),
             author: None,
             role: Role::Anonymous,

@@ -84,4 +84,4 @@ pub use connection::JoinRequest;
 pub use frame::{Frame, close_code};
 pub use hub::{Admission, AdmitError, ChatHub, ChatHubBuilder};
 pub use rate_limit::TokenBucket;
-pub use ws::{WsTransport, router, serve};
+pub use ws::{WsTransport, disable_nagle, router, serve};

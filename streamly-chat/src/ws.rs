@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use futures_util::{Sink, Stream};
 use serde::Deserialize;
 
@@ -20,9 +21,11 @@ use crate::hub::{AdmitError, ChatHub};
 /// protocol's own cap (`max_frame_bytes`, 4 KiB) is checked by the handler
 /// so that it can close with 1009.
 const TRANSPORT_MAX_MESSAGE: usize = 64 * 1024;
-/// tungstenite preallocates its read buffer (128 KiB by default): chat
-/// frames are small, and an idle connection should cost a few KiB.
-const READ_BUFFER: usize = 4 * 1024;
+/// tungstenite preallocates its read buffer (128 KiB by default) and
+/// zero-fills up to this much of it before every read: chat frames are
+/// small (a larger one just takes a few reads), and an idle connection
+/// should cost a few KiB.
+const READ_BUFFER: usize = 1024;
 /// Outgoing frames are gathered up to this size between flushes.
 const WRITE_BUFFER: usize = 16 * 1024;
 
@@ -168,7 +171,7 @@ pub async fn serve(
         .with_state(hub.clone())
         .merge(router(hub.clone()));
     let stop = hub.clone();
-    let result = axum::serve(listener, app)
+    let result = axum::serve(listener.tap_io(disable_nagle), app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             stop.shutdown().await;
@@ -176,6 +179,16 @@ pub async fn serve(
         .await;
     hub.shutdown().await;
     result
+}
+
+/// Chat frames are small and latency-bound: with Nagle's algorithm on, a
+/// frame written while the previous one waits for a (delayed) ACK would
+/// wait up to 40 ms. Used on every socket [`serve`] accepts; integrators
+/// serving [`router`] themselves should do the same.
+pub fn disable_nagle(socket: &mut tokio::net::TcpStream) {
+    if let Err(e) = socket.set_nodelay(true) {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY");
+    }
 }
 
 async fn health(State(hub): State<ChatHub>) -> Result<&'static str, (StatusCode, String)> {

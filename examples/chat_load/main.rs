@@ -15,12 +15,20 @@
 //! `--senders` (4), `--rate` total messages per second (10), `--duration`
 //! seconds of sending (10), `--secret` the server's JWT secret (required to
 //! send), `--issuer` (`streamly`), `--server-pid`, `--connect-concurrency`
-//! (256). Latency is measured from the sender's clock to the receiver's
-//! clock inside this one process (the text carries the send time).
+//! (256), `--reader-threads` (2). `--serve-floor ADDR` instead runs the
+//! floor server (`floor_server.rs`) to measure against. Latency is measured from the sender's
+//! clock to the receiver's clock inside this one process (the text carries
+//! the send time). The senders are spread evenly over each 1/rate period,
+//! so messages arrive one at a time, not in bursts a server could batch.
+//!
+//! The senders use tokio-tungstenite; the listeners use a lean client of
+//! their own (`reader.rs`), because this generator shares the machine with
+//! the server and its own cost per delivery would otherwise be measured as
+//! the server's latency.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -30,63 +38,15 @@ use streamly_core::domain::{UserId, Username};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Latency histogram: 50 µs buckets up to 5 s, plus overflow.
-struct Histogram {
-    buckets: Vec<AtomicU64>,
-}
+use crate::reader::Readers;
 
-const BUCKET_US: u64 = 50;
-const BUCKETS: usize = 100_000;
-
-impl Histogram {
-    fn new() -> Self {
-        Self {
-            buckets: (0..=BUCKETS).map(|_| AtomicU64::new(0)).collect(),
-        }
-    }
-
-    fn record(&self, micros: u64) {
-        let i = usize::try_from(micros / BUCKET_US)
-            .unwrap_or(BUCKETS)
-            .min(BUCKETS);
-        self.buckets[i].fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn total(&self) -> u64 {
-        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
-    }
-
-    /// Upper edge of the bucket holding quantile `q`, in ms.
-    fn quantile_ms(&self, q: f64) -> f64 {
-        let total = self.total();
-        if total == 0 {
-            return 0.0;
-        }
-        let target = ((total as f64) * q).ceil() as u64;
-        let mut seen = 0;
-        for (i, b) in self.buckets.iter().enumerate() {
-            seen += b.load(Ordering::Relaxed);
-            if seen >= target {
-                return ((i as u64 + 1) * BUCKET_US) as f64 / 1000.0;
-            }
-        }
-        f64::INFINITY
-    }
-
-    fn max_ms(&self) -> f64 {
-        self.buckets
-            .iter()
-            .rposition(|b| b.load(Ordering::Relaxed) > 0)
-            .map_or(0.0, |i| ((i as u64 + 1) * BUCKET_US) as f64 / 1000.0)
-    }
-}
+mod floor_server;
+mod histogram;
+mod reader;
 
 struct Stats {
-    latency: Histogram,
-    delivered: AtomicU64,
     sent: AtomicU64,
     send_errors: AtomicU64,
-    closed: AtomicU64,
     connected: AtomicU64,
     connect_failed: AtomicU64,
 }
@@ -133,52 +93,33 @@ fn proc_usage(pid: u32) -> Option<(u64, f64)> {
     Some((rss_kb * 1024, (utime + stime) / 100.0))
 }
 
-/// The send time carried in a message frame's text (`t=<micros>`).
-fn sent_micros(frame: &str) -> Option<u64> {
-    let start = frame.find("\"text\":\"t=")? + 10;
-    let digits: &str = &frame[start..];
-    let end = digits.find('"')?;
-    digits[..end].parse().ok()
-}
-
-async fn receiver(
-    url: String,
+/// Opens one listening client and hands it to the readers.
+async fn listener(
+    url: Arc<reader::WsUrl>,
     stats: Arc<Stats>,
-    epoch: Instant,
-    measuring: Arc<AtomicU64>,
     gate: Arc<Semaphore>,
+    readers: Arc<Mutex<Readers>>,
 ) {
     let permit = gate.acquire().await;
-    let ws = match tokio_tungstenite::connect_async(&url).await {
-        Ok((ws, _)) => ws,
+    match reader::open(&url).await {
+        Ok((socket, rest)) => {
+            drop(permit);
+            readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .adopt(socket, rest);
+            stats.connected.fetch_add(1, Ordering::Relaxed);
+        }
         Err(e) => {
             stats.connect_failed.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(error = %e, "connect failed");
-            return;
-        }
-    };
-    drop(permit);
-    stats.connected.fetch_add(1, Ordering::Relaxed);
-    let (_tx, mut rx) = ws.split();
-    while let Some(msg) = rx.next().await {
-        match msg {
-            Ok(Message::Text(t)) => {
-                if let Some(sent) = sent_micros(t.as_str())
-                    && measuring.load(Ordering::Relaxed) == 1
-                {
-                    let now = epoch.elapsed().as_micros() as u64;
-                    stats.latency.record(now.saturating_sub(sent));
-                    stats.delivered.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            Ok(Message::Close(_)) | Err(_) => break,
-            Ok(_) => {}
         }
     }
-    stats.closed.fetch_add(1, Ordering::Relaxed);
 }
 
-#[tokio::main]
+// One thread for connecting and the few senders; the listeners have their
+// own reader threads.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -186,6 +127,9 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let a = args()?;
+    if let Some(addr) = a.get("serve-floor") {
+        return floor_server::run(addr);
+    }
     let base: String = get(&a, "url", "ws://127.0.0.1:8084/ws".to_owned())?;
     let room: String = get(&a, "room", "load".to_owned())?;
     let clients: usize = get(&a, "clients", 1000)?;
@@ -193,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
     let rate: f64 = get(&a, "rate", 10.0)?;
     let duration: f64 = get(&a, "duration", 10.0)?;
     let concurrency: usize = get(&a, "connect-concurrency", 256)?;
+    let reader_threads: usize = get(&a, "reader-threads", 2)?;
     let pid: Option<u32> = a.get("server-pid").map(|p| p.parse()).transpose()?;
     let secret = a
         .get("secret")
@@ -204,29 +149,31 @@ async fn main() -> anyhow::Result<()> {
     })?;
 
     let stats = Arc::new(Stats {
-        latency: Histogram::new(),
-        delivered: AtomicU64::new(0),
         sent: AtomicU64::new(0),
         send_errors: AtomicU64::new(0),
-        closed: AtomicU64::new(0),
         connected: AtomicU64::new(0),
         connect_failed: AtomicU64::new(0),
     });
     let epoch = Instant::now();
-    let measuring = Arc::new(AtomicU64::new(0));
+    let measuring = Arc::new(AtomicBool::new(false));
+    let readers = Arc::new(Mutex::new(Readers::start(
+        reader_threads,
+        epoch,
+        Arc::clone(&measuring),
+    )?));
     let base_usage = pid.and_then(proc_usage);
 
     println!("connecting {clients} clients to {base}?room={room} …");
     let url = format!("{base}?room={room}");
+    let listen_url = Arc::new(reader::WsUrl::parse(&url)?);
     let gate = Arc::new(Semaphore::new(concurrency.max(1)));
     let t0 = Instant::now();
     for _ in 0..clients {
-        tokio::spawn(receiver(
-            url.clone(),
-            stats.clone(),
-            epoch,
-            measuring.clone(),
-            gate.clone(),
+        tokio::spawn(listener(
+            Arc::clone(&listen_url),
+            Arc::clone(&stats),
+            Arc::clone(&gate),
+            Arc::clone(&readers),
         ));
     }
     while stats.connected.load(Ordering::Relaxed) + stats.connect_failed.load(Ordering::Relaxed)
@@ -255,14 +202,15 @@ async fn main() -> anyhow::Result<()> {
 
     // Senders: signed-in users, each at rate/senders messages per second.
     let mut sender_tasks = Vec::new();
-    measuring.store(1, Ordering::Relaxed);
+    measuring.store(true, Ordering::Relaxed);
     let start_usage = pid.and_then(proc_usage);
     let self_start = proc_usage(std::process::id());
     let send_start = Instant::now();
     for i in 0..senders.max(1) {
         let name = Username::parse(&format!("load{i}"))?;
         let token = keys.issue_at(UserId::new_random(), &name, time::OffsetDateTime::now_utc())?;
-        let (ws, _) = tokio_tungstenite::connect_async(format!("{url}&token={token}")).await?;
+        let (ws, _) =
+            tokio_tungstenite::connect_async_with_config(format!("{url}&token={token}"), None, true).await?;
         let (mut tx, mut rx) = ws.split();
         let stats2 = stats.clone();
         tokio::spawn(async move {
@@ -277,11 +225,15 @@ async fn main() -> anyhow::Result<()> {
         let per_sender = rate / senders.max(1) as f64;
         let stats = stats.clone();
         let deadline = send_start + Duration::from_secs_f64(duration);
+        // Sender i starts i/rate seconds in, so that together the senders
+        // post one message every 1/rate seconds rather than in bursts.
+        let first = tokio::time::Instant::from_std(send_start)
+            + Duration::from_secs_f64(i as f64 / rate.max(f64::MIN_POSITIVE));
         sender_tasks.push(tokio::spawn(async move {
             if per_sender <= 0.0 {
                 return;
             }
-            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / per_sender));
+            let mut tick = tokio::time::interval_at(first, Duration::from_secs_f64(1.0 / per_sender));
             while Instant::now() < deadline {
                 tick.tick().await;
                 let text = format!("t={}", epoch.elapsed().as_micros());
@@ -301,10 +253,16 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let end_usage = pid.and_then(proc_usage);
     let self_end = proc_usage(std::process::id());
-    measuring.store(0, Ordering::Relaxed);
+    measuring.store(false, Ordering::Relaxed);
+    // Every listener task has finished: the connect loop above waited for all.
+    let readers = Arc::try_unwrap(readers)
+        .map_err(|_| anyhow::anyhow!("a listener task still holds the readers"))?
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    let seen = readers.finish()?;
 
     let sent = stats.sent.load(Ordering::Relaxed);
-    let delivered = stats.delivered.load(Ordering::Relaxed);
+    let delivered = seen.delivered;
     let expected = sent * stats.connected.load(Ordering::Relaxed);
     println!(
         "sent {sent} messages in {send_secs:.1} s ({:.1}/s), {} send errors",
@@ -318,14 +276,11 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        stats.latency.quantile_ms(0.50),
-        stats.latency.quantile_ms(0.99),
-        stats.latency.max_ms()
+        seen.latency.quantile_ms(0.50),
+        seen.latency.quantile_ms(0.99),
+        seen.latency.max_ms()
     );
-    println!(
-        "clients closed by the server: {}",
-        stats.closed.load(Ordering::Relaxed)
-    );
+    println!("clients closed by the server: {}", seen.closed);
     if let (Some((_, cpu0)), Some((rss, cpu1))) = (start_usage, end_usage) {
         let cpu = cpu1 - cpu0;
         println!(
