@@ -11,11 +11,11 @@ use std::collections::HashSet;
 use std::fmt::Display;
 use std::sync::Arc;
 
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use streamly_core::domain::{ChatAuthor, ChatEvent, ChatMessage, ChatText, MessageId, RoomId};
 use time::OffsetDateTime;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
 use crate::frame::{Frame, close_code};
 use crate::hub::{Admission, ChatHub, HubInner};
@@ -278,13 +278,13 @@ where
         // waiter on the hub-wide token (a shared lock) per delivered frame.
         let shutdown = self.hub.shutdown.clone().cancelled_owned();
         tokio::pin!(shutdown);
-        let mut heartbeat = tokio::time::interval_at(
-            Instant::now() + config.heartbeat_interval,
-            config.heartbeat_interval,
-        );
-        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let idle = tokio::time::sleep(config.idle_timeout);
-        tokio::pin!(idle);
+        // One timer for both the heartbeat and the idle timeout, so that a
+        // wake-up for a room frame polls one timer, not two, and a client
+        // frame only moves a deadline instead of re-arming a timer.
+        let mut next_ping = Instant::now() + config.heartbeat_interval;
+        let mut idle_at = Instant::now() + config.idle_timeout;
+        let clock = tokio::time::sleep_until(next_ping.min(idle_at));
+        tokio::pin!(clock);
         loop {
             let flow = tokio::select! {
                 () = &mut shutdown => {
@@ -293,7 +293,7 @@ where
                 }
                 frame = self.transport.next() => match frame {
                     Some(Ok(frame)) => {
-                        idle.as_mut().reset(Instant::now() + config.idle_timeout);
+                        idle_at = Instant::now() + config.idle_timeout;
                         self.on_frame(frame).await
                     }
                     Some(Err(e)) => {
@@ -307,8 +307,20 @@ where
                     Err(RecvError::Lagged(_)) => self.close(close_code::TRY_AGAIN_LATER, "client too slow").await,
                     Err(RecvError::Closed) => self.close(close_code::GOING_AWAY, "room closed").await,
                 },
-                _ = heartbeat.tick() => self.send(Frame::Ping(bytes::Bytes::new())).await,
-                () = &mut idle => self.close(close_code::NORMAL, "idle timeout").await,
+                () = &mut clock => {
+                    let now = Instant::now();
+                    let flow = if now >= idle_at {
+                        self.close(close_code::NORMAL, "idle timeout").await
+                    } else if now >= next_ping {
+                        next_ping = now + config.heartbeat_interval;
+                        self.send(Frame::Ping(bytes::Bytes::new())).await
+                    } else {
+                        // The idle deadline moved on since the timer was set.
+                        Flow::Continue
+                    };
+                    clock.as_mut().reset(next_ping.min(idle_at));
+                    flow
+                }
             };
             if flow == Flow::Stop {
                 return;
@@ -325,12 +337,10 @@ where
         let deadline = Instant::now() + limit;
         while let Some(out) = next.take() {
             match self.outgoing_frame(out) {
-                Ok(Some(frame)) => {
-                    match tokio::time::timeout_at(deadline, self.transport.feed(frame)).await {
-                        Ok(Ok(())) => fed += 1,
-                        _ => return Flow::Stop,
-                    }
-                }
+                Ok(Some(frame)) => match within(deadline, self.transport.feed(frame)).await {
+                    Some(Ok(())) => fed += 1,
+                    _ => return Flow::Stop,
+                },
                 Ok(None) => {}
                 Err(action) => {
                     if fed > 0 {
@@ -354,8 +364,8 @@ where
         if fed == 0 {
             return Flow::Continue;
         }
-        match tokio::time::timeout_at(deadline, self.transport.flush()).await {
-            Ok(Ok(())) => Flow::Continue,
+        match within(deadline, self.transport.flush()).await {
+            Some(Ok(())) => Flow::Continue,
             _ => Flow::Stop,
         }
     }
@@ -495,6 +505,17 @@ where
             }
         }
     }
+}
+
+/// Runs `op` until `deadline` (`None` if it did not finish in time). A
+/// write to a healthy client finishes on its first poll: that case skips
+/// setting up a timer, which matters when one message wakes 10,000
+/// connections.
+async fn within<F: Future + Unpin>(deadline: Instant, mut op: F) -> Option<F::Output> {
+    if let Some(done) = (&mut op).now_or_never() {
+        return Some(done);
+    }
+    tokio::time::timeout_at(deadline, op).await.ok()
 }
 
 /// Milliseconds from now until `until` (at least 1).
