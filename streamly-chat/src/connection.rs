@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use crate::frame::{Frame, close_code};
 use crate::hub::{Admission, ChatHub, HubInner};
+use crate::outbox::{Outbox, Trouble};
 use crate::protocol::{ClientFrame, ErrorCode, Role, ServerFrame};
 use crate::room::{OutKind, Outgoing};
 
@@ -65,6 +66,9 @@ pub(crate) struct Conn<'h, T> {
     bad_frames: u32,
     /// Ids of the history sent on join, skipped if they arrive live too.
     seen: HashSet<MessageId>,
+    /// Where the room writes its frames directly, for WebSocket
+    /// connections upgraded by [`crate::router`].
+    outbox: Option<Arc<Outbox>>,
 }
 
 impl ChatHub {
@@ -78,6 +82,23 @@ impl ChatHub {
         <T as Sink<Frame>>::Error: Display,
         E: Display,
     {
+        self.serve_with(admission, request, transport, None).await;
+    }
+
+    /// [`ChatHub::serve`], with the room's frames written straight to
+    /// `outbox` (the socket under `transport`) instead of through the
+    /// connection's task.
+    pub(crate) async fn serve_with<T, E>(
+        &self,
+        admission: Admission,
+        request: JoinRequest,
+        transport: T,
+        outbox: Option<Arc<Outbox>>,
+    ) where
+        T: Stream<Item = Result<Frame, E>> + Sink<Frame> + Unpin + Send,
+        <T as Sink<Frame>>::Error: Display,
+        E: Display,
+    {
         let _admission = admission;
         let mut conn = Conn {
             hub: &self.inner,
@@ -87,6 +108,7 @@ impl ChatHub {
             role: Role::Anonymous,
             bad_frames: 0,
             seen: HashSet::new(),
+            outbox,
         };
         let room = match request.room.as_deref().map(RoomId::parse) {
             Some(Ok(room)) => room,
@@ -161,10 +183,18 @@ impl ChatHub {
                 }
             }
         };
-        let (membership, rx) = self.join(&conn.room);
+        let (membership, rx) = self.join(&conn.room, conn.outbox.as_ref());
         let ready = membership.room.wait_ready(self.inner.config.write_timeout).await;
         if conn.welcome(ready).await == Flow::Continue {
+            if let Some(outbox) = &conn.outbox {
+                // The history is out: the room frames held since the join
+                // follow it, without the ones it already had.
+                outbox.release(std::mem::take(&mut conn.seen));
+            }
             conn.run(rx).await;
+        }
+        if let Some(outbox) = &conn.outbox {
+            outbox.stop();
         }
         drop(membership);
         tracing::debug!(room = %conn.room, "chat connection ended");
@@ -214,6 +244,10 @@ where
 
     /// Sends a close frame; the connection ends.
     pub(crate) async fn close(&mut self, code: u16, reason: &str) -> Flow {
+        // Nothing may follow a close frame: no more room frames either.
+        if let Some(outbox) = &self.outbox {
+            outbox.stop();
+        }
         let _ = self.send(Frame::close(code, reason)).await;
         Flow::Stop
     }
@@ -307,6 +341,7 @@ where
                     Err(RecvError::Lagged(_)) => self.close(close_code::TRY_AGAIN_LATER, "client too slow").await,
                     Err(RecvError::Closed) => self.close(close_code::GOING_AWAY, "room closed").await,
                 },
+                () = outbox_needed(self.outbox.as_deref()) => self.on_outbox().await,
                 () = &mut clock => {
                     let now = Instant::now();
                     let flow = if now >= idle_at {
@@ -325,6 +360,32 @@ where
             if flow == Flow::Stop {
                 return;
             }
+        }
+    }
+
+    /// Acts on what the room's fan-out left for this connection.
+    async fn on_outbox(&mut self) -> Flow {
+        let Some(outbox) = &self.outbox else {
+            return Flow::Continue;
+        };
+        match outbox.trouble() {
+            Trouble::None => Flow::Continue,
+            Trouble::Pending => {
+                let deadline = Instant::now() + self.hub.config.write_timeout;
+                match within(deadline, self.transport.flush()).await {
+                    Some(Ok(())) => Flow::Continue,
+                    Some(Err(e)) => {
+                        tracing::debug!(room = %self.room, error = %e, "chat client write failed");
+                        Flow::Stop
+                    }
+                    None => {
+                        tracing::info!(room = %self.room, "chat client write timed out; dropping it");
+                        Flow::Stop
+                    }
+                }
+            }
+            Trouble::Slow => self.close(close_code::TRY_AGAIN_LATER, "client too slow").await,
+            Trouble::Failed => Flow::Stop,
         }
     }
 
@@ -504,6 +565,14 @@ where
                 .await
             }
         }
+    }
+}
+
+/// Resolves when `outbox` needs its connection's task; never without one.
+async fn outbox_needed(outbox: Option<&Outbox>) {
+    match outbox {
+        Some(outbox) => outbox.needed().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ChatConfig;
 use crate::moderation::{MemoryModerationStore, ModerationError, ModerationStore, NoOwners, RoomAuthority};
+use crate::outbox::Outbox;
 use crate::protocol::{ErrorCode, Role};
 use crate::rate_limit::RateLimiter;
 use crate::room::{LocalRoom, Outgoing};
@@ -149,10 +150,15 @@ impl ChatHubBuilder {
 pub(crate) struct Membership {
     pub(crate) room: Arc<LocalRoom>,
     hub: Arc<HubInner>,
+    /// The connection's outbox key in the room, if it has one.
+    direct: Option<u64>,
 }
 
 impl Drop for Membership {
     fn drop(&mut self) {
+        if let Some(key) = self.direct {
+            self.room.remove_direct(key);
+        }
         let mut rooms = self.hub.rooms.lock().unwrap_or_else(|p| p.into_inner());
         if self.room.viewers.fetch_sub(1, Ordering::Relaxed) == 1 {
             if rooms
@@ -275,7 +281,14 @@ impl ChatHub {
 
     /// Joins `room` on this node: starts its fan-out if it is the first
     /// connection, and returns the membership and a receiver of its frames.
-    pub(crate) fn join(&self, room: &RoomId) -> (Membership, broadcast::Receiver<Outgoing>) {
+    /// With an `outbox`, the room writes its frames there (held until the
+    /// connection releases it) and the receiver only carries the frames
+    /// the connection must act on itself.
+    pub(crate) fn join(
+        &self,
+        room: &RoomId,
+        outbox: Option<&Arc<Outbox>>,
+    ) -> (Membership, broadcast::Receiver<Outgoing>) {
         let mut rooms = self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner());
         let local = rooms
             .entry(room.clone())
@@ -291,11 +304,18 @@ impl ChatHub {
             })
             .clone();
         local.viewers.fetch_add(1, Ordering::Relaxed);
-        let rx = local.tx.subscribe();
+        let (rx, direct) = match outbox {
+            Some(outbox) => (
+                local.control.subscribe(),
+                Some(local.add_direct(Arc::clone(outbox))),
+            ),
+            None => (local.tx.subscribe(), None),
+        };
         (
             Membership {
                 room: local,
                 hub: Arc::clone(&self.inner),
+                direct,
             },
             rx,
         )

@@ -71,6 +71,7 @@ mod connection;
 pub mod frame;
 mod hub;
 pub mod moderation;
+mod outbox;
 pub mod protocol;
 mod rate_limit;
 #[cfg(feature = "redis")]

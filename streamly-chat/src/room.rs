@@ -4,18 +4,21 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use streamly_core::domain::{ChatEvent, MessageId, RoomId, UserId};
 use streamly_core::ports::{ChatBus, SubscriptionError};
 use time::OffsetDateTime;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::outbox::{Outbox, text_frame};
 use crate::protocol::ServerFrame;
 
 /// What an outgoing room frame is, so a connection can act on it without
@@ -48,7 +51,17 @@ const PRESENCE_REFRESH: Duration = Duration::from_secs(5);
 
 pub(crate) struct LocalRoom {
     pub(crate) id: RoomId,
+    /// Every room frame, for connections without an outbox (any transport
+    /// other than [`crate::router`]'s WebSocket).
     pub(crate) tx: broadcast::Sender<Outgoing>,
+    /// Only the frames a connection with an outbox must act on itself
+    /// (`Silenced`): its room frames are written by the shards.
+    pub(crate) control: broadcast::Sender<Outgoing>,
+    /// The connections with an outbox, split over one fan-out task per
+    /// runtime worker.
+    shards: Vec<Shard>,
+    next_direct: AtomicU64,
+    direct: AtomicUsize,
     /// Connections in the room on this node. Changed only under the hub's
     /// rooms lock, read anywhere.
     pub(crate) viewers: AtomicUsize,
@@ -70,14 +83,20 @@ impl LocalRoom {
         presence_interval: Duration,
         parent: &CancellationToken,
     ) -> Arc<Self> {
+        let workers = tokio::runtime::Handle::current().metrics().num_workers().max(1);
+        let cancel = parent.child_token();
         let room = Arc::new(Self {
             id,
             tx: broadcast::channel(queue.max(1)).0,
+            control: broadcast::channel(queue.max(1)).0,
+            shards: (0..workers).map(|_| Shard::start(queue, &cancel)).collect(),
+            next_direct: AtomicU64::new(0),
+            direct: AtomicUsize::new(0),
             viewers: AtomicUsize::new(0),
             remote_viewers: AtomicUsize::new(0),
             node,
             ready: watch::channel(false).0,
-            cancel: parent.child_token(),
+            cancel,
         });
         tokio::spawn(fan_out(Arc::clone(&room), bus, presence_interval));
         room
@@ -87,6 +106,48 @@ impl LocalRoom {
     /// others' last reports.
     pub(crate) fn total_viewers(&self) -> usize {
         self.viewers.load(Ordering::Relaxed) + self.remote_viewers.load(Ordering::Relaxed)
+    }
+
+    /// Adds a connection whose room frames the shards write straight to
+    /// its socket; returns the key to [`LocalRoom::remove_direct`] it.
+    pub(crate) fn add_direct(&self, outbox: Arc<Outbox>) -> u64 {
+        let key = self.next_direct.fetch_add(1, Ordering::Relaxed);
+        let shard = &self.shards[(key % self.shards.len() as u64) as usize];
+        Arc::make_mut(&mut shard.lock()).push((key, outbox));
+        self.direct.fetch_add(1, Ordering::Relaxed);
+        key
+    }
+
+    /// Removes a connection added by [`LocalRoom::add_direct`].
+    pub(crate) fn remove_direct(&self, key: u64) {
+        let shard = &self.shards[(key % self.shards.len() as u64) as usize];
+        Arc::make_mut(&mut shard.lock()).retain(|(k, _)| *k != key);
+        self.direct.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Sends a frame to every connection of the room on this node.
+    async fn publish(&self, out: Outgoing) {
+        match out.kind {
+            OutKind::Silenced { .. } => {
+                let _ = self.control.send(out.clone());
+            }
+            OutKind::Message(_) | OutKind::Plain if self.direct.load(Ordering::Relaxed) > 0 => {
+                let id = match out.kind {
+                    OutKind::Message(id) => Some(id),
+                    _ => None,
+                };
+                let frame = text_frame(out.text.as_str());
+                for shard in &self.shards {
+                    // A shard only ends with the room.
+                    let _ = shard.tx.send((id, frame.clone())).await;
+                }
+            }
+            _ => {}
+        }
+        // No receivers is fine: everyone just left, or all have outboxes.
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(out);
+        }
     }
 
     /// Waits until the room's bus subscription is live (so no message
@@ -158,7 +219,7 @@ fn announce(room: &LocalRoom, bus: &Arc<dyn ChatBus>, viewers: usize) {
 /// Runs every presence interval: announces this node's count when it
 /// changed (or is due a refresh), forgets silent nodes, and tells local
 /// clients the room's total when it changed.
-fn presence_tick(room: &LocalRoom, bus: &Arc<dyn ChatBus>, p: &mut Presence) {
+fn presence_tick(room: &LocalRoom, bus: &Arc<dyn ChatBus>, p: &mut Presence) -> Option<Outgoing> {
     let now = Instant::now();
     p.remote
         .retain(|_, (_, at)| now.duration_since(*at) < PRESENCE_REFRESH * 3);
@@ -170,14 +231,15 @@ fn presence_tick(room: &LocalRoom, bus: &Arc<dyn ChatBus>, p: &mut Presence) {
         p.published_at = now;
     }
     let total = room.total_viewers();
-    if total != p.sent_total {
-        p.sent_total = total;
-        let text = ServerFrame::Presence { viewers: total }.to_json();
-        let _ = room.tx.send(Outgoing {
-            kind: OutKind::Plain,
-            text: Utf8Bytes::from(text),
-        });
+    if total == p.sent_total {
+        return None;
     }
+    p.sent_total = total;
+    let text = ServerFrame::Presence { viewers: total }.to_json();
+    Some(Outgoing {
+        kind: OutKind::Plain,
+        text: Utf8Bytes::from(text),
+    })
 }
 
 async fn fan_out(room: Arc<LocalRoom>, bus: Arc<dyn ChatBus>, presence_interval: Duration) {
@@ -231,8 +293,7 @@ async fn fan_out_loop(
                     }
                     Ok(event) => {
                         if let Some(out) = outgoing(event) {
-                            // No receivers is fine: everyone just left.
-                            let _ = room.tx.send(out);
+                            room.publish(out).await;
                         }
                     }
                     Err(SubscriptionError::Lagged(n)) => {
@@ -244,8 +305,63 @@ async fn fan_out_loop(
                         break;
                     }
                 },
-                _ = tick.tick() => presence_tick(room, bus, presence),
+                _ = tick.tick() => {
+                    if let Some(out) = presence_tick(room, bus, presence) {
+                        room.publish(out).await;
+                    }
+                }
             }
         }
+    }
+}
+
+/// Connections a shard writes to before it yields to the runtime.
+const YIELD_EVERY: usize = 512;
+
+/// The outboxes of one share of a room's connections.
+type Outboxes = Arc<Vec<(u64, Arc<Outbox>)>>;
+
+/// One fan-out task and the connections it writes to. The list is
+/// copied on write: the task takes a snapshot per frame, so joins and
+/// leaves never wait for a fan-out to finish.
+struct Shard {
+    conns: Arc<Mutex<Outboxes>>,
+    tx: mpsc::Sender<(Option<MessageId>, Bytes)>,
+}
+
+impl Shard {
+    fn start(queue: usize, parent: &CancellationToken) -> Self {
+        let conns: Arc<Mutex<Outboxes>> = Arc::default();
+        let (tx, mut rx) = mpsc::channel::<(Option<MessageId>, Bytes)>(queue.max(1));
+        let list = Arc::clone(&conns);
+        let cancel = parent.clone();
+        // Unconstrained: tokio's cooperative budget (128 resource polls per
+        // task poll) would otherwise make every write after the 128th of a
+        // frame look like a full socket. The task yields on its own instead.
+        tokio::spawn(tokio::task::unconstrained(async move {
+            loop {
+                let (id, frame) = tokio::select! {
+                    () = cancel.cancelled() => return,
+                    next = rx.recv() => match next {
+                        Some(next) => next,
+                        None => return,
+                    },
+                };
+                let snapshot = Arc::clone(&list.lock().unwrap_or_else(|p| p.into_inner()));
+                for chunk in snapshot.chunks(YIELD_EVERY) {
+                    for (_, outbox) in chunk {
+                        outbox.deliver(id, &frame);
+                    }
+                    // Let the worker's other tasks (joins, reads, pings) run
+                    // between chunks of a large room.
+                    tokio::task::yield_now().await;
+                }
+            }
+        }));
+        Self { conns, tx }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Outboxes> {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -1,21 +1,32 @@
 //! The WebSocket front door: `GET /ws?room=…[&token=…]` on axum.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::Router;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::ws::Utf8Bytes;
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
+use bytes::Bytes;
 use futures_util::{Sink, Stream};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
 use serde::Deserialize;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::connection::JoinRequest;
 use crate::frame::Frame;
 use crate::hub::{AdmitError, ChatHub};
+use crate::outbox::{DirectStream, Outbox};
 
 /// Largest message tungstenite buffers before giving up on a client; the
 /// protocol's own cap (`max_frame_bytes`, 4 KiB) is checked by the handler
@@ -42,12 +53,14 @@ pub fn router(hub: ChatHub) -> Router {
     Router::new().route("/ws", get(ws_handler)).with_state(hub)
 }
 
-async fn ws_handler(
-    State(hub): State<ChatHub>,
-    Query(query): Query<WsQuery>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
+async fn ws_handler(State(hub): State<ChatHub>, Query(query): Query<WsQuery>, mut req: Request) -> Response {
+    let accept = match check_upgrade(req.headers()) {
+        Ok(accept) => accept,
+        Err(refusal) => return *refusal,
+    };
+    let Some(on_upgrade) = req.extensions_mut().remove::<OnUpgrade>() else {
+        return (StatusCode::UPGRADE_REQUIRED, "connection cannot be upgraded").into_response();
+    };
     let admission = match hub.admit() {
         Ok(a) => a,
         Err(AdmitError::TooManyConnections) => {
@@ -55,7 +68,8 @@ async fn ws_handler(
         }
         Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "chat server shutting down").into_response(),
     };
-    let bearer = headers
+    let bearer = req
+        .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token)
@@ -67,14 +81,61 @@ async fn ws_handler(
     // Never below the protocol cap, so that the handler sees every frame it
     // must refuse; larger ones arrive as `Frame::TooLarge`.
     let transport_max = TRANSPORT_MAX_MESSAGE.max(hub.config().max_frame_bytes.saturating_add(1));
-    upgrade
+    let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(transport_max)
-        .max_frame_size(transport_max)
-        .on_upgrade(move |socket| async move {
-            hub.serve(admission, request, WsTransport(socket)).await;
-        })
+        .max_message_size(Some(transport_max))
+        .max_frame_size(Some(transport_max));
+    let queue = hub.config().outbound_queue;
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                tracing::debug!(error = %e, "chat WebSocket upgrade failed");
+                return;
+            }
+        };
+        let outbox = Outbox::new(TokioIo::new(upgraded), queue);
+        let socket =
+            WebSocketStream::from_raw_socket(DirectStream(Arc::clone(&outbox)), Role::Server, Some(config))
+                .await;
+        hub.serve_with(admission, request, WsTransport(socket), Some(outbox))
+            .await;
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(axum::body::Body::empty())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// Checks a WebSocket opening handshake (RFC 6455 §4.2.1) and returns the
+/// `Sec-WebSocket-Accept` value, or the response refusing it.
+fn check_upgrade(headers: &HeaderMap) -> Result<String, Box<Response>> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    let refuse = |message: &'static str| Box::new((StatusCode::BAD_REQUEST, message).into_response());
+    if !has_token(header::CONNECTION, "upgrade") {
+        return Err(refuse("`Connection` header did not include `upgrade`"));
+    }
+    if !has_token(header::UPGRADE, "websocket") {
+        return Err(refuse("`Upgrade` header did not include `websocket`"));
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
+        return Err(refuse("`Sec-WebSocket-Version` header did not include `13`"));
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or_else(|| refuse("`Sec-WebSocket-Key` header missing"))?;
+    Ok(derive_accept_key(key.as_bytes()))
 }
 
 /// The token of an `Authorization: Bearer <token>` value; the scheme is
@@ -85,26 +146,36 @@ fn bearer_token(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Adapts an axum [`WebSocket`] to a `Stream + Sink` of [`Frame`]s.
-#[derive(Debug)]
-pub struct WsTransport(pub WebSocket);
+/// A WebSocket accepted by [`router`], as a `Stream + Sink` of
+/// [`Frame`]s.
+pub struct WsTransport(WebSocketStream<DirectStream>);
+
+impl std::fmt::Debug for WsTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsTransport").finish_non_exhaustive()
+    }
+}
 
 fn from_message(m: Message) -> Frame {
     match m {
-        Message::Text(t) => Frame::Text(t),
+        // tungstenite checked the UTF-8 already; axum's type checks again.
+        Message::Text(t) => match Utf8Bytes::try_from(Bytes::from(t)) {
+            Ok(t) => Frame::Text(t),
+            Err(_) => Frame::Binary(Bytes::new()),
+        },
         Message::Binary(b) => Frame::Binary(b),
         Message::Ping(b) => Frame::Ping(b),
         Message::Pong(b) => Frame::Pong(b),
-        Message::Close(c) => Frame::Close(c.map(|c| (c.code, c.reason.as_str().to_owned()))),
+        Message::Close(c) => Frame::Close(c.map(|c| (u16::from(c.code), c.reason.as_str().to_owned()))),
+        // Raw frames only exist on the write side.
+        Message::Frame(_) => Frame::Binary(Bytes::new()),
     }
 }
 
 /// The size of a message tungstenite refused as over its limit, if that
 /// is what `e` is (the handler then closes with 1009 instead of dropping).
-fn too_long(e: &axum::Error) -> Option<usize> {
-    use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
-    let inner = std::error::Error::source(e)?.downcast_ref::<WsError>()?;
-    match inner {
+fn too_long(e: &WsError) -> Option<usize> {
+    match e {
         WsError::Capacity(CapacityError::MessageTooLong { size, .. }) => Some(*size),
         _ => None,
     }
@@ -112,21 +183,21 @@ fn too_long(e: &axum::Error) -> Option<usize> {
 
 fn to_message(f: Frame) -> Message {
     match f {
-        Frame::Text(t) => Message::Text(t),
+        Frame::Text(t) => Message::Text(t.as_str().into()),
         Frame::Binary(b) => Message::Binary(b),
         Frame::Ping(b) => Message::Ping(b),
         Frame::Pong(b) => Message::Pong(b),
         // Never written: only ever read.
         Frame::TooLarge(_) => Message::Close(None),
         Frame::Close(c) => Message::Close(c.map(|(code, reason)| CloseFrame {
-            code,
+            code: code.into(),
             reason: reason.into(),
         })),
     }
 }
 
 impl Stream for WsTransport {
-    type Item = Result<Frame, axum::Error>;
+    type Item = Result<Frame, WsError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         Pin::new(&mut self.0).poll_next(cx).map(|m| {
@@ -139,7 +210,7 @@ impl Stream for WsTransport {
 }
 
 impl Sink<Frame> for WsTransport {
-    type Error = axum::Error;
+    type Error = WsError;
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Pin::new(&mut self.0).poll_ready(cx)

@@ -486,3 +486,76 @@ async fn shutdown_closes_everyone_with_1001() {
     assert_eq!(hub.connections(), 0);
     assert!(hub.admit().is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_room_gets_every_message_in_order_while_clients_join() {
+    // More clients than one fan-out shard writes before yielding (512), on
+    // two workers (two shards), with clients still joining while messages
+    // flow: every client that has joined gets every later message once, in
+    // order, after its history.
+    let hub = hub_with(config());
+    let addr = start(hub.clone()).await;
+    let name = room("large");
+    let alice = user("alice");
+    let (mut sender, _) = Client::join(addr, &name, Some(&alice.token)).await;
+    let mut early = Vec::new();
+    for _ in 0..1100 {
+        early.push(Client::join(addr, &name, None).await.0);
+    }
+    let late_joiners = {
+        let name = name.clone();
+        tokio::spawn(async move {
+            let mut late = Vec::new();
+            for _ in 0..40 {
+                late.push(Client::join(addr, &name, None).await);
+            }
+            late
+        })
+    };
+    for i in 0..30 {
+        sender.say(&format!("m{i}")).await;
+    }
+    let late = late_joiners.await.unwrap();
+    for mut client in early {
+        let mut texts = Vec::new();
+        while texts.len() < 30 {
+            let v = client.next_event().await;
+            if v["type"] == "message" {
+                texts.push(v["text"].as_str().unwrap().to_owned());
+            }
+        }
+        let expected: Vec<String> = (0..30).map(|i| format!("m{i}")).collect();
+        assert_eq!(texts, expected);
+    }
+    for (mut client, history) in late {
+        // History plus live messages: each message exactly once, in order.
+        let mut texts: Vec<String> = history
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect();
+        while texts.len() < 30 {
+            let v = client.next_event().await;
+            if v["type"] == "message" {
+                texts.push(v["text"].as_str().unwrap().to_owned());
+            }
+        }
+        let expected: Vec<String> = (0..30).map(|i| format!("m{i}")).collect();
+        assert_eq!(texts, expected);
+    }
+}
+
+#[tokio::test]
+async fn a_plain_http_request_is_refused_with_400() {
+    let hub = hub_with(config());
+    let addr = start(hub.clone()).await;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tcp.write_all(b"GET /ws?room=plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+    assert!(response.contains("Connection"), "{response}");
+    assert_eq!(hub.connections(), 0);
+}

@@ -97,6 +97,7 @@ impl<T: Sink<I> + Unpin, I> Sink<I> for ReadGate<T> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use futures_util::StreamExt;
