@@ -28,7 +28,7 @@ pub fn run(addr: &str) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
     println!("floor server listening on {}", listener.local_addr()?);
     let writers = writer_count();
-    let shards: Arc<Vec<Mutex<Vec<TcpStream>>>> =
+    let shards: Arc<Vec<Mutex<Vec<Arc<TcpStream>>>>> =
         Arc::new((0..writers).map(|_| Mutex::new(Vec::new())).collect());
     let mut fan_out = Vec::new();
     for shard in 0..writers {
@@ -38,14 +38,23 @@ pub fn run(addr: &str) -> anyhow::Result<()> {
             for frame in rx {
                 let mut clients = shards[shard].lock().unwrap_or_else(|p| p.into_inner());
                 // A client that fails a write is gone: drop it.
-                clients.retain_mut(|c| c.write_all(&frame).is_ok());
+                clients.retain(|c| (&**c).write_all(&frame).is_ok());
             }
         });
         fan_out.push(tx);
     }
     let fan_out = Arc::new(fan_out);
     for (n, socket) in listener.incoming().enumerate() {
-        let Ok(mut socket) = socket else { continue };
+        let mut socket = match socket {
+            Ok(socket) => socket,
+            Err(e) => {
+                // Out of descriptors, most likely: say so and slow down
+                // rather than spin.
+                eprintln!("accept failed: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                continue;
+            }
+        };
         let fan_out = Arc::clone(&fan_out);
         let shards = Arc::clone(&shards);
         // Each client's reader only waits in `read`: a small stack will do.
@@ -53,12 +62,14 @@ pub fn run(addr: &str) -> anyhow::Result<()> {
             if upgrade(&mut socket).is_err() {
                 return;
             }
-            let Ok(writer) = socket.try_clone() else { return };
+            // Shared, not duplicated: a second descriptor per client would
+            // double the open files.
+            let socket = Arc::new(socket);
             shards[n % shards.len()]
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .push(writer);
-            read_sends(socket, &fan_out);
+                .push(Arc::clone(&socket));
+            read_sends(&socket, &fan_out);
         })?;
     }
     Ok(())
@@ -98,7 +109,7 @@ fn upgrade(socket: &mut TcpStream) -> anyhow::Result<()> {
 }
 
 /// Reads a client's frames; each `send` is fanned out to every client.
-fn read_sends(mut socket: TcpStream, fan_out: &[mpsc::Sender<Arc<Vec<u8>>>]) {
+fn read_sends(mut socket: &TcpStream, fan_out: &[mpsc::Sender<Arc<Vec<u8>>>]) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {

@@ -12,7 +12,10 @@
 //! - [`ChatHub::serve`] — the connection handler, generic over any
 //!   `Stream + Sink` of [`Frame`]s (testable without a network).
 //! - [`router`] / [`serve`] — the axum WebSocket route `GET /ws?room=…` and a
-//!   standalone server.
+//!   standalone server. A room writes its frames straight to the sockets of
+//!   the clients this route accepted, from one fan-out task per runtime
+//!   worker, so that a message to 10,000 clients costs 10,000 writes, not
+//!   10,000 task wake-ups (`docs/chat-protocol.md`, "Delivery on one node").
 //! - [`moderation`] — the [`RoomAuthority`](moderation::RoomAuthority) and
 //!   [`ModerationStore`](moderation::ModerationStore) ports with in-memory
 //!   adapters.
@@ -34,7 +37,11 @@
 //!     .config(ChatConfig::default())
 //!     .build();
 //! let app = axum::Router::new().nest("/chat", streamly_chat::router(hub.clone()));
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8084").await?;
+//! // Chat frames are small and latency-bound: turn Nagle's algorithm off.
+//! use axum::serve::ListenerExt;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8084")
+//!     .await?
+//!     .tap_io(streamly_chat::disable_nagle);
 //! // Clients connect to ws://127.0.0.1:8084/chat/ws?room=demo
 //! axum::serve(listener, app).await?;
 //! # Ok(())
