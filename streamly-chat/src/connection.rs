@@ -6,6 +6,12 @@
 //! the room's shared frames (a bounded broadcast window: falling further
 //! behind than `outbound_queue` frames closes the connection with 1013),
 //! the heartbeat, the idle timer and the hub's shutdown.
+//!
+//! A WebSocket accepted by [`crate::router`] also has an
+//! [`Outbox`](crate::outbox): the room writes its frames to the socket
+//! itself, the broadcast only carries the frames this task must act on
+//! (a moderator silencing its user), and the task wakes for the outbox only
+//! when a write is left to flush or the client fell behind.
 
 use std::collections::HashSet;
 use std::fmt::Display;
