@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::fmt::Display;
 use std::sync::Arc;
 
-use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use streamly_core::domain::{ChatAuthor, ChatEvent, ChatMessage, ChatText, MessageId, RoomId};
 use time::OffsetDateTime;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
@@ -30,9 +30,6 @@ use crate::protocol::{ClientFrame, ErrorCode, Role, ServerFrame};
 use crate::room::{OutKind, Outgoing};
 
 mod commands;
-mod read_gate;
-
-use read_gate::ReadGate;
 
 /// What a client asked for when it connected (the WebSocket query string
 /// and `Authorization` header, already extracted).
@@ -108,7 +105,7 @@ impl ChatHub {
         let _admission = admission;
         let mut conn = Conn {
             hub: &self.inner,
-            transport: ReadGate::new(transport),
+            transport,
             room: RoomId::from(streamly_core::domain::StreamId::new_random()),
             author: None,
             role: Role::Anonymous,
@@ -378,7 +375,10 @@ where
             Trouble::None => Flow::Continue,
             Trouble::Pending => {
                 let deadline = Instant::now() + self.hub.config.write_timeout;
-                match within(deadline, self.transport.flush()).await {
+                match tokio::time::timeout_at(deadline, self.transport.flush())
+                    .await
+                    .ok()
+                {
                     Some(Ok(())) => Flow::Continue,
                     Some(Err(e)) => {
                         tracing::debug!(room = %self.room, error = %e, "chat client write failed");
@@ -404,7 +404,10 @@ where
         let deadline = Instant::now() + limit;
         while let Some(out) = next.take() {
             match self.outgoing_frame(out) {
-                Ok(Some(frame)) => match within(deadline, self.transport.feed(frame)).await {
+                Ok(Some(frame)) => match tokio::time::timeout_at(deadline, self.transport.feed(frame))
+                    .await
+                    .ok()
+                {
                     Some(Ok(())) => fed += 1,
                     _ => return Flow::Stop,
                 },
@@ -431,7 +434,10 @@ where
         if fed == 0 {
             return Flow::Continue;
         }
-        match within(deadline, self.transport.flush()).await {
+        match tokio::time::timeout_at(deadline, self.transport.flush())
+            .await
+            .ok()
+        {
             Some(Ok(())) => Flow::Continue,
             _ => Flow::Stop,
         }
@@ -580,17 +586,6 @@ async fn outbox_needed(outbox: Option<&Outbox>) {
         Some(outbox) => outbox.needed().await,
         None => std::future::pending().await,
     }
-}
-
-/// Runs `op` until `deadline` (`None` if it did not finish in time). A
-/// write to a healthy client finishes on its first poll: that case skips
-/// setting up a timer, which matters when one message wakes 10,000
-/// connections.
-async fn within<F: Future + Unpin>(deadline: Instant, mut op: F) -> Option<F::Output> {
-    if let Some(done) = (&mut op).now_or_never() {
-        return Some(done);
-    }
-    tokio::time::timeout_at(deadline, op).await.ok()
 }
 
 /// Milliseconds from now until `until` (at least 1).
