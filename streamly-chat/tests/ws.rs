@@ -516,32 +516,30 @@ async fn a_large_room_gets_every_message_in_order_while_clients_join() {
         sender.say(&format!("m{i}")).await;
     }
     let late = late_joiners.await.unwrap();
+    let expected: Vec<String> = (0..30).map(|i| format!("m{i}")).collect();
     for mut client in early {
-        let mut texts = Vec::new();
-        while texts.len() < 30 {
-            let v = client.next_event().await;
-            if v["type"] == "message" {
-                texts.push(v["text"].as_str().unwrap().to_owned());
-            }
-        }
-        let expected: Vec<String> = (0..30).map(|i| format!("m{i}")).collect();
-        assert_eq!(texts, expected);
+        assert_eq!(texts_after(&mut client, Vec::new(), 30).await, expected);
     }
     for (mut client, history) in late {
         // History plus live messages: each message exactly once, in order.
-        let mut texts: Vec<String> = history
+        let seen = history
             .iter()
             .map(|m| m["text"].as_str().unwrap().to_owned())
             .collect();
-        while texts.len() < 30 {
-            let v = client.next_event().await;
-            if v["type"] == "message" {
-                texts.push(v["text"].as_str().unwrap().to_owned());
-            }
-        }
-        let expected: Vec<String> = (0..30).map(|i| format!("m{i}")).collect();
-        assert_eq!(texts, expected);
+        assert_eq!(texts_after(&mut client, seen, 30).await, expected);
     }
+}
+
+/// `texts` followed by the texts of the live messages `client` reads,
+/// until there are `total`.
+async fn texts_after(client: &mut Client, mut texts: Vec<String>, total: usize) -> Vec<String> {
+    while texts.len() < total {
+        let v = client.next_event().await;
+        if v["type"] == "message" {
+            texts.push(v["text"].as_str().unwrap().to_owned());
+        }
+    }
+    texts
 }
 
 #[tokio::test]
