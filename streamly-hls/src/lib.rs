@@ -11,6 +11,10 @@
 //!   PCR, continuity counters, Annex B H.264 with AUD and SPS/PPS before
 //!   each IDR, ADTS AAC. Copies each payload byte once into the caller's
 //!   buffer; no allocation per frame.
+//! - [`fmp4`] — the sans-IO fragmented MP4 (CMAF) writer (ISO/IEC
+//!   14496-12): an init segment with `avcC`/`esds` taken verbatim from the
+//!   configs, and `moof` + `mdat` headers whose samples the caller sends
+//!   as they are (AVCC, raw AAC), never copied.
 //! - [`Segmenter`] — cuts at the first keyframe at or after the target
 //!   duration (audio-only: on time), unwrapping 32-bit RTMP timestamps;
 //!   segments are bounded (forced cuts before the target duration, rounded
@@ -66,6 +70,7 @@
 
 mod cleanup;
 mod error;
+pub mod fmp4;
 mod http;
 mod packager;
 mod playlist;
