@@ -22,8 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use streamly::core::adapters::{FsSegmentSink, MemorySegmentSink, StaticKeyValidator};
-use streamly::core::ports::SegmentSink;
+use streamly::core::adapters::{FsSegmentSink, StaticKeyValidator};
 use streamly::hls::{HlsConfig, HlsPublisher};
 use streamly::live::Ingest;
 use streamly::rtmp::{RtmpConfig, RtmpServer};
@@ -49,14 +48,18 @@ async fn main() -> anyhow::Result<()> {
     let validator = Arc::new(StaticKeyValidator::from_spec(&keys).context("STREAMLY_STREAM_KEYS")?);
     let rtmp_addr = env_addr("STREAMLY_RTMP_ADDR", "0.0.0.0:1935")?;
     let http_addr = env_addr("STREAMLY_HTTP_ADDR", "0.0.0.0:8000")?;
-    let sink: Arc<dyn SegmentSink> = match std::env::var_os("STREAMLY_SEGMENT_DIR") {
-        Some(dir) => Arc::new(FsSegmentSink::open(dir).await.context("STREAMLY_SEGMENT_DIR")?),
-        None => Arc::new(MemorySegmentSink::default()),
-    };
+    // Live viewers are served from memory; a segment directory also keeps
+    // the segments on disk (for recordings, or other servers to read).
+    let mut publisher = HlsPublisher::new(HlsConfig::default());
+    if let Some(dir) = std::env::var_os("STREAMLY_SEGMENT_DIR") {
+        let sink = FsSegmentSink::open(dir).await.context("STREAMLY_SEGMENT_DIR")?;
+        publisher = publisher.persist_to(Arc::new(sink));
+        publisher.recover().await.context("cleaning up STREAMLY_SEGMENT_DIR")?;
+    }
+    let publisher = Arc::new(publisher);
 
     let server = RtmpServer::bind(rtmp_addr, RtmpConfig::default(), validator)?;
-    let publisher = Arc::new(HlsPublisher::new(Arc::clone(&sink), HlsConfig::default()));
-    let ingest = Ingest::new(server.hub(), publisher);
+    let ingest = Ingest::new(server.hub(), Arc::clone(&publisher));
     let listener = tokio::net::TcpListener::bind(http_addr).await?;
     tracing::info!(rtmp = %server.local_addr(), http = %listener.local_addr()?, "rtmp_to_hls ready");
 
@@ -72,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
     });
     let rtmp = tokio::spawn(server.run(shutdown.clone()));
     let packaging = tokio::spawn(ingest.run(shutdown.clone()));
-    axum::serve(listener, streamly::hls::router(sink))
+    axum::serve(listener, streamly::hls::router(publisher))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await?;
     rtmp.await??;

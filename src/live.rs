@@ -1,10 +1,11 @@
 //! RTMP → HLS: a packager per published stream.
 //!
 //! [`Ingest`] listens to the RTMP [`StreamHub`]'s events; for each stream that
-//! starts it subscribes and hands the frames to the [`HlsPublisher`], which
-//! writes segments until the publisher leaves, then the final playlist with
-//! `EXT-X-ENDLIST`. It also publishes the packagers' count of ingested bytes
-//! for `/metrics`.
+//! starts it subscribes and hands the frames to the [`HlsPublisher`], whose
+//! task keeps the stream's live window until the publisher leaves, then ends
+//! its playlists with `EXT-X-ENDLIST`. Every second it sweeps expired
+//! windows and publishes the packagers' count of ingested bytes for
+//! `/metrics`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -125,6 +126,7 @@ impl Ingest {
                 _ = tick.tick() => {
                     bytes.absolute(self.publisher.ingest_bytes_total());
                     dropped.absolute(self.publisher.dropped_segments_total());
+                    self.publisher.sweep().await;
                 }
                 Some(done) = packagers.tasks.join_next(), if !packagers.tasks.is_empty() => {
                     packagers.finished(done);
@@ -148,24 +150,17 @@ impl Ingest {
         }
         bytes.absolute(self.publisher.ingest_bytes_total());
         dropped.absolute(self.publisher.dropped_segments_total());
-        // Segments waiting out their grace period: delete them now, their
-        // timers die with the runtime.
-        self.publisher.shutdown().await;
         tracing::info!("ingest stopped: every playlist is closed");
     }
 }
 
-type PackagerOutcome = (
-    StreamId,
-    Result<streamly_hls::PackagerStats, streamly_hls::HlsError>,
-);
+type PackagerOutcome = (StreamId, streamly_hls::PackagerStats);
 
 fn log_packager(done: Result<PackagerOutcome, tokio::task::JoinError>) {
     match done {
-        Ok((stream_id, Ok(stats))) => {
+        Ok((stream_id, stats)) => {
             tracing::info!(%stream_id, segments = stats.segments, bytes = stats.bytes, "packager finished");
         }
-        Ok((stream_id, Err(e))) => tracing::error!(%stream_id, error = %e, "packager failed"),
         Err(e) => tracing::error!(error = %e, "packager task panicked"),
     }
 }
@@ -176,8 +171,7 @@ mod tests {
 
     use std::process::Stdio;
 
-    use streamly_core::adapters::{MemorySegmentSink, StaticKeyValidator};
-    use streamly_core::ports::{SegmentPath, SegmentSink};
+    use streamly_core::adapters::StaticKeyValidator;
     use streamly_hls::HlsConfig;
     use streamly_rtmp::{RtmpConfig, RtmpServer};
 
@@ -229,22 +223,19 @@ mod tests {
             .unwrap();
         next_event(&mut events, true).await;
 
-        let sink = Arc::new(MemorySegmentSink::default());
-        let publisher = Arc::new(HlsPublisher::new(sink.clone(), HlsConfig::default()));
+        let publisher = Arc::new(HlsPublisher::new(HlsConfig::default()));
         let ingest_stop = CancellationToken::new();
         let ingest = tokio::spawn(Ingest::new(hub.clone(), Arc::clone(&publisher)).run(ingest_stop.clone()));
         next_event(&mut events, false).await;
         ingest_stop.cancel();
         ingest.await.unwrap();
 
-        let text = sink
-            .get(&SegmentPath::parse("demo/index.m3u8").unwrap())
-            .await
-            .unwrap()
-            .expect("playlist");
-        let text = String::from_utf8(text.to_vec()).unwrap();
+        let window = publisher.window(&StreamId::parse("demo").unwrap()).expect("window");
+        let snapshot = Arc::clone(&*window.snapshots.borrow());
+        assert!(snapshot.ended);
+        let text = String::from_utf8(snapshot.playlist.clone().expect("playlist").to_vec()).unwrap();
         assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
-        assert!(text.matches(".ts").count() >= 2, "{text}");
+        assert!(snapshot.segments.len() >= 2, "{text}");
         assert!(publisher.ingest_bytes_total() > 100_000);
         shutdown.cancel();
         server.await.unwrap().unwrap();

@@ -26,7 +26,7 @@ use axum::Router;
 use axum::serve::ListenerExt;
 use streamly_chat::moderation::{ModerationStore, StreamStoreAuthority};
 use streamly_chat::{ChatConfig, ChatHub};
-use streamly_core::adapters::{MemoryChatBus, MemorySegmentSink, MemoryStreamStore, MemoryUserStore};
+use streamly_core::adapters::{MemoryChatBus, MemoryStreamStore, MemoryUserStore};
 use streamly_core::auth::{JwtConfig, JwtError, JwtKeys, PasswordHasher};
 use streamly_core::domain::{ChatEvent, ChatMessage, RoomId};
 use streamly_core::ports::{
@@ -150,7 +150,9 @@ impl PlatformBuilder {
         self
     }
 
-    /// Where HLS segments and playlists go.
+    /// Where HLS segments and playlists are persisted (recordings, other
+    /// nodes). Default: nowhere; live viewers are served from memory either
+    /// way. What an earlier process left there is cleaned up at build.
     pub fn segments(mut self, sink: Arc<dyn SegmentSink>) -> Self {
         self.segments = Some(sink);
         self
@@ -178,9 +180,7 @@ impl PlatformBuilder {
         let raw_bus = self
             .chat_bus
             .unwrap_or_else(|| Arc::new(MemoryChatBus::default()));
-        let segments = self
-            .segments
-            .unwrap_or_else(|| Arc::new(MemorySegmentSink::default()) as Arc<dyn SegmentSink>);
+        let segments = self.segments;
 
         let jwt = JwtKeys::new(&config.jwt)?;
         let accounts = Accounts::new(users.clone(), config.password_hasher.clone(), jwt.clone());
@@ -201,7 +201,16 @@ impl PlatformBuilder {
             config.api.urls.rtmp = fixed;
         }
         let hub = rtmp.hub();
-        let publisher = Arc::new(HlsPublisher::new(segments.clone(), config.hls.clone()));
+        let mut publisher = HlsPublisher::new(config.hls.clone());
+        if let Some(sink) = &segments {
+            publisher = publisher.persist_to(Arc::clone(sink));
+        }
+        let publisher = Arc::new(publisher);
+        match publisher.recover().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "cleaned up the segments an earlier run left"),
+            Err(e) => tracing::warn!(error = %e, "could not clean up the segments an earlier run left"),
+        }
 
         let bus: Arc<dyn ChatBus> = Arc::new(MeteredChatBus(raw_bus.clone()));
         // Rooms are streams: refuse the others rather than open a room per
@@ -221,11 +230,12 @@ impl PlatformBuilder {
             users: Some(users),
             streams: Some(stream_store),
             chat: Some(raw_bus),
-            segments: Some(segments.clone()),
+            segments: segments.clone(),
         };
         let scrape_chat = chat.clone();
         let scrape_hub = hub.clone();
         let delete_hub = hub.clone();
+        let delete_hls = Arc::clone(&publisher);
         let state = ApiState::new(
             accounts.clone(),
             streams.clone(),
@@ -241,10 +251,13 @@ impl PlatformBuilder {
             if delete_hub.disconnect(id) {
                 tracing::info!(stream_id = %id, "stream deleted: publisher disconnected");
             }
+            if delete_hls.remove(id) {
+                tracing::info!(stream_id = %id, "stream deleted: its HLS window is gone");
+            }
         });
         let app = Router::new()
             .merge(api::router(state, &config.api))
-            .merge(streamly_hls::router(segments))
+            .merge(streamly_hls::router(Arc::clone(&publisher)))
             .merge(streamly_chat::router(chat.clone()))
             .merge(web::router(&config.ui));
         let router = api::harden(app, &web::content_security_policy(&config.ui));

@@ -1,6 +1,5 @@
 //! Errors of the remux core and the packager.
 
-use streamly_core::domain::StreamId;
 use streamly_core::ports::SegmentSinkError;
 use thiserror::Error;
 
@@ -39,17 +38,12 @@ pub enum MuxError {
     },
 }
 
-/// What ends a packager run early.
+/// What the packager's storage side can fail with.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum HlsError {
-    /// Writing a playlist failed; the stream's playlist may be stale.
-    #[error("stream {stream_id}: writing the playlist failed: {source}")]
-    Sink {
-        /// The stream being packaged.
-        stream_id: StreamId,
-        /// The sink's error.
-        #[source]
-        source: SegmentSinkError,
-    },
+    /// Listing, reading or rewriting the sink while cleaning up after an
+    /// earlier process failed.
+    #[error("cleaning up the segment sink failed: {0}")]
+    Recovery(#[source] SegmentSinkError),
 }

@@ -7,44 +7,45 @@
 //!
 //! ## Layout
 //!
-//! - [`ts`] — the sans-IO MPEG-TS muxer (ISO/IEC 13818-1): PAT/PMT, PES,
-//!   PCR, continuity counters, Annex B H.264 with AUD and SPS/PPS before
-//!   each IDR, ADTS AAC. Copies each payload byte once into the caller's
-//!   buffer; no allocation per frame.
-//! - [`fmp4`] — the sans-IO fragmented MP4 (CMAF) writer (ISO/IEC
-//!   14496-12): an init segment with `avcC`/`esds` taken verbatim from the
-//!   configs, and `moof` + `mdat` headers whose samples the caller sends
-//!   as they are (AVCC, raw AAC), never copied.
-//! - [`Segmenter`] — cuts at the first keyframe at or after the target
-//!   duration (audio-only: on time), unwrapping 32-bit RTMP timestamps;
-//!   segments are bounded (forced cuts before the target duration, rounded
-//!   up, is exceeded or at [`MAX_SEGMENT_BYTES`]).
-//! - [`LivePlaylist`], [`render_master`] — RFC 8216 playlists: sliding
-//!   window, a target duration that never changes, discontinuities, end
-//!   list.
-//! - [`HlsPublisher`], [`run_packager`] — the tokio glue: a task per stream
-//!   drains a bounded frames channel into a [`SegmentSink`] (segment first,
-//!   then the playlist naming it) through a bounded write queue, so a slow
-//!   sink never stalls ingest: it drops the oldest pending segment instead.
-//! - [`router`] — `GET /hls/{stream_id}/{index.m3u8,master.m3u8,*.ts}`.
+//! Sans-IO cores (no tokio, no clock, no files):
+//!
+//! - [`fmp4`] — the fragmented MP4 (CMAF) writer: init segments and
+//!   `moof` + `mdat` headers; frame payloads are chained, never copied.
+//! - [`PartSegmenter`] — frames to LL-HLS parts and segments (fMP4): parts
+//!   of a whole number of frames within 0.85–1.0 × `PART-TARGET`, segments
+//!   cut at keyframes (they follow the GOP).
+//! - [`ts`] and [`Segmenter`] — the MPEG-TS muxer (ISO/IEC 13818-1) and its
+//!   segmenter, for the TS playlist old players use.
+//! - [`LivePlaylist`], [`render_master`] — RFC 8216 playlists; the LL-HLS
+//!   playlist (RFC 8216bis) is rendered by the window.
+//! - [`LiveWindow`], [`Snapshot`] — a live stream's recent segments and
+//!   parts as `Bytes`, and the immutable snapshot HTTP answers from.
+//!
+//! The tokio glue:
+//!
+//! - [`HlsPublisher`] — one task per publish ([`HlsPublisher::run`]) owns
+//!   its segmenters, window and timers and publishes a [`Snapshot`] per
+//!   change through a `watch` channel; persistence to a [`SegmentSink`]
+//!   (optional: recordings, other nodes) goes behind a drop-oldest queue,
+//!   never on the frame path.
+//! - [`router`] — `GET /hls/{stream_id}/…` from the snapshots: LL-HLS with
+//!   blocking reload, preload hints and delta updates, `ETag`, `Range`.
 //!
 //! ## Example
 //!
-//! Package a publish into an in-memory sink and read the playlist back:
+//! Package a publish and read the low-latency playlist through the router:
 //!
 //! ```
 //! use std::sync::Arc;
 //! use bytes::Bytes;
-//! use streamly_core::adapters::MemorySegmentSink;
 //! use streamly_core::domain::StreamId;
 //! use streamly_core::media::FlvReader;
-//! use streamly_core::ports::{SegmentPath, SegmentSink};
 //! use streamly_hls::{HlsConfig, HlsPublisher};
+//! use tower::ServiceExt as _;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let sink: Arc<dyn SegmentSink> = Arc::new(MemorySegmentSink::default());
-//! let publisher = Arc::new(HlsPublisher::new(sink.clone(), HlsConfig::default()));
+//! let publisher = Arc::new(HlsPublisher::new(HlsConfig::default()));
 //!
 //! // Ingest (here: an FLV file) feeds a bounded channel; the packager drains it.
 //! let (tx, rx) = tokio::sync::mpsc::channel(256);
@@ -56,33 +57,44 @@
 //!     }
 //! }
 //! drop(tx); // the publisher left
-//! let stats = task.await??;
+//! let stats = task.await?;
 //! assert_eq!(stats.segments, 5); // 10 s of 2 s GOPs
 //!
-//! let playlist = sink.get(&SegmentPath::parse("demo/index.m3u8")?).await?.expect("written");
-//! assert!(std::str::from_utf8(&playlist)?.ends_with("#EXT-X-ENDLIST\n"));
-//!
-//! // Serve it: nest `streamly_hls::router(sink)` into your axum app.
-//! let _app: axum::Router = streamly_hls::router(sink);
+//! // Serve it: nest `streamly_hls::router(publisher)` into your axum app.
+//! let app: axum::Router = streamly_hls::router(publisher);
+//! let request = axum::http::Request::get("/hls/demo/index.m3u8").body(axum::body::Body::empty())?;
+//! let response = app.oneshot(request).await?;
+//! let body = axum::body::to_bytes(response.into_body(), 1 << 20).await?;
+//! let playlist = std::str::from_utf8(&body)?;
+//! assert!(playlist.contains("#EXT-X-PART-INF:PART-TARGET="));
+//! assert!(playlist.ends_with("#EXT-X-ENDLIST\n"));
 //! # Ok(())
 //! # }
 //! ```
 
-mod cleanup;
+mod config;
 mod error;
 pub mod fmp4;
 mod http;
-mod packager;
+mod ll_playlist;
+mod parts;
 mod playlist;
+mod publisher;
+mod recovery;
 mod segmenter;
+mod stream;
 mod timestamp;
 pub mod ts;
+pub mod window;
 mod write_queue;
 
+pub use config::{DEFAULT_PART_TARGET, HlsConfig};
 pub use error::{HlsError, MuxError};
 pub use http::{PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL, router};
-pub use packager::{HlsConfig, HlsPublisher, MASTER_PLAYLIST, MEDIA_PLAYLIST, PackagerStats, run_packager};
+pub use parts::{Part, PartEvent, PartSegmenter};
 pub use playlist::{DEFAULT_WINDOW, LivePlaylist, PlaylistEntry, Variant, render_master};
+pub use publisher::{HlsPublisher, PackagerStats, StreamWindow};
 pub use segmenter::{DEFAULT_SEGMENT_DURATION, MAX_SEGMENT_BYTES, Segment, Segmenter};
 pub use streamly_core::ports::SegmentSink;
 pub use timestamp::TimestampUnwrapper;
+pub use window::{LiveWindow, MASTER_PLAYLIST, MEDIA_PLAYLIST, Snapshot, TS_PLAYLIST};

@@ -1,70 +1,41 @@
-//! The bounded queue between a run's frame loop and its writer (see the
-//! [`packager`](crate::packager) module docs): pushing never waits; when
-//! full, the oldest pending segment is dropped.
+//! The bounded queue between a stream's task and the [`SegmentSink`]
+//! writer: pushing never waits. When more than `capacity` segments wait,
+//! the oldest pending segment is dropped (ingest never waits on storage);
+//! a playlist replaces the pending write of the same playlist (only the
+//! newest matters); deletions are never dropped.
+//!
+//! [`SegmentSink`]: streamly_core::ports::SegmentSink
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use time::OffsetDateTime;
+use bytes::Bytes;
+use streamly_core::ports::{SegmentPath, SegmentSink};
 use tokio::sync::Notify;
 
-use crate::segmenter::{Segment, Segmenter};
-
-/// A finished segment on its way to the sink, with what the playlists need.
-pub(crate) struct Job {
-    pub(crate) segment: Segment,
-    pub(crate) program_date_time: Option<OffsetDateTime>,
-    pub(crate) codecs: Vec<String>,
-    pub(crate) resolution: Option<(u32, u32)>,
-}
-
-impl Job {
-    /// `anchor`: the first frame's timestamp and wall-clock arrival.
-    pub(crate) fn new(
-        segmenter: &Segmenter,
-        segment: Segment,
-        anchor: Option<(u32, OffsetDateTime)>,
-    ) -> Self {
-        // Offsets from the first frame, in the packager's timeline. Hostile
-        // timestamps can put it out of range: then no date for this one.
-        let program_date_time = anchor.and_then(|(ts0, t0)| {
-            let offset = segment.start_ms.checked_sub(i64::from(ts0))?;
-            t0.checked_add(time::Duration::milliseconds(offset))
-        });
-        let muxer = segmenter.muxer();
-        let mut codecs = Vec::new();
-        let mut resolution = None;
-        if let Some(v) = muxer.video_config() {
-            codecs.push(v.codec_string());
-            resolution = v.dimensions;
-        }
-        if let Some(a) = muxer.audio_config() {
-            codecs.push(a.codec_string());
-        }
-        Self {
-            segment,
-            program_date_time,
-            codecs,
-            resolution,
-        }
-    }
-}
-
-/// The bounded queue between the frame loop and the writer. Pushing never
-/// waits: when full, the oldest pending job is dropped.
-pub(crate) struct WriteQueue {
-    capacity: usize,
-    inner: Mutex<QueueState>,
-    notify: Notify,
+/// One write for the sink.
+#[derive(Debug)]
+pub(crate) enum Job {
+    /// A segment or init segment: dropped first when the sink falls behind.
+    Segment(SegmentPath, Bytes),
+    /// A playlist: replaces a pending write of the same path.
+    Playlist(SegmentPath, Bytes),
+    /// Remove a file.
+    Delete(SegmentPath),
 }
 
 #[derive(Default)]
 struct QueueState {
     jobs: VecDeque<Job>,
     closed: bool,
-    /// A job was dropped since the writer last popped one.
-    gap: bool,
     dropped: u64,
+}
+
+/// See the module docs.
+pub(crate) struct WriteQueue {
+    capacity: usize,
+    inner: Mutex<QueueState>,
+    notify: Notify,
 }
 
 impl WriteQueue {
@@ -77,20 +48,29 @@ impl WriteQueue {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        // Each critical section is a few deque operations.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues `job`; returns the job dropped to make room, if any.
-    pub(crate) fn push(&self, job: Job) -> Option<Job> {
+    /// Queues `job`; returns the path of a segment dropped to make room.
+    pub(crate) fn push(&self, job: Job) -> Option<SegmentPath> {
         let dropped = {
             let mut q = self.lock();
-            let dropped = if q.jobs.len() >= self.capacity {
-                q.dropped += 1;
-                q.gap = true;
-                q.jobs.pop_front()
-            } else {
-                None
-            };
+            let mut dropped = None;
+            match &job {
+                Job::Playlist(path, _) => q.jobs.retain(|j| !matches!(j, Job::Playlist(p, _) if p == path)),
+                Job::Segment(..) => {
+                    let segments = q.jobs.iter().filter(|j| matches!(j, Job::Segment(..))).count();
+                    if segments >= self.capacity
+                        && let Some(i) = q.jobs.iter().position(|j| matches!(j, Job::Segment(..)))
+                        && let Some(Job::Segment(path, _)) = q.jobs.remove(i)
+                    {
+                        q.dropped += 1;
+                        dropped = Some(path);
+                    }
+                }
+                Job::Delete(_) => {}
+            }
             q.jobs.push_back(job);
             dropped
         };
@@ -104,14 +84,17 @@ impl WriteQueue {
         self.notify.notify_one();
     }
 
-    /// The next job, and whether jobs were dropped right before it.
-    pub(crate) async fn pop(&self) -> Option<(Job, bool)> {
+    /// Segments dropped so far.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.lock().dropped
+    }
+
+    async fn pop(&self) -> Option<Job> {
         loop {
             {
                 let mut q = self.lock();
                 if let Some(job) = q.jobs.pop_front() {
-                    let gap = std::mem::take(&mut q.gap);
-                    return Some((job, gap));
+                    return Some(job);
                 }
                 if q.closed {
                     return None;
@@ -122,38 +105,55 @@ impl WriteQueue {
         }
     }
 
-    pub(crate) fn dropped(&self) -> u64 {
-        self.lock().dropped
+    /// Writes the jobs to `sink` in order until the queue is closed and
+    /// empty. Failures are logged; returns how many writes failed.
+    pub(crate) async fn drain_into(&self, sink: &dyn SegmentSink, stream: &str) -> u64 {
+        let mut failed = 0;
+        while let Some(job) = self.pop().await {
+            let result = match &job {
+                Job::Segment(path, data) | Job::Playlist(path, data) => sink.put(path, data.clone()).await,
+                Job::Delete(path) => sink.delete(path).await,
+            };
+            if let Err(e) = result {
+                failed += 1;
+                tracing::warn!(stream, error = %e, "segment sink write failed");
+            }
+        }
+        failed
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-    use std::time::Duration;
 
-    fn segment(start_ms: i64) -> Segment {
-        Segment {
-            data: Bytes::new(),
-            start_ms,
-            duration: Duration::from_secs(2),
-            discontinuity: false,
-            has_video: true,
-            has_audio: false,
-            forced_cut: false,
-        }
+    fn path(s: &str) -> SegmentPath {
+        SegmentPath::parse(s).unwrap_or_else(|_| unreachable!())
     }
 
     #[test]
-    fn hostile_timestamps_omit_the_program_date_time_instead_of_panicking() {
-        let segmenter = Segmenter::new(Duration::from_secs(2));
-        let anchor = Some((u32::MAX, OffsetDateTime::now_utc()));
-        for start in [i64::MAX, i64::MIN, i64::MAX / 2, -(1 << 50)] {
-            let job = Job::new(&segmenter, segment(start), anchor);
-            assert_eq!(job.program_date_time, None, "{start}");
-        }
-        let job = Job::new(&segmenter, segment(i64::from(u32::MAX) + 2000), anchor);
-        assert!(job.program_date_time.is_some());
+    fn the_oldest_segment_goes_first_playlists_coalesce_deletes_stay() {
+        let q = WriteQueue::new(2);
+        assert!(q.push(Job::Segment(path("s/1.m4s"), Bytes::new())).is_none());
+        assert!(q.push(Job::Playlist(path("s/index.m3u8"), Bytes::from("a"))).is_none());
+        assert!(q.push(Job::Delete(path("s/0.m4s"))).is_none());
+        assert!(q.push(Job::Segment(path("s/2.m4s"), Bytes::new())).is_none());
+        assert!(q.push(Job::Playlist(path("s/index.m3u8"), Bytes::from("b"))).is_none());
+        assert_eq!(q.push(Job::Segment(path("s/3.m4s"), Bytes::new())), Some(path("s/1.m4s")));
+        let jobs: Vec<String> = q
+            .lock()
+            .jobs
+            .iter()
+            .map(|j| match j {
+                Job::Segment(p, _) => format!("put {p}"),
+                Job::Playlist(p, d) => format!("put {p} {}", String::from_utf8_lossy(d)),
+                Job::Delete(p) => format!("delete {p}"),
+            })
+            .collect();
+        assert_eq!(
+            jobs,
+            ["delete s/0.m4s", "put s/2.m4s", "put s/index.m3u8 b", "put s/3.m4s"]
+        );
+        assert_eq!(q.dropped(), 1);
     }
 }

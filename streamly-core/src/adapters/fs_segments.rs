@@ -87,6 +87,43 @@ impl SegmentSink for FsSegmentSink {
         }
     }
 
+    async fn list(&self, prefix: &str) -> Result<Vec<SegmentPath>, SegmentSinkError> {
+        let mut found = Vec::new();
+        // Directories to read, as paths relative to the root; SegmentPath
+        // has at most 8 components, deeper ones cannot be objects.
+        let mut dirs = vec![(String::new(), 0)];
+        while let Some((rel, depth)) = dirs.pop() {
+            let dir = self.root.join(&rel);
+            let mut entries = match tokio::fs::read_dir(&dir).await {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(unavailable(&dir.display().to_string(), e)),
+            };
+            while let Some(entry) = entries
+                .next_entry()
+                .await
+                .map_err(|e| unavailable(&dir.display().to_string(), e))?
+            {
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+                let path = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+                let kind = entry
+                    .file_type()
+                    .await
+                    .map_err(|e| unavailable(&path, e))?;
+                if kind.is_dir() && depth < 7 {
+                    dirs.push((path, depth + 1));
+                } else if kind.is_file()
+                    && path.starts_with(prefix)
+                    && let Ok(p) = SegmentPath::parse(&path)
+                {
+                    // Hidden temporary files fail to parse: never listed.
+                    found.push(p);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     async fn ping(&self) -> Result<(), SegmentSinkError> {
         let meta = tokio::fs::metadata(&self.root)
             .await
@@ -136,6 +173,13 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("0.ts")]);
+        sink.put(&p("s2/a/b.ts"), Bytes::from_static(b"deep"))
+            .await
+            .expect("put");
+        let mut listed = sink.list("").await.expect("list");
+        listed.sort();
+        assert_eq!(listed, vec![p("s1/0.ts"), p("s2/a/b.ts")]);
+        assert_eq!(sink.list("s2/").await.expect("list"), vec![p("s2/a/b.ts")]);
         sink.delete(&p("s1/0.ts")).await.expect("delete");
         sink.delete(&p("s1/0.ts")).await.expect("delete again");
         sink.ping().await.expect("healthy");

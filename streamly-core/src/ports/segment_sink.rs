@@ -1,5 +1,6 @@
-//! `SegmentSink`: where finished HLS segments and playlists are written and
-//! where the HTTP side reads them.
+//! `SegmentSink`: where finished HLS segments and playlists are persisted
+//! (recordings, nodes that serve from shared storage). Live viewers are
+//! served from each stream's in-memory window, not from here.
 
 use std::fmt;
 
@@ -108,6 +109,11 @@ pub trait SegmentSink: Send + Sync {
 
     /// Removes the object at `path`; removing a missing object is not an error.
     async fn delete(&self, path: &SegmentPath) -> Result<(), SegmentSinkError>;
+
+    /// Every object whose path starts with `prefix` (`""`: all), in no
+    /// particular order. Used at start to clean up what an earlier process
+    /// left behind.
+    async fn list(&self, prefix: &str) -> Result<Vec<SegmentPath>, SegmentSinkError>;
 
     /// Checks the storage is usable (for `/health`).
     async fn ping(&self) -> Result<(), SegmentSinkError>;

@@ -103,6 +103,16 @@ impl SegmentSink for MemorySegmentSink {
         Ok(())
     }
 
+    async fn list(&self, prefix: &str) -> Result<Vec<SegmentPath>, SegmentSinkError> {
+        Ok(self
+            .lock()
+            .objects
+            .keys()
+            .filter(|p| p.as_str().starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+
     async fn ping(&self) -> Result<(), SegmentSinkError> {
         Ok(())
     }
@@ -149,6 +159,8 @@ mod tests {
             Some(Bytes::from_static(b"newer"))
         );
         assert_eq!(sink.stored_bytes(), 5);
+        assert_eq!(sink.list("").await.expect("list"), vec![p("x")]);
+        assert!(sink.list("y").await.expect("list").is_empty());
         sink.delete(&p("x")).await.expect("delete");
         sink.delete(&p("x")).await.expect("deleting twice is fine");
         assert_eq!(sink.stored_bytes(), 0);

@@ -1,0 +1,284 @@
+//! One publish of one stream: the task that owns its segmenters, its
+//! [`LiveWindow`] and its timers, and publishes a [`Snapshot`] per change.
+//!
+//! The frame loop never waits on storage: persistence to the
+//! [`SegmentSink`] (when one is configured) goes through a bounded
+//! [`WriteQueue`] drained by a second future of the same task. Segments
+//! that leave the window are deleted from the sink after
+//! [`HlsConfig::delete_grace`] by one timer (the front of a deadline
+//! queue), owned here: no task per file.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::{Bytes, BytesMut};
+use streamly_core::domain::StreamId;
+use streamly_core::media::MediaFrame;
+use streamly_core::ports::{SegmentPath, SegmentSink};
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::config::HlsConfig;
+use crate::error::MuxError;
+use crate::parts::{PartEvent, PartSegmenter};
+use crate::publisher::{Counters, PackagerStats};
+use crate::segmenter::Segmenter;
+use crate::window::{Evicted, LiveWindow, MASTER_PLAYLIST, MEDIA_PLAYLIST, Snapshot, TS_PLAYLIST, segment_name};
+use crate::write_queue::{Job, WriteQueue};
+
+/// What a run needs from its publisher.
+pub(crate) struct RunContext<'a> {
+    pub(crate) stream_id: &'a StreamId,
+    pub(crate) config: &'a HlsConfig,
+    pub(crate) sink: Option<&'a Arc<dyn SegmentSink>>,
+    pub(crate) counters: &'a Counters,
+    pub(crate) snapshots: &'a watch::Sender<Arc<Snapshot>>,
+}
+
+/// The state of one run, driven by [`run`].
+struct StreamTask<'a> {
+    ctx: RunContext<'a>,
+    window: LiveWindow,
+    parts: PartSegmenter,
+    ts: Option<Segmenter>,
+    events: Vec<PartEvent>,
+    /// First frame's timestamp and wall-clock arrival.
+    anchor: Option<(i64, OffsetDateTime)>,
+    /// Sink files to delete, by deadline.
+    deletions: VecDeque<(Instant, String)>,
+    stats: PackagerStats,
+    queue: &'a WriteQueue,
+}
+
+/// Packages one publish until `frames` closes; returns the stats and the
+/// final window.
+pub(crate) async fn run(
+    ctx: RunContext<'_>,
+    token: String,
+    mut frames: mpsc::Receiver<MediaFrame>,
+) -> (PackagerStats, LiveWindow) {
+    let config = ctx.config;
+    let parts = PartSegmenter::new(config.ll_segment_duration, config.part_target);
+    let window = LiveWindow::new(token, config.playlist_window, parts.target_duration(), config.segment_duration);
+    let queue = WriteQueue::new(config.write_queue);
+    let stream = ctx.stream_id.to_string();
+    let sink = ctx.sink.cloned();
+    let mut task = StreamTask {
+        ts: config.ts.then(|| Segmenter::new(config.segment_duration)),
+        ctx,
+        window,
+        parts,
+        events: Vec::new(),
+        anchor: None,
+        deletions: VecDeque::new(),
+        stats: PackagerStats::default(),
+        queue: &queue,
+    };
+    let ingest = async {
+        loop {
+            let deadline = task.deletions.front().map(|(at, _)| *at);
+            let timer = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                frame = frames.recv() => match frame {
+                    Some(frame) => task.frame(&frame),
+                    None => break,
+                },
+                () = timer => task.delete_due(Instant::now()),
+            }
+        }
+        task.finish();
+        queue.close();
+        task
+    };
+    let writer = async {
+        match &sink {
+            Some(sink) => queue.drain_into(&**sink, &stream).await,
+            None => 0,
+        }
+    };
+    let (task, failed) = tokio::join!(ingest, writer);
+    let mut stats = task.stats;
+    stats.failed_writes = failed;
+    stats.dropped_segments = queue.dropped();
+    (stats, task.window)
+}
+
+impl StreamTask<'_> {
+    fn frame(&mut self, frame: &MediaFrame) {
+        let payload = match frame {
+            MediaFrame::Video(v) => v.data.len(),
+            MediaFrame::Audio(a) => a.data.len(),
+            _ => 0,
+        };
+        self.ctx.counters.ingest_bytes.fetch_add(payload as u64, Ordering::Relaxed);
+        if let (None, Some(ts)) = (self.anchor, frame.dts()) {
+            self.anchor = Some((i64::from(ts), OffsetDateTime::now_utc()));
+        }
+        let mut changed = false;
+        if let Err(e) = self.parts.push(frame, &mut self.events) {
+            self.refused(&e);
+        }
+        changed |= self.drain_parts();
+        if let Some(ts) = &mut self.ts {
+            match ts.push(frame) {
+                Ok(Some(segment)) => {
+                    self.ts_segment(segment);
+                    changed = true;
+                }
+                Ok(None) => {}
+                // Counted once, by the fMP4 path.
+                Err(_) => {}
+            }
+        }
+        if changed {
+            self.publish();
+        }
+    }
+
+    fn refused(&mut self, e: &MuxError) {
+        self.stats.dropped_frames += 1;
+        tracing::debug!(stream = %self.ctx.stream_id, error = %e, "frame dropped");
+    }
+
+    /// Moves the segmenter's events into the window; whether anything changed.
+    fn drain_parts(&mut self) -> bool {
+        if self.events.is_empty() {
+            return false;
+        }
+        if let Some(target) = self.parts.part_target() {
+            self.window.set_part_target(target);
+        }
+        let mut codecs = Vec::new();
+        let mut resolution = None;
+        if let Some(v) = self.parts.video_config() {
+            codecs.push(v.codec_string());
+            resolution = v.dimensions;
+        }
+        if let Some(a) = self.parts.audio_config() {
+            codecs.push(a.codec_string());
+        }
+        self.window.set_codecs(codecs, resolution);
+        for event in std::mem::take(&mut self.events) {
+            match event {
+                PartEvent::Init(data) => {
+                    let name = self.window.push_init(data.clone());
+                    self.persist(Job::Segment, &name, data);
+                }
+                PartEvent::Part(part) => {
+                    let start = self.wall_clock(part.start_ms);
+                    let (segment, evicted) = self.window.push_part(part, start);
+                    if let Some(segment) = segment {
+                        self.stats.segments += 1;
+                        self.stats.bytes += segment.len as u64;
+                        if self.ctx.sink.is_some() {
+                            let mut data = BytesMut::with_capacity(segment.len);
+                            for chunk in segment.parts.iter().flat_map(|p| &p.chunks) {
+                                data.extend_from_slice(chunk);
+                            }
+                            let name = segment_name(self.window.token(), segment.msn);
+                            self.persist(Job::Segment, &name, data.freeze());
+                            if let Some(text) = self.window.plain_playlist() {
+                                self.persist(Job::Playlist, MEDIA_PLAYLIST, text);
+                            }
+                        }
+                    }
+                    self.evict(evicted);
+                }
+            }
+        }
+        if let Some(master) = self.window.update_master() {
+            self.persist(Job::Playlist, MASTER_PLAYLIST, master);
+        }
+        true
+    }
+
+    fn ts_segment(&mut self, segment: crate::Segment) {
+        let start = self.wall_clock(segment.start_ms);
+        let data = segment.data.clone();
+        let (name, evicted) = self.window.push_ts(segment.data, segment.duration, segment.discontinuity, start);
+        self.persist(Job::Segment, &name, data);
+        if let Some(text) = self.window.ts_playlist() {
+            self.persist(Job::Playlist, TS_PLAYLIST, text);
+        }
+        self.evict(evicted);
+    }
+
+    fn wall_clock(&self, ts_ms: i64) -> Option<OffsetDateTime> {
+        // Hostile timestamps can put it out of range: then no date.
+        let (ts0, t0) = self.anchor?;
+        t0.checked_add(time::Duration::milliseconds(ts_ms.checked_sub(ts0)?))
+    }
+
+    fn publish(&mut self) {
+        let snapshot = Arc::new(self.window.snapshot());
+        self.ctx.snapshots.send_replace(snapshot);
+    }
+
+    fn persist(&mut self, job: fn(SegmentPath, Bytes) -> Job, file: &str, data: Bytes) {
+        if self.ctx.sink.is_none() {
+            return;
+        }
+        let Ok(path) = stream_path(self.ctx.stream_id, file) else { return };
+        if let Some(dropped) = self.queue.push(job(path, data)) {
+            self.ctx.counters.dropped_segments.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                stream = %self.ctx.stream_id,
+                %dropped,
+                "the segment sink fell behind; dropped the oldest pending segment"
+            );
+        }
+    }
+
+    fn evict(&mut self, evicted: Evicted) {
+        if self.ctx.sink.is_none() {
+            return;
+        }
+        let at = Instant::now() + self.ctx.config.delete_grace;
+        self.deletions.extend(evicted.files.into_iter().map(|f| (at, f)));
+    }
+
+    fn delete_due(&mut self, now: Instant) {
+        while let Some((at, _)) = self.deletions.front()
+            && *at <= now
+        {
+            if let Some((_, file)) = self.deletions.pop_front()
+                && let Ok(path) = stream_path(self.ctx.stream_id, &file)
+            {
+                self.queue.push(Job::Delete(path));
+            }
+        }
+    }
+
+    /// The publisher left: close the last segments, end the playlists,
+    /// publish the final snapshot and persist the final playlists. Files
+    /// still waiting out their grace are deleted now: the final window is
+    /// what stays.
+    fn finish(&mut self) {
+        self.parts.finish(&mut self.events);
+        self.drain_parts();
+        if let Some(segment) = self.ts.as_mut().and_then(Segmenter::finish) {
+            self.ts_segment(segment);
+        }
+        self.window.end();
+        self.publish();
+        if let Some(text) = self.window.plain_playlist() {
+            self.persist(Job::Playlist, MEDIA_PLAYLIST, text);
+        }
+        if let Some(text) = self.window.ts_playlist() {
+            self.persist(Job::Playlist, TS_PLAYLIST, text);
+        }
+        self.delete_due(Instant::now() + self.ctx.config.delete_grace);
+    }
+}
+
+/// `{stream_id}/{file}`.
+pub(crate) fn stream_path(stream_id: &StreamId, file: &str) -> Result<SegmentPath, streamly_core::domain::ValidationError> {
+    SegmentPath::parse(&format!("{stream_id}/{file}"))
+}

@@ -1,0 +1,431 @@
+//! A live stream's window: its recent segments and parts as [`Bytes`], and
+//! the immutable [`Snapshot`] the HTTP side answers from. Sans-IO: the
+//! stream's task feeds it and publishes each snapshot.
+//!
+//! Names (relative to `/hls/{stream_id}/`), where `{token}` is a per-publish
+//! token (so no name is ever reused, and caches may keep them forever):
+//!
+//! | file | what |
+//! |---|---|
+//! | `index.m3u8` | the LL-HLS fMP4 media playlist |
+//! | `master.m3u8` | the multivariant playlist, naming `index.m3u8` |
+//! | `ts.m3u8` | the MPEG-TS media playlist, for old players |
+//! | `{token}_init{g}.mp4` | init segment `g` (`EXT-X-MAP`) |
+//! | `{token}_{msn}.m4s` | fMP4 segment `msn` (the concatenation of its parts) |
+//! | `{token}_{msn}_{i}.m4s` | part `i` of segment `msn` |
+//! | `{token}_{n}.ts` | MPEG-TS segment `n` |
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use time::OffsetDateTime;
+
+use crate::ll_playlist::{LlView, render_ll};
+use crate::parts::Part;
+use crate::playlist::{LivePlaylist, PlaylistEntry, Variant, render_master};
+
+/// File name of the low-latency media playlist.
+pub const MEDIA_PLAYLIST: &str = "index.m3u8";
+/// File name of the multivariant playlist.
+pub const MASTER_PLAYLIST: &str = "master.m3u8";
+/// File name of the MPEG-TS media playlist.
+pub const TS_PLAYLIST: &str = "ts.m3u8";
+
+/// An init segment (`EXT-X-MAP`).
+#[derive(Debug)]
+pub struct InitEntry {
+    /// Its number within the publish.
+    pub generation: u32,
+    /// The `ftyp` + `moov` bytes.
+    pub data: Bytes,
+}
+
+/// A complete fMP4 segment of the window.
+#[derive(Debug)]
+pub struct SegmentEntry {
+    /// Media sequence number.
+    pub msn: u64,
+    /// The init segment its parts need.
+    pub init: Arc<InitEntry>,
+    /// Its parts, in order; the segment is their concatenation.
+    pub parts: Vec<Arc<Part>>,
+    /// Sum of the parts' durations.
+    pub duration: Duration,
+    /// Total bytes.
+    pub len: usize,
+    /// Wall-clock time of its first frame.
+    pub program_date_time: Option<OffsetDateTime>,
+    /// Preceded by `EXT-X-DISCONTINUITY` (a new init segment).
+    pub discontinuity: bool,
+}
+
+/// One TS segment of the window.
+#[derive(Debug, Clone)]
+pub struct TsEntry {
+    /// Its file name.
+    pub uri: String,
+    /// Its bytes.
+    pub data: Bytes,
+}
+
+/// What a stream serves at one moment. Immutable: the stream's task
+/// publishes a new one per change, readers keep the one they got.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The publish's token, part of every media file name.
+    pub token: Arc<str>,
+    /// Increases with every snapshot of the publish (for `ETag`s).
+    pub version: u64,
+    /// `EXT-X-TARGETDURATION`.
+    pub target_duration: u64,
+    /// Complete segments, oldest first, contiguous numbers.
+    pub segments: Vec<Arc<SegmentEntry>>,
+    /// Parts of the segment in progress (number [`next_msn`](Self::next_msn)).
+    pub pending: Vec<Arc<Part>>,
+    /// The number the segment in progress gets.
+    pub next_msn: u64,
+    /// Init segments named by the listed segments and the one in progress.
+    pub inits: Vec<Arc<InitEntry>>,
+    /// The publisher left: playlists carry `EXT-X-ENDLIST`.
+    pub ended: bool,
+    /// The LL-HLS playlist text, whole (`None` before the first part).
+    pub playlist: Option<Bytes>,
+    /// The same with `EXT-X-SKIP` (delta update), when it skips something.
+    pub playlist_skip: Option<Bytes>,
+    /// The TS playlist (`None` before the first TS segment).
+    pub ts_playlist: Option<Bytes>,
+    /// The TS segments it names.
+    pub ts_segments: Vec<TsEntry>,
+    /// The multivariant playlist.
+    pub master: Option<Bytes>,
+}
+
+impl Snapshot {
+    /// Segment `msn` if listed.
+    pub fn segment(&self, msn: u64) -> Option<&Arc<SegmentEntry>> {
+        let first = self.segments.first()?.msn;
+        self.segments.get(usize::try_from(msn.checked_sub(first)?).ok()?)
+    }
+
+    /// Part `index` of segment `msn`, complete or in progress.
+    pub fn part(&self, msn: u64, index: u64) -> Option<&Arc<Part>> {
+        let index = usize::try_from(index).ok()?;
+        if msn == self.next_msn {
+            return self.pending.get(index);
+        }
+        self.segment(msn)?.parts.get(index)
+    }
+
+    /// Init segment `generation`.
+    pub fn init(&self, generation: u32) -> Option<&Arc<InitEntry>> {
+        self.inits.iter().find(|i| i.generation == generation)
+    }
+
+    /// The TS segment named `uri`.
+    pub fn ts_segment(&self, uri: &str) -> Option<&TsEntry> {
+        self.ts_segments.iter().find(|t| t.uri == uri)
+    }
+
+    /// Whether a playlist request blocking on `msn`/`part` (RFC 8216bis
+    /// §6.2.5.2) can be answered: the playlist has that part (or, without a
+    /// part, that whole segment), or something after it, or has ended.
+    pub fn has(&self, msn: u64, part: Option<u64>) -> bool {
+        if self.ended {
+            return true;
+        }
+        let Some(part) = part else {
+            return msn < self.next_msn;
+        };
+        if msn == self.next_msn {
+            return part < self.pending.len() as u64;
+        }
+        match self.segment(msn) {
+            Some(s) => part < s.parts.len() as u64 || msn + 1 < self.next_msn || !self.pending.is_empty(),
+            None => msn < self.next_msn,
+        }
+    }
+
+    /// The part the `EXT-X-PRELOAD-HINT` names: the next one.
+    pub fn hinted_part(&self) -> (u64, u64) {
+        (self.next_msn, self.pending.len() as u64)
+    }
+}
+
+/// What left the window, for the persistence layer to delete.
+#[derive(Debug, Default)]
+pub struct Evicted {
+    /// File names that are no longer listed.
+    pub files: Vec<String>,
+}
+
+/// The mutable window a stream's task owns.
+#[derive(Debug)]
+pub struct LiveWindow {
+    token: Arc<str>,
+    window: usize,
+    target_duration: u64,
+    part_target: Duration,
+    version: u64,
+    segments: VecDeque<Arc<SegmentEntry>>,
+    discontinuity_sequence: u64,
+    pending: Vec<Arc<Part>>,
+    pending_start: Option<OffsetDateTime>,
+    pending_discontinuity: bool,
+    next_msn: u64,
+    init: Option<Arc<InitEntry>>,
+    ts: LivePlaylist,
+    ts_segments: VecDeque<TsEntry>,
+    codecs: Vec<String>,
+    resolution: Option<(u32, u32)>,
+    peak_bandwidth: u64,
+    master: Option<Bytes>,
+    ended: bool,
+}
+
+impl LiveWindow {
+    /// An empty window of `window` segments; TS segments aimed at `ts_target`.
+    pub fn new(token: String, window: usize, target_duration: u64, ts_target: Duration) -> Self {
+        Self {
+            token: token.into(),
+            window: window.max(1),
+            target_duration: target_duration.max(1),
+            part_target: Duration::from_millis(250),
+            version: 0,
+            segments: VecDeque::new(),
+            discontinuity_sequence: 0,
+            pending: Vec::new(),
+            pending_start: None,
+            pending_discontinuity: false,
+            next_msn: 0,
+            init: None,
+            ts: LivePlaylist::live(window.max(1), ts_target),
+            ts_segments: VecDeque::new(),
+            codecs: Vec::new(),
+            resolution: None,
+            peak_bandwidth: 0,
+            master: None,
+            ended: false,
+        }
+    }
+
+    /// The publish's token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Sets `PART-TARGET` (known once the first part is cut).
+    pub fn set_part_target(&mut self, part_target: Duration) {
+        self.part_target = part_target;
+    }
+
+    /// Sets what the multivariant playlist announces.
+    pub fn set_codecs(&mut self, codecs: Vec<String>, resolution: Option<(u32, u32)>) {
+        self.codecs = codecs;
+        self.resolution = resolution;
+    }
+
+    /// A new init segment: the next segment starts after a discontinuity
+    /// (unless it is the first). Returns its file name.
+    pub fn push_init(&mut self, data: Bytes) -> String {
+        let generation = self.init.as_ref().map_or(0, |i| i.generation + 1);
+        self.pending_discontinuity = self.init.is_some() || !self.segments.is_empty();
+        self.init = Some(Arc::new(InitEntry { generation, data }));
+        init_name(&self.token, generation)
+    }
+
+    /// The current init segment.
+    pub fn current_init(&self) -> Option<&Arc<InitEntry>> {
+        self.init.as_ref()
+    }
+
+    /// A finished part, its first frame at `start` (wall clock). Returns
+    /// the segment it completed, if any, and what left the window.
+    pub fn push_part(&mut self, part: Part, start: Option<OffsetDateTime>) -> (Option<Arc<SegmentEntry>>, Evicted) {
+        let mut evicted = Evicted::default();
+        if self.pending.is_empty() {
+            self.pending_start = start;
+        }
+        let ends = part.ends_segment;
+        self.pending.push(Arc::new(part));
+        if !ends {
+            return (None, evicted);
+        }
+        let Some(init) = self.init.clone() else {
+            self.pending.clear();
+            return (None, evicted);
+        };
+        let parts = std::mem::take(&mut self.pending);
+        let duration = parts.iter().map(|p| p.duration).sum::<Duration>();
+        let len = parts.iter().map(|p| p.len).sum::<usize>();
+        let secs = duration.as_secs_f64();
+        if secs >= 0.5 {
+            self.peak_bandwidth = self.peak_bandwidth.max((len as f64 * 8.0 / secs).ceil() as u64);
+        }
+        let segment = Arc::new(SegmentEntry {
+            msn: self.next_msn,
+            init,
+            parts,
+            duration,
+            len,
+            program_date_time: self.pending_start.take(),
+            discontinuity: std::mem::take(&mut self.pending_discontinuity),
+        });
+        self.next_msn += 1;
+        self.segments.push_back(Arc::clone(&segment));
+        while self.segments.len() > self.window {
+            let Some(old) = self.segments.pop_front() else { break };
+            if self.segments.front().is_some_and(|s| s.discontinuity) {
+                self.discontinuity_sequence += 1;
+            }
+            evicted.files.push(segment_name(&self.token, old.msn));
+            let still_used = self.segments.iter().any(|s| Arc::ptr_eq(&s.init, &old.init))
+                || self.init.as_ref().is_some_and(|i| Arc::ptr_eq(i, &old.init));
+            if !still_used {
+                evicted.files.push(init_name(&self.token, old.init.generation));
+            }
+        }
+        (Some(segment), evicted)
+    }
+
+    /// A finished TS segment. Returns its file name and what left the window.
+    pub fn push_ts(
+        &mut self,
+        data: Bytes,
+        duration: Duration,
+        discontinuity: bool,
+        program_date_time: Option<OffsetDateTime>,
+    ) -> (String, Evicted) {
+        let uri = format!("{}_{}.ts", self.token, self.ts.next_sequence());
+        if discontinuity {
+            self.ts.mark_discontinuity();
+        }
+        let removed = self.ts.push(PlaylistEntry {
+            uri: uri.clone(),
+            duration,
+            discontinuity: false,
+            program_date_time,
+        });
+        self.ts_segments.push_back(TsEntry { uri: uri.clone(), data });
+        let mut evicted = Evicted::default();
+        for old in removed {
+            self.ts_segments.retain(|t| t.uri != old.uri);
+            evicted.files.push(old.uri);
+        }
+        (uri, evicted)
+    }
+
+    /// The publisher left: every playlist gets `EXT-X-ENDLIST`.
+    pub fn end(&mut self) {
+        self.ended = true;
+        self.ts.end();
+    }
+
+    /// Every file the window names now (what to delete when it goes).
+    pub fn files(&self) -> Vec<String> {
+        let mut files: Vec<String> = self.segments.iter().map(|s| segment_name(&self.token, s.msn)).collect();
+        files.extend(self.inits().iter().map(|i| init_name(&self.token, i.generation)));
+        files.extend(self.ts_segments.iter().map(|t| t.uri.clone()));
+        files.extend([MEDIA_PLAYLIST, MASTER_PLAYLIST, TS_PLAYLIST].map(String::from));
+        files
+    }
+
+    fn inits(&self) -> Vec<Arc<InitEntry>> {
+        let mut inits: Vec<Arc<InitEntry>> = Vec::new();
+        for init in self.segments.iter().map(|s| &s.init).chain(self.init.as_ref()) {
+            if !inits.iter().any(|i| Arc::ptr_eq(i, init)) {
+                inits.push(Arc::clone(init));
+            }
+        }
+        inits
+    }
+
+    fn view(&self, parts: bool) -> LlView<'_> {
+        LlView {
+            token: &self.token,
+            target_duration: self.target_duration,
+            part_target: self.part_target,
+            segments: &self.segments,
+            pending: if parts { &self.pending } else { &[] },
+            pending_init: self.init.as_deref(),
+            pending_discontinuity: self.pending_discontinuity,
+            pending_start: self.pending_start,
+            next_msn: self.next_msn,
+            discontinuity_sequence: self.discontinuity_sequence,
+            ended: self.ended,
+            parts,
+        }
+    }
+
+    /// The playlist for the sink: fMP4 segments only, no parts or
+    /// blocking-reload tags (readers of the sink cannot block on it).
+    pub fn plain_playlist(&self) -> Option<Bytes> {
+        (!self.segments.is_empty()).then(|| Bytes::from(render_ll(&self.view(false), false)))
+    }
+
+    /// The TS playlist text, once it lists a segment (or ended).
+    pub fn ts_playlist(&self) -> Option<Bytes> {
+        (self.ts.entries().len() > 0).then(|| Bytes::from(self.ts.render()))
+    }
+
+    /// The multivariant playlist, re-rendered when what it says changed.
+    /// Returns it when it changed.
+    pub fn update_master(&mut self) -> Option<Bytes> {
+        if self.segments.is_empty() && self.pending.is_empty() {
+            return None;
+        }
+        let text = render_master(&[Variant {
+            uri: MEDIA_PLAYLIST.into(),
+            bandwidth: self.peak_bandwidth,
+            average_bandwidth: None,
+            resolution: self.resolution,
+            codecs: self.codecs.clone(),
+        }]);
+        if self.master.as_deref() == Some(text.as_bytes()) {
+            return None;
+        }
+        let text = Bytes::from(text);
+        self.master = Some(text.clone());
+        Some(text)
+    }
+
+    /// The snapshot of now.
+    pub fn snapshot(&mut self) -> Snapshot {
+        self.version += 1;
+        let has_media = !self.segments.is_empty() || !self.pending.is_empty();
+        let view = self.view(true);
+        let playlist = has_media.then(|| Bytes::from(render_ll(&view, false)));
+        let playlist_skip = (has_media && view.skipped_segments() > 0).then(|| Bytes::from(render_ll(&view, true)));
+        Snapshot {
+            token: Arc::clone(&self.token),
+            version: self.version,
+            target_duration: self.target_duration,
+            segments: self.segments.iter().cloned().collect(),
+            pending: self.pending.clone(),
+            next_msn: self.next_msn,
+            inits: self.inits(),
+            ended: self.ended,
+            playlist,
+            playlist_skip,
+            ts_playlist: self.ts_playlist(),
+            ts_segments: self.ts_segments.iter().cloned().collect(),
+            master: self.master.clone(),
+        }
+    }
+}
+
+/// `{token}_init{g}.mp4`.
+pub fn init_name(token: &str, generation: u32) -> String {
+    format!("{token}_init{generation}.mp4")
+}
+
+/// `{token}_{msn}.m4s`.
+pub fn segment_name(token: &str, msn: u64) -> String {
+    format!("{token}_{msn}.m4s")
+}
+
+/// `{token}_{msn}_{index}.m4s`.
+pub fn part_name(token: &str, msn: u64, index: u64) -> String {
+    format!("{token}_{msn}_{index}.m4s")
+}
