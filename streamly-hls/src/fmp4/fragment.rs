@@ -29,6 +29,12 @@ const TFDT_LEN: usize = FULL_BOX_HEADER + 8;
 /// `trun` before its samples: sample_count and data_offset.
 const TRUN_FIXED_LEN: usize = FULL_BOX_HEADER + 4 + 4;
 
+/// The least the header buffer grows by: a few fragments' headers (a 2 s
+/// GOP at 60 fps with 48 kHz audio needs about 3.2 KiB), so that while
+/// earlier headers are still held a new buffer is needed only every few
+/// fragments.
+const CHUNK: usize = 16 * 1024;
+
 /// One sample of a fragment, timed in its track's timescale.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fmp4Sample {
@@ -84,10 +90,13 @@ impl TrackFragment<'_> {
 }
 
 /// Writes fragment headers into one reused buffer: each call hands out the
-/// bytes written (`split().freeze()`), and once the caller has dropped them
-/// the next call writes into the same memory again. In steady state a
-/// fragment allocates nothing; if the previous header is still held, at
-/// most one allocation (the buffer grows to fit).
+/// bytes written (`split().freeze()`), the next writes after them, and when
+/// the buffer is full and every header handed out from it has been dropped
+/// (sent), it starts over at the front. So in steady state writing a
+/// fragment allocates nothing. While headers are still held (a segment
+/// window keeps them) a full buffer is replaced by a new one of at least
+/// 16 KiB: two allocations (the memory and `bytes`' shared header) every
+/// few fragments.
 #[derive(Debug, Default)]
 pub struct FragmentWriter {
     buf: BytesMut,
@@ -127,7 +136,13 @@ impl FragmentWriter {
         } else {
             BOX_HEADER + 8
         };
-        self.buf.reserve(moof_len + mdat_header_len);
+        let header_len = moof_len + mdat_header_len;
+        if self.buf.capacity() - self.buf.len() < header_len {
+            // Out of room: take back the buffer if every header handed out
+            // from it is gone (no allocation), else start a new one, big
+            // enough for several headers.
+            self.buf.reserve(header_len.max(CHUNK));
+        }
 
         let buf = &mut self.buf;
         write_box(buf, b"moof", |b| {
