@@ -10,11 +10,13 @@ use streamly_core::media::{AacConfig, AvcConfig};
 use super::boxes::{put_matrix, put_zeros, write_box, write_full_box};
 use super::{AUDIO_TRACK_ID, VIDEO_TIMESCALE, VIDEO_TRACK_ID};
 
-/// `ftyp` (§4.3). Major brand `iso6`: the edition of ISOBMFF whose
-/// movie-fragment tools we rely on (`tfdt`, version-1 `trun` with signed
-/// composition offsets, default-base-is-moof). Compatible brands: `iso6`
-/// again, `cmfc` (a CMAF track, ISO/IEC 23000-19 §7.2), and `isom`/`mp41`
-/// so that older readers that only know the original brands accept it.
+/// `ftyp` (§4.3). Major brand `iso6`, a recent ISOBMFF brand (Annex E;
+/// each `isoN` brand includes the tools of those before it), old enough to
+/// cover every movie-fragment tool used here: default-base-is-moof,
+/// `tfdt`, version-1 `trun` with signed composition offsets. CMAF content
+/// commonly declares it. Compatible brands: `iso6` again, `cmfc` (a CMAF
+/// track, ISO/IEC 23000-19 §7.2), and `isom`/`mp41` so that readers that
+/// only know the original brands still accept the file.
 const FTYP_MAJOR: &[u8; 4] = b"iso6";
 const FTYP_COMPATIBLE: [&[u8; 4]; 4] = [b"iso6", b"cmfc", b"isom", b"mp41"];
 /// Timescale of `mvhd`; nothing is timed in it (durations are 0: unknown, live).

@@ -19,14 +19,47 @@
 //!
 //! ## Timestamps, composition offsets and edit lists
 //!
-//! Decode times go in `tfdt` as they are in the source (milliseconds scaled
-//! to the timescale), and each sample's composition offset (PTS − DTS) goes
-//! in a version-1 `trun`, which makes it signed. There is no edit list: a
-//! reader presents each sample at `tfdt + Σ durations + offset`, so the
-//! presentation times are the source's. With B-frames the first PTS is
-//! therefore later than the first DTS (an FLV written by ffmpeg starts at
-//! DTS 0 with PTS 80 ms for `-bf 3`); players start at the first PTS, and
-//! ffmpeg decodes the same frames with the same PTS as from the FLV.
+//! The caller converts milliseconds to the track's timescale; nothing here
+//! shifts a timeline. Decode times go in `tfdt` as they are in the source,
+//! and each sample's composition offset (PTS − DTS) goes in a version-1
+//! `trun`, where it is signed, so a negative offset (FLV's CTS is a signed
+//! 24-bit field) is written as it is. There is no edit list: a reader
+//! presents each sample at `tfdt + Σ durations + offset`, which are the
+//! source's presentation times. With B-frames the first PTS is therefore
+//! later than the first DTS: ffmpeg's FLV muxer starts the DTS at 0, so
+//! with `-bf 3` the first IDR is shown at 80 ms. ffmpeg decodes the same
+//! frames from such a file as from the FLV, with the same PTS (the
+//! `fmp4_lossless` test); no shift of offsets or decode times was needed.
+//!
+//! ## Example
+//!
+//! An audio-only init segment and one fragment of two AAC frames:
+//!
+//! ```
+//! use bytes::Bytes;
+//! use streamly_core::media::AacConfig;
+//! use streamly_hls::fmp4::{AUDIO_TRACK_ID, FragmentWriter, Fmp4Sample, TrackFragment};
+//! use streamly_hls::fmp4::{fragment_len, init_segment};
+//!
+//! let aac = AacConfig::parse(Bytes::from_static(&[0x12, 0x10]))?; // LC, 44.1 kHz, stereo
+//! let init = init_segment(None, Some(&aac));
+//! assert_eq!(&init[4..8], b"ftyp");
+//!
+//! let frame = |data: &'static [u8]| Fmp4Sample {
+//!     duration: 1024,
+//!     composition_offset: 0,
+//!     keyframe: true,
+//!     data: Bytes::from_static(data),
+//! };
+//! let samples = [frame(&[0x21, 0x10]), frame(&[0x21, 0x20, 0x30])];
+//! let tracks = [TrackFragment { track_id: AUDIO_TRACK_ID, base_media_decode_time: 0, samples: &samples }];
+//! let mut writer = FragmentWriter::new();
+//! let header = writer.write(1, &tracks);
+//! // Send `header`, then each sample's `data`: together one moof + mdat.
+//! assert_eq!(&header[4..8], b"moof");
+//! assert_eq!(fragment_len(&header, &tracks), header.len() + 5);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod boxes;
 mod fragment;
