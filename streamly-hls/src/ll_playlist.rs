@@ -14,6 +14,8 @@
 //!   and after each discontinuity (a new init segment).
 //! - Delta updates (`_HLS_skip=YES`, §6.2.5.1): segments further than
 //!   CAN-SKIP-UNTIL from the end are replaced by `EXT-X-SKIP`.
+//! - The playlist persisted to the sink has none of the low-latency tags,
+//!   and marks `EXT-X-GAP` the segments the sink never got.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -48,6 +50,8 @@ pub(crate) struct LlView<'a> {
     /// Low-latency tags (parts, hints, server control); off for the plain
     /// playlist written to the sink.
     pub(crate) parts: bool,
+    /// Segments marked `EXT-X-GAP` (not in the sink).
+    pub(crate) gaps: &'a [u64],
 }
 
 impl LlView<'_> {
@@ -125,6 +129,9 @@ pub(crate) fn render_ll(v: &LlView<'_>, skip: bool) -> String {
             for (index, part) in seg.parts.iter().enumerate() {
                 write_part(&mut s, v.token, seg.msn, index, part);
             }
+        }
+        if v.gaps.contains(&seg.msn) {
+            s.push_str("#EXT-X-GAP\n");
         }
         let _ = writeln!(s, "#EXTINF:{:.3},\n{}", seg.duration.as_secs_f64(), segment_name(v.token, seg.msn));
     }

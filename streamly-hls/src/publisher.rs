@@ -213,47 +213,54 @@ impl HlsPublisher {
         }
     }
 
-    /// Spawns [`run`](Self::run) on the current tokio runtime.
+    /// Spawns [`run`](Self::run) on the current tokio runtime. The window
+    /// is registered before this returns (its URLs exist at once, without
+    /// media until the first part).
     pub fn spawn(
         self: &Arc<Self>,
         stream_id: StreamId,
         frames: mpsc::Receiver<MediaFrame>,
     ) -> JoinHandle<PackagerStats> {
         let this = Arc::clone(self);
-        tokio::spawn(async move { this.run(stream_id, frames).await })
+        let opened = self.open(&stream_id);
+        tokio::spawn(async move { this.package(stream_id, opened, frames).await })
     }
 
     /// Packages one publish of `stream_id`: consumes `frames` until the
     /// channel closes, serving the live window meanwhile; then ends the
     /// playlists (`EXT-X-ENDLIST`). The ended window stays served for
     /// [`HlsConfig::ended_retention`].
-    pub async fn run(
-        &self,
-        stream_id: StreamId,
-        frames: mpsc::Receiver<MediaFrame>,
-    ) -> PackagerStats {
+    pub async fn run(&self, stream_id: StreamId, frames: mpsc::Receiver<MediaFrame>) -> PackagerStats {
+        let opened = self.open(&stream_id);
+        self.package(stream_id, opened, frames).await
+    }
+
+    /// Registers a new window for `stream_id`, replacing an older one.
+    fn open(&self, stream_id: &StreamId) -> Opened {
         let token = new_token();
         let first = Arc::new(LiveWindow::new(token.clone(), 1, 1, self.config.segment_duration).snapshot());
         let (tx, rx) = watch::channel(first);
         let removed = Arc::new(AtomicBool::new(false));
-        let run = {
-            let mut registry = self.lock();
-            registry.runs += 1;
-            let run = registry.runs;
-            let entry = Entry {
-                run,
-                snapshots: rx,
-                waiting: Arc::new(AtomicUsize::new(0)),
-                ended: None,
-                removed: Arc::clone(&removed),
-            };
-            if let Some(old) = registry.streams.insert(stream_id.clone(), entry)
-                && let Some((_, files)) = old.ended
-            {
-                registry.doomed.push((stream_id.clone(), files));
-            }
-            run
+        let mut registry = self.lock();
+        registry.runs += 1;
+        let run = registry.runs;
+        let entry = Entry {
+            run,
+            snapshots: rx,
+            waiting: Arc::new(AtomicUsize::new(0)),
+            ended: None,
+            removed: Arc::clone(&removed),
         };
+        if let Some(old) = registry.streams.insert(stream_id.clone(), entry)
+            && let Some((_, files)) = old.ended
+        {
+            registry.doomed.push((stream_id.clone(), files));
+        }
+        Opened { token, tx, removed, run }
+    }
+
+    async fn package(&self, stream_id: StreamId, opened: Opened, frames: mpsc::Receiver<MediaFrame>) -> PackagerStats {
+        let Opened { token, tx, removed, run } = opened;
         tracing::info!(stream = %stream_id, "HLS packager started");
         let ctx = RunContext {
             stream_id: &stream_id,
@@ -293,6 +300,14 @@ impl HlsPublisher {
         let Some(sink) = &self.sink else { return Ok(0) };
         crate::recovery::recover(&**sink).await
     }
+}
+
+/// A registered window, before its run starts.
+struct Opened {
+    token: String,
+    tx: watch::Sender<Arc<Snapshot>>,
+    removed: Arc<AtomicBool>,
+    run: u64,
 }
 
 impl Registry {

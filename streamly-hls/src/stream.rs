@@ -228,6 +228,9 @@ impl StreamTask<'_> {
         let Ok(path) = stream_path(self.ctx.stream_id, file) else { return };
         if let Some(dropped) = self.queue.push(job(path, data)) {
             self.ctx.counters.dropped_segments.fetch_add(1, Ordering::Relaxed);
+            if let Some(msn) = fmp4_segment_number(self.window.token(), &dropped) {
+                self.window.mark_unpersisted(msn);
+            }
             tracing::warn!(
                 stream = %self.ctx.stream_id,
                 %dropped,
@@ -276,6 +279,12 @@ impl StreamTask<'_> {
         }
         self.delete_due(Instant::now() + self.ctx.config.delete_grace);
     }
+}
+
+/// The number of the fMP4 segment at `path`, if it is one of this publish's.
+fn fmp4_segment_number(token: &str, path: &SegmentPath) -> Option<u64> {
+    let file = path.as_str().rsplit_once('/')?.1;
+    file.strip_prefix(token)?.strip_prefix('_')?.strip_suffix(".m4s")?.parse().ok()
 }
 
 /// `{stream_id}/{file}`.

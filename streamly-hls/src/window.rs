@@ -182,6 +182,9 @@ pub struct LiveWindow {
     peak_bandwidth: u64,
     master: Option<Bytes>,
     ended: bool,
+    /// Segments the sink never got (dropped by the write queue): the
+    /// persisted playlist marks them `EXT-X-GAP`.
+    unpersisted: Vec<u64>,
 }
 
 impl LiveWindow {
@@ -207,7 +210,14 @@ impl LiveWindow {
             peak_bandwidth: 0,
             master: None,
             ended: false,
+            unpersisted: Vec::new(),
         }
+    }
+
+    /// Segment `msn` never reached the sink: the persisted playlist lists
+    /// it as a gap (`EXT-X-GAP`, RFC 8216bis §4.4.4.7).
+    pub fn mark_unpersisted(&mut self, msn: u64) {
+        self.unpersisted.push(msn);
     }
 
     /// The publish's token.
@@ -276,6 +286,7 @@ impl LiveWindow {
         self.segments.push_back(Arc::clone(&segment));
         while self.segments.len() > self.window {
             let Some(old) = self.segments.pop_front() else { break };
+            self.unpersisted.retain(|&msn| msn > old.msn);
             if self.segments.front().is_some_and(|s| s.discontinuity) {
                 self.discontinuity_sequence += 1;
             }
@@ -355,6 +366,7 @@ impl LiveWindow {
             discontinuity_sequence: self.discontinuity_sequence,
             ended: self.ended,
             parts,
+            gaps: if parts { &[] } else { &self.unpersisted },
         }
     }
 
