@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod ll_hls;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
