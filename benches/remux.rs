@@ -4,6 +4,10 @@
 //!   live path: RTMP hands over frames).
 //! - `remux/flv_to_ts`: FLV file bytes → tags → frames → segments (the
 //!   offline path of `examples/remux`).
+//! - `remux/frames_to_fmp4_parts`: the same frames through the
+//!   `PartSegmenter` (LL-HLS parts as fMP4 fragments, 1 s segments, 250 ms
+//!   parts: the live path's defaults). Output bytes are the fragments'
+//!   lengths; their sample chunks are the frames' own `Bytes`, not copies.
 //! - `peer/ffmpeg_copy_mpegts`: `ffmpeg -c copy -f mpegts` on the same file,
 //!   for comparison in the same run (a whole process, so it includes
 //!   ffmpeg's start-up; skipped when ffmpeg is missing).
@@ -20,7 +24,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use streamly::core::media::{FlvReader, MediaFrame};
-use streamly::hls::Segmenter;
+use streamly::hls::{DEFAULT_PART_TARGET, PartEvent, PartSegmenter, Segmenter};
 
 fn input() -> PathBuf {
     std::env::var_os("STREAMLY_BENCH_FLV")
@@ -37,6 +41,28 @@ fn remux_frames(frames: &[MediaFrame]) -> usize {
         }
     }
     out + segmenter.finish().map_or(0, |s| s.data.len())
+}
+
+fn remux_frames_fmp4(frames: &[MediaFrame]) -> usize {
+    let mut segmenter = PartSegmenter::new(Duration::from_secs(1), DEFAULT_PART_TARGET);
+    let mut events = Vec::new();
+    let mut out = 0;
+    let mut count = |events: &mut Vec<PartEvent>| {
+        for event in events.drain(..) {
+            out += match event {
+                PartEvent::Init(init) => init.len(),
+                PartEvent::Part(part) => part.len,
+            };
+        }
+    };
+    for f in frames {
+        // A refused frame (none in these inputs) is skipped, as the live path does.
+        let _ = segmenter.push(f, &mut events);
+        count(&mut events);
+    }
+    segmenter.finish(&mut events);
+    count(&mut events);
+    out
 }
 
 fn remux_flv(data: &Bytes) -> usize {
@@ -74,6 +100,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(remux_frames(black_box(&frames))))
     });
     group.bench_function("flv_to_ts", |b| b.iter(|| black_box(remux_flv(black_box(&data)))));
+    group.bench_function("frames_to_fmp4_parts", |b| {
+        b.iter(|| black_box(remux_frames_fmp4(black_box(&frames))))
+    });
     group.finish();
 
     let ffmpeg_ok = Command::new("ffmpeg")

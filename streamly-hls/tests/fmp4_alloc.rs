@@ -1,6 +1,7 @@
 //! Writing fMP4 fragment headers allocates nothing per frame in steady
 //! state: the `FragmentWriter` reuses one buffer, and samples are never
-//! copied. Measured with a counting global allocator; alone in its binary
+//! copied; and the `PartSegmenter` (frames to LL-HLS parts) allocates
+//! nothing per frame, a bounded few per part. Measured with a counting global allocator; alone in its binary
 //! (the count is global, so the tests here run one after the other under a
 //! lock).
 #![allow(clippy::unwrap_used)]
@@ -8,11 +9,15 @@
 mod common;
 
 use std::alloc::System;
+use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use bytes::Bytes;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use streamly_core::media::{FlvReader, FlvTag, FlvTagKind};
 use streamly_hls::fmp4::{FragmentWriter, TrackFragment};
+use streamly_hls::{DEFAULT_PART_TARGET, Part, PartEvent, PartSegmenter};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -84,4 +89,119 @@ fn held_headers_cost_a_new_buffer_every_few_fragments() {
         "{total} allocations for {fragments} fragments"
     );
     assert_eq!(held.len(), 200);
+}
+
+/// The fixture's tags replayed `rounds` times on one continuous timeline
+/// (sequence headers and metadata only in the first round), as a long
+/// publish sends them.
+fn replay(rounds: u32) -> Vec<FlvTag> {
+    let tags: Vec<FlvTag> = FlvReader::new(common::fixture())
+        .unwrap()
+        .map(|t| t.unwrap())
+        .collect();
+    let mut out = Vec::new();
+    for r in 0..rounds {
+        for t in &tags {
+            // AVC/AAC sequence headers: packet type 0 in byte 1.
+            let header = match t.kind {
+                FlvTagKind::Video | FlvTagKind::Audio => t.body.get(1) == Some(&0),
+                FlvTagKind::Script => true,
+            };
+            if r > 0 && header {
+                continue;
+            }
+            let mut t = t.clone();
+            t.timestamp += r * 10_000;
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// Frames to LL-HLS parts (the live path's `PartSegmenter`, defaults: 1 s
+/// segments, 250 ms parts), from the FLV tag on: `FlvTag::to_frame` and
+/// `PartSegmenter::push` are inside the counted region. A frame that closes
+/// no part allocates nothing; one that closes a part allocates a bounded
+/// few (the part's chunk list, the `tracks` list of the fragment, now and
+/// then a new header buffer), while the window holds the parts of the last
+/// ten segments, as the live window does.
+#[test]
+fn part_segmenter_allocates_nothing_per_frame() {
+    let _serial = SERIAL.lock().unwrap();
+    let tags = replay(6);
+    let mut segmenter = PartSegmenter::new(Duration::from_secs(1), DEFAULT_PART_TARGET);
+    let mut events: Vec<PartEvent> = Vec::with_capacity(8);
+    // The window: every part of the last ten segments (reserved up front,
+    // its growth is not the segmenter's).
+    const HELD_SEGMENTS: usize = 10;
+    let mut held: VecDeque<Part> = VecDeque::with_capacity(1024);
+    let mut segments_held = 0;
+    let mut keep = |events: &mut Vec<PartEvent>, held: &mut VecDeque<Part>| {
+        for event in events.drain(..) {
+            if let PartEvent::Part(part) = event {
+                let ends = part.ends_segment;
+                held.push_back(part);
+                if ends {
+                    segments_held += 1;
+                    while segments_held > HELD_SEGMENTS {
+                        // Drop the oldest segment's parts.
+                        while let Some(p) = held.pop_front() {
+                            if p.ends_segment {
+                                break;
+                            }
+                        }
+                        segments_held -= 1;
+                    }
+                }
+            }
+        }
+    };
+    // Warm up: the first two rounds grow the buffers.
+    let warm = tags.len() / 3;
+    for t in &tags[..warm] {
+        if let Some(frame) = t.to_frame().unwrap() {
+            segmenter.push(&frame, &mut events).unwrap();
+        }
+        keep(&mut events, &mut held);
+    }
+    let (mut frames, mut parts, mut part_allocations, mut most) = (0usize, 0usize, 0usize, 0usize);
+    for t in &tags[warm..] {
+        let region = Region::new(GLOBAL);
+        if let Some(frame) = t.to_frame().unwrap() {
+            segmenter.push(&frame, &mut events).unwrap();
+        }
+        let stats = region.change();
+        let allocations = stats.allocations + stats.reallocations;
+        let closed = events.iter().filter(|e| matches!(e, PartEvent::Part(_))).count();
+        match closed {
+            0 => {
+                assert_eq!(
+                    allocations, 0,
+                    "frame {frames} (tag at {} ms) allocated",
+                    t.timestamp
+                );
+                frames += 1;
+            }
+            n => {
+                parts += n;
+                part_allocations += allocations;
+                most = most.max(allocations / n);
+            }
+        }
+        keep(&mut events, &mut held);
+    }
+    eprintln!(
+        "PartSegmenter: {frames} frames closing no part allocated nothing; \
+         {parts} parts: {part_allocations} allocations, at most {most} for one"
+    );
+    assert!(frames > 2000, "{frames} frames checked");
+    // 4 rounds of 10 s in 250 ms parts (a segment's last may be shorter).
+    assert!((150..=210).contains(&parts), "{parts} parts");
+    // The chunk list and the `tracks` list: 2; a new 16 KiB header buffer
+    // (memory and shared header): 2 more, every few parts.
+    assert!(most <= 4, "{most} allocations for one part");
+    assert!(
+        part_allocations <= 2 * parts + parts / 4,
+        "{part_allocations} allocations for {parts} parts"
+    );
 }
