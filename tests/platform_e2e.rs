@@ -223,7 +223,7 @@ async fn shutdown_while_live_ends_playlists_and_goes_offline() {
     let _ffmpeg = publish(&url, true);
     wait_for("a first segment", Duration::from_secs(15), || async {
         let r = http("GET", &playback, None, None).await;
-        r.text.contains(".ts").then_some(())
+        r.text.contains(".m4s").then_some(())
     })
     .await;
     let r = http("GET", &format!("{base}/api/streams/{id}"), None, None).await;
@@ -265,15 +265,20 @@ async fn deleting_a_live_stream_disconnects_its_publisher() {
         r.body["rtmp_url"].as_str().unwrap(),
         r.body["stream_key"].as_str().unwrap()
     );
+    let playback = r.body["playback_url"].as_str().unwrap().to_owned();
     let mut ffmpeg = publish(&url, true);
-    wait_for("the stream to go live", Duration::from_secs(15), || async {
+    wait_for("the stream to go live and play", Duration::from_secs(15), || async {
         let r = http("GET", &format!("{base}/api/streams/{id}"), None, None).await;
-        (r.body["live"] == true).then_some(())
+        let playing = http("GET", &playback, None, None).await.text.contains("#EXT-X-PART:");
+        (r.body["live"] == true && playing).then_some(())
     })
     .await;
 
     let r = http("DELETE", &format!("{base}/api/streams/{id}"), Some(&token), None).await;
     assert_eq!(r.status, 204, "{}", r.text);
+    // Its live window is gone at once, not after a retention.
+    let r = http("GET", &playback, None, None).await;
+    assert_eq!(r.status, 404, "{}", r.text);
     // The server closes the publisher's connection: ffmpeg (looping forever
     // otherwise) exits, and its key is gone, so it cannot come back.
     let exited = tokio::time::timeout(Duration::from_secs(10), ffmpeg.wait()).await;
