@@ -1,16 +1,17 @@
 //! Writing fMP4 fragment headers allocates nothing per frame in steady
 //! state: the `FragmentWriter` reuses one buffer, and samples are never
 //! copied; and the `PartSegmenter` (frames to LL-HLS parts) allocates
-//! nothing per frame, a bounded few per part. Measured with a counting global allocator; alone in its binary
-//! (the count is global, so the tests here run one after the other under a
-//! lock).
+//! nothing per frame, a bounded few per part. Measured with a counting
+//! global allocator. The count is global, so the binary has one `#[test]`
+//! running the checks in turn: with several tests, the harness's own
+//! allocations (reporting one test, starting the next) land in another
+//! test's counted region.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::alloc::System;
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,10 +23,7 @@ use streamly_hls::{DEFAULT_PART_TARGET, Part, PartEvent, PartSegmenter};
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-/// One counted region at a time: the tests share the global count.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Fragments written per test: the fixture's 5 GOPs, 40 times over, on one
+/// Fragments written per check: the fixture's 5 GOPs, 40 times over, on one
 /// continuous timeline.
 const ROUNDS: u64 = 40;
 /// Fragments written before counting: the first ones size the buffer.
@@ -63,9 +61,7 @@ fn write_all(mut sent: impl FnMut(Bytes)) -> (usize, usize, u64, u64) {
     (frames, fragments, total, most)
 }
 
-#[test]
 fn sent_headers_leave_the_buffer_to_be_reused() {
-    let _serial = SERIAL.lock().unwrap();
     // The header is sent (then dropped) before the next fragment is written.
     let (frames, fragments, total, _) = write_all(drop);
     assert_eq!(fragments, 190);
@@ -73,9 +69,7 @@ fn sent_headers_leave_the_buffer_to_be_reused() {
     assert_eq!(total, 0, "{total} allocations for {fragments} fragments");
 }
 
-#[test]
 fn held_headers_cost_a_new_buffer_every_few_fragments() {
-    let _serial = SERIAL.lock().unwrap();
     // A segment window keeps every header alive (reserved up front: the
     // Vec's growth is not the writer's).
     let mut held = Vec::with_capacity(1024);
@@ -125,9 +119,7 @@ fn replay(rounds: u32) -> Vec<FlvTag> {
 /// few (the part's chunk list, the `tracks` list of the fragment, now and
 /// then a new header buffer), while the window holds the parts of the last
 /// ten segments, as the live window does.
-#[test]
 fn part_segmenter_allocates_nothing_per_frame() {
-    let _serial = SERIAL.lock().unwrap();
     let tags = replay(6);
     let mut segmenter = PartSegmenter::new(Duration::from_secs(1), DEFAULT_PART_TARGET);
     let mut events: Vec<PartEvent> = Vec::with_capacity(8);
@@ -204,4 +196,11 @@ fn part_segmenter_allocates_nothing_per_frame() {
         part_allocations <= 2 * parts + parts / 4,
         "{part_allocations} allocations for {parts} parts"
     );
+}
+
+#[test]
+fn steady_state_allocations() {
+    sent_headers_leave_the_buffer_to_be_reused();
+    held_headers_cost_a_new_buffer_every_few_fragments();
+    part_segmenter_allocates_nothing_per_frame();
 }
