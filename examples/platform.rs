@@ -18,7 +18,8 @@
 //! | `STREAMLY_RTMP_PUBLIC_URL` | `rtmp://<public host>:<rtmp port>/live` | RTMP URL handed out |
 //! | `STREAMLY_JWT_SECRET` | generated once, kept beside the database | token signing secret (≥ 32 bytes) |
 //! | `STREAMLY_CORS_ORIGINS` | none | comma-separated origins allowed to call the API |
-//! | `STREAMLY_HLS_JS_URL` | none | an hls.js you serve, for browsers without native HLS |
+//! | `STREAMLY_HLS_JS_PATH` | none | an hls.js file (`dist/hls.min.js` of the npm package) the platform serves at `/assets/vendor/hls.min.js`; the watch page then plays in low-latency mode with it |
+//! | `STREAMLY_HLS_JS_URL` | none | an hls.js you serve elsewhere (ignored when `STREAMLY_HLS_JS_PATH` is set) |
 //! | `STREAMLY_RESET_LIVE_ON_START` | `true` | mark every stream offline at start (right on one machine; set `false` when several nodes share the database) |
 //! | `STREAMLY_TRUST_FORWARDED_FOR` | `0` (off) | number of trusted reverse proxies that append to `X-Forwarded-For` (`true` = 1); the auth rate limit then keys on the rightmost entry they did not add |
 //! | `STREAMLY_LOG_FORMAT` | text | `json` for JSON logs; filter with `RUST_LOG` |
@@ -173,7 +174,14 @@ async fn main() -> Result<()> {
     if let Some(origins) = env("STREAMLY_CORS_ORIGINS") {
         config.api.cors_origins = origins.split(',').map(|o| o.trim().to_owned()).collect();
     }
-    config.ui = UiConfig::with_hls_js(env("STREAMLY_HLS_JS_URL"));
+    config.ui = match env("STREAMLY_HLS_JS_PATH") {
+        Some(path) => {
+            let ui = UiConfig::serve_hls_js(&path).with_context(|| format!("STREAMLY_HLS_JS_PATH={path}"))?;
+            tracing::info!(file = %path, url = streamly::web::HLS_JS_PATH, "serving hls.js");
+            ui
+        }
+        None => UiConfig::with_hls_js(env("STREAMLY_HLS_JS_URL")),
+    };
     config.reset_live_on_start = env_bool("STREAMLY_RESET_LIVE_ON_START", true)?;
     let hops = trusted_proxy_hops()?;
     config.api.auth_rate_limit.trust_forwarded_for = hops > 0;

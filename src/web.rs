@@ -3,14 +3,20 @@
 //!
 //! Pages: `/` (live streams), `/watch/{id}` (player and chat), `/signin`,
 //! `/signup`, `/dashboard`; assets under `/assets/`; `/ui-config.json` tells
-//! the pages where an operator's hls.js is, if any.
+//! the pages where an operator's hls.js is, if any. An hls.js file the
+//! operator supplies ([`UiConfig::serve_hls_js`]) is served from memory at
+//! [`HLS_JS_PATH`], same origin, so the CSP stays `script-src 'self'`.
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
+
+/// Where an hls.js given to [`UiConfig::serve_hls_js`] is served.
+pub const HLS_JS_PATH: &str = "/assets/vendor/hls.min.js";
 
 /// Web UI settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,9 +24,30 @@ use serde::Serialize;
 pub struct UiConfig {
     /// Leave the UI out (API, HLS and chat only).
     pub disabled: bool,
-    /// URL of an hls.js build the operator serves, used by browsers without
-    /// native HLS. Its origin is added to the CSP's `script-src`.
+    /// URL of an hls.js build, preferred by the watch page wherever Media
+    /// Source Extensions work (it plays the LL-HLS playlist in low-latency
+    /// mode; Chromium's native HLS does not). Its origin, when it has one,
+    /// is added to the CSP's `script-src`.
     pub hls_js_url: Option<String>,
+    /// An hls.js file served by the platform itself at [`HLS_JS_PATH`]
+    /// (see [`UiConfig::serve_hls_js`]).
+    pub hls_js_file: Option<HlsJsFile>,
+}
+
+/// An hls.js build read from disk at start, served from memory.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HlsJsFile {
+    path: std::path::PathBuf,
+    bytes: Bytes,
+}
+
+impl std::fmt::Debug for HlsJsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HlsJsFile")
+            .field("path", &self.path)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
 }
 
 impl UiConfig {
@@ -29,7 +56,34 @@ impl UiConfig {
         Self {
             disabled: false,
             hls_js_url: url,
+            hls_js_file: None,
         }
+    }
+
+    /// The UI serving the hls.js build at `path` (`dist/hls.min.js` of the
+    /// npm package) at [`HLS_JS_PATH`], and pointing the pages there. The
+    /// file is read once, now.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read, or is empty.
+    pub fn serve_hls_js(path: impl Into<std::path::PathBuf>) -> std::io::Result<Self> {
+        let path = path.into();
+        let bytes = std::fs::read(&path)?;
+        if bytes.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} is empty", path.display()),
+            ));
+        }
+        Ok(Self {
+            disabled: false,
+            hls_js_url: Some(HLS_JS_PATH.to_owned()),
+            hls_js_file: Some(HlsJsFile {
+                path,
+                bytes: Bytes::from(bytes),
+            }),
+        })
     }
 }
 
@@ -61,6 +115,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "watch.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/assets/watch.js"),
+    ),
+    (
+        "player.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/assets/player.js"),
     ),
     (
         "auth.js",
@@ -114,7 +173,23 @@ pub fn router(config: &UiConfig) -> Router {
         hls_js_url: config.hls_js_url.clone(),
     })
     .unwrap_or_else(|_| "{}".to_owned());
-    Router::new()
+    let mut router = Router::new();
+    if let Some(file) = &config.hls_js_file {
+        let bytes = file.bytes.clone();
+        router = router.route(
+            HLS_JS_PATH,
+            get(move || async move {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                        (header::CACHE_CONTROL, "no-cache"),
+                    ],
+                    bytes,
+                )
+            }),
+        );
+    }
+    router
         .route("/", get(|| async { html(StatusCode::OK, INDEX) }))
         .route("/watch/{id}", get(|| async { html(StatusCode::OK, WATCH) }))
         .route("/signin", get(|| async { html(StatusCode::OK, SIGNIN) }))
@@ -131,4 +206,43 @@ pub fn router(config: &UiConfig) -> Router {
 /// The CSP for the whole app, allowing the operator's hls.js origin.
 pub fn content_security_policy(config: &UiConfig) -> String {
     crate::api::content_security_policy(config.hls_js_url.as_deref())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tower::ServiceExt as _;
+
+    #[tokio::test]
+    async fn serves_an_operator_hls_js_same_origin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hls.min.js");
+        std::fs::write(&path, "/* hls.js */").unwrap();
+        let config = UiConfig::serve_hls_js(&path).unwrap();
+        assert_eq!(config.hls_js_url.as_deref(), Some(HLS_JS_PATH));
+        assert!(content_security_policy(&config).contains("script-src 'self';"));
+        let request = axum::http::Request::get(HLS_JS_PATH)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router(&config).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            response.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/javascript")
+        );
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        assert_eq!(&body[..], b"/* hls.js */");
+
+        // Without a file the path is the UI's 404 page.
+        let request = axum::http::Request::get(HLS_JS_PATH)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router(&UiConfig::default()).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+        assert!(UiConfig::serve_hls_js(dir.path().join("missing.js")).is_err());
+    }
 }

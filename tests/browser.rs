@@ -1,13 +1,19 @@
 //! The web UI in a real browser: headless Debian Chromium driven through
 //! chromedriver. Sign up, create a stream, publish with ffmpeg, watch the
-//! video play and see a chat message from a second browser session.
-//! Screenshots of the home, watch and dashboard pages are saved under
-//! `<target>/tmp/browser-screenshots/`.
+//! video play (hls.js in low-latency mode on the LL-HLS playlist: blocking
+//! reloads and parts, no stall, the latency shown) and see a chat message
+//! from a second browser session. Screenshots of the home, watch and
+//! dashboard pages are saved under `<target>/tmp/browser-screenshots/`.
+//!
+//! Needs `chromedriver` (Debian `chromium` + `chromium-driver`), `ffmpeg`
+//! and an hls.js build: `STREAMLY_TEST_HLS_JS=/path/to/hls.min.js`, or the
+//! copy `.ci/run` fetches with npm into `target/npm/`. Without one of them
+//! the test skips, saying why — except under `CI=true`, where it fails.
 #![allow(clippy::unwrap_used)]
 
 mod platform_support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -119,6 +125,48 @@ async fn js(client: &Client, script: &str) -> serde_json::Value {
     client.execute(script, vec![]).await.expect("script")
 }
 
+/// Skips the test (prints why and returns `false`), or fails it under
+/// `CI=true`, where every tool must be there.
+fn require(present: bool, what: &str) -> bool {
+    if present {
+        return true;
+    }
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true and {what}");
+    eprintln!("skipping: {what}");
+    false
+}
+
+/// The hls.js build to serve: `STREAMLY_TEST_HLS_JS`, else the newest one
+/// `.ci/run` unpacked under `target/npm/hls.js-<version>/`.
+fn hls_js() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("STREAMLY_TEST_HLS_JS") {
+        return Some(PathBuf::from(path)).filter(|p| p.is_file());
+    }
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/npm");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(cache)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("hls.js-"))
+        .map(|e| e.path().join("hls.min.js"))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+/// What the page says about its player: which one, whether hls.js made
+/// blocking playlist reloads and loaded parts.
+const PLAYER_STATE: &str = r#"
+    const v = document.querySelector('video');
+    const names = performance.getEntriesByType('resource').map(e => e.name);
+    return {
+        player: v ? (v.dataset.player || null) : null,
+        hls_js: typeof window.Hls === 'function',
+        blocking_reloads: names.filter(n => n.includes('index.m3u8?') && n.includes('_HLS_msn=')).length,
+        parts: names.filter(n => /_[0-9]+_[0-9]+[.]m4s$/.test(n)).length,
+    };
+"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_up_go_live_watch_and_chat_in_chromium() {
     let chromedriver = std::process::Command::new("chromedriver")
@@ -126,18 +174,26 @@ async fn sign_up_go_live_watch_and_chat_in_chromium() {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
-    if !chromedriver.is_ok_and(|s| s.success()) {
-        eprintln!("skipping: chromedriver not on PATH (apt-get install chromium chromium-driver)");
+    if !require(
+        chromedriver.is_ok_and(|s| s.success()),
+        "chromedriver not on PATH (apt-get install chromium chromium-driver)",
+    ) || !require(have("ffmpeg"), "ffmpeg not on PATH")
+    {
         return;
     }
-    if !have("ffmpeg") {
-        eprintln!("skipping: ffmpeg not on PATH");
+    let Some(hls_js) = hls_js() else {
+        require(
+            false,
+            "no hls.js: set STREAMLY_TEST_HLS_JS to a hls.min.js, or run .ci/run (npm pack hls.js into target/npm)",
+        );
         return;
-    }
+    };
+    eprintln!("hls.js: {}", hls_js.display());
     // Both of rustls' crypto providers are compiled in (fantoccini's TLS
     // stack brings one, sqlx the other): choose one for the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let app = Running::start(None).await;
+    let ui = streamly::web::UiConfig::serve_hls_js(&hls_js).expect("hls.js readable");
+    let app = Running::start_with_ui(None, None, ui).await;
     let base = app.base.clone();
     let driver = start_chromedriver().await;
     let alice = browser(&driver).await;
@@ -235,6 +291,51 @@ async fn sign_up_go_live_watch_and_chat_in_chromium() {
         t.as_f64().filter(|t| *t > first + 1.0).map(|_| ())
     })
     .await;
+
+    // hls.js plays the LL-HLS playlist in low-latency mode: blocking
+    // reloads (`_HLS_msn`) and parts.
+    let state = js(&alice, PLAYER_STATE).await;
+    eprintln!("player: {state}");
+    assert_eq!(state["player"], "hls.js", "{state}");
+    assert_eq!(state["hls_js"], true, "{state}");
+    assert!(state["blocking_reloads"].as_u64() > Some(0), "{state}");
+    assert!(state["parts"].as_u64() > Some(0), "{state}");
+
+    // No stall over 5 s of playback: no `waiting` event, enough data
+    // buffered at every look, and the playhead moving with the clock.
+    js(
+        &alice,
+        "window.__waiting = 0; document.querySelector('video')
+             .addEventListener('waiting', () => { window.__waiting += 1; }); return null",
+    )
+    .await;
+    let start = js(&alice, "return document.querySelector('video').currentTime").await;
+    let mut lowest_ready_state = 4;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let r = js(&alice, "return document.querySelector('video').readyState").await;
+        lowest_ready_state = lowest_ready_state.min(r.as_u64().unwrap_or(0));
+    }
+    let end = js(&alice, "return document.querySelector('video').currentTime").await;
+    let waiting = js(&alice, "return window.__waiting").await;
+    let played = end.as_f64().unwrap() - start.as_f64().unwrap();
+    eprintln!(
+        "over 5 s: played {played:.2} s, lowest readyState {lowest_ready_state}, waiting events {waiting}"
+    );
+    assert_eq!(waiting, 0, "the video stalled");
+    assert!(lowest_ready_state >= 3, "readyState fell to {lowest_ready_state}");
+    assert!(played > 4.0, "played only {played:.2} s in 5 s");
+
+    // The latency is shown next to the live badge.
+    let shown = wait_for("the latency figure", Duration::from_secs(10), || async {
+        let el = alice.find(Locator::Css("#latency:not([hidden])")).await.ok()?;
+        let text = el.text().await.ok()?;
+        let seconds: f64 = text.strip_prefix("Latency ")?.strip_suffix(" s")?.parse().ok()?;
+        Some((text, seconds))
+    })
+    .await;
+    eprintln!("shown: {:?}", shown.0);
+    assert!((0.0..30.0).contains(&shown.1), "{:?}", shown.0);
 
     // A second browser session (bob) chats; alice sees it.
     let bob = browser(&driver).await;

@@ -37,6 +37,16 @@ impl Running {
 
     /// Like [`Running::start`], with HLS output written under `segment_dir`.
     pub async fn start_with(database_url: Option<&str>, segment_dir: Option<&std::path::Path>) -> Running {
+        Self::start_with_ui(database_url, segment_dir, streamly::web::UiConfig::default()).await
+    }
+
+    /// Like [`Running::start_with`], with the web UI set up by `ui` (an
+    /// hls.js to serve, say).
+    pub async fn start_with_ui(
+        database_url: Option<&str>,
+        segment_dir: Option<&std::path::Path>,
+        ui: streamly::web::UiConfig,
+    ) -> Running {
         let (url, dir) = match database_url {
             Some(u) => (u.to_owned(), None),
             None => {
@@ -64,6 +74,7 @@ impl Running {
         config.password_hasher = PasswordHasher::with_costs(8, 1, 1).expect("cheap hashing for tests");
         // Several tests may share one Postgres database: never touch others' rows.
         config.reset_live_on_start = false;
+        config.ui = ui;
         let mut builder = Platform::builder(config)
             .users(stores.users)
             .streams(stores.streams);

@@ -1,48 +1,105 @@
 // Watch page: the HLS player and the chat room beside it.
 import { api, el, session, signOut, uiConfig } from "/assets/app.js";
+import { HLS_JS_CONFIG, latencySeconds, mseWorks } from "/assets/player.js";
 
 const id = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
 const player = document.getElementById("player");
 const playerMessage = document.getElementById("player-message");
 const liveStatus = document.getElementById("live-status");
+const latency = document.getElementById("latency");
+const latencyValue = document.getElementById("latency-value");
+const latencyAnnounce = document.getElementById("latency-announce");
 const HLS_TYPE = "application/vnd.apple.mpegurl";
 let attached = false;
+// The hls.js instance playing now, if hls.js plays.
+let hls = null;
 
 function setPlayerMessage(text) {
+  stopHls();
   player.replaceChildren(el("p", { class: "message", id: "player-message", text }));
 }
 
+function stopHls() {
+  if (hls) { hls.destroy(); hls = null; }
+}
+
+function setLiveStatus(text, className) {
+  // Rewriting the same text would make screen readers repeat it every poll.
+  if (liveStatus.textContent !== text) liveStatus.textContent = text;
+  liveStatus.className = className;
+}
+
+// hls.js, loaded once from the operator's URL; null when there is none or
+// it does not load.
+async function loadHlsJs(config) {
+  if (!config.hls_js_url) return null;
+  if (!window.Hls) {
+    await new Promise((resolve, reject) => {
+      const s = el("script", { src: config.hls_js_url });
+      s.onload = resolve; s.onerror = reject;
+      document.head.append(s);
+    }).catch(() => null);
+  }
+  return window.Hls && window.Hls.isSupported() ? window.Hls : null;
+}
+
+// hls.js with MSE wherever it works: it plays the LL-HLS playlist in
+// low-latency mode, which Chromium's native HLS does not. Otherwise the
+// browser's own HLS (Safari plays LL-HLS natively).
 async function attach(config) {
   const src = `/hls/${encodeURIComponent(id)}/index.m3u8`;
   const video = el("video", { controls: "", autoplay: "", playsinline: "", "aria-label": "Live video" });
   video.muted = true; // browsers only autoplay muted video; the viewer can unmute
-  if (video.canPlayType(HLS_TYPE)) {
-    video.src = src;
-  } else if (config.hls_js_url) {
-    if (!window.Hls) {
-      await new Promise((resolve, reject) => {
-        const s = el("script", { src: config.hls_js_url });
-        s.onload = resolve; s.onerror = reject;
-        document.head.append(s);
-      }).catch(() => null);
-    }
-    if (!window.Hls || !window.Hls.isSupported()) {
-      setPlayerMessage("This browser cannot play HLS and the hls.js player could not be loaded.");
-      return false;
-    }
-    const hls = new window.Hls({ liveSyncDurationCount: 3 });
+  stopHls();
+  const Hls = mseWorks() ? await loadHlsJs(config) : null;
+  if (Hls) {
+    hls = new Hls(HLS_JS_CONFIG);
+    hls.on(Hls.Events.ERROR, (_event, data) => {
+      if (!data.fatal || !hls) return;
+      if (data.type === Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad();
+      else if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+      else { stopHls(); liveStatus.textContent = "The video could not be played."; }
+    });
     hls.loadSource(src);
     hls.attachMedia(video);
+    video.dataset.player = "hls.js";
+  } else if (video.canPlayType(HLS_TYPE)) {
+    video.src = src;
+    video.dataset.player = "native";
   } else {
-    setPlayerMessage(
-      "This browser has no built-in HLS playback. Use Safari, Edge or Chromium 142+, " +
-      `or open ${location.origin}${src} in VLC or ffplay.`);
+    setPlayerMessage(config.hls_js_url
+      ? "This browser cannot play HLS and the hls.js player could not be loaded."
+      : "This browser has no built-in HLS playback. Use Safari, Edge or Chromium 142+, " +
+        `or open ${location.origin}${src} in VLC or ffplay.`);
     return false;
   }
   video.addEventListener("error", () => { liveStatus.textContent = "The video could not be played."; });
   player.replaceChildren(video);
   video.play().catch(() => { /* autoplay refused: controls are there */ });
   return true;
+}
+
+// ---- latency, next to the live badge ----
+// The visible figure changes every second and is not announced; screen
+// readers hear it through a separate polite region, only when it moved by a
+// whole second and at most once a minute.
+let announced = { seconds: null, at: 0 };
+
+function updateLatency() {
+  const video = player.querySelector("video");
+  const seconds = video && !video.paused && video.readyState >= 2 ? latencySeconds(video, hls) : null;
+  if (seconds === null) {
+    latency.hidden = true;
+    return;
+  }
+  latency.hidden = false;
+  latencyValue.textContent = `${seconds.toFixed(1)} s`;
+  const rounded = Math.round(seconds);
+  const now = Date.now();
+  if (rounded !== announced.seconds && now - announced.at >= 60000) {
+    latencyAnnounce.textContent = `About ${rounded} ${rounded === 1 ? "second" : "seconds"} behind live.`;
+    announced = { seconds: rounded, at: now };
+  }
 }
 
 // Whether the current <video> has played to its end (or failed).
@@ -58,12 +115,10 @@ async function loadStream(config) {
     document.getElementById("title").textContent = s.title;
     document.getElementById("owner").textContent = `by ${s.owner.username}`;
     if (s.live) {
-      liveStatus.textContent = "● Live";
-      liveStatus.className = "on";
+      setLiveStatus("● Live", "on");
       if (!attached || playerDone()) attached = await attach(config);
     } else {
-      liveStatus.textContent = "Offline. The player starts when the stream goes live.";
-      liveStatus.className = "muted";
+      setLiveStatus("Offline. The player starts when the stream goes live.", "muted");
       // Let the player finish what it has buffered, then say so; the next
       // publish gets a fresh player.
       if (!attached || playerDone()) {
@@ -187,5 +242,6 @@ form.addEventListener("submit", (event) => {
   if (await loadStream(config)) {
     connect();
     setInterval(() => loadStream(config), 5000);
+    setInterval(updateLatency, 1000);
   }
 })();
