@@ -6,15 +6,26 @@ use utoipa::{Modify, OpenApi};
 
 use super::{auth, error, health, metrics, streams};
 
-/// The HLS output of a stream (served by `streamly-hls`).
+/// The HLS output of a stream (served by `streamly-hls` from the stream's
+/// live window): `index.m3u8` (LL-HLS over fMP4, blocking reload),
+/// `master.m3u8`, `ts.m3u8` (MPEG-TS) and the media files they name.
 #[utoipa::path(get, path = "/hls/{id}/{file}", tag = "playback",
     params(
         ("id" = String, Path, description = "Stream id"),
-        ("file" = String, Path, description = "`index.m3u8` or a segment named in it"),
+        ("file" = String, Path, description = "`index.m3u8`, `master.m3u8`, `ts.m3u8`, or an init segment, segment or part named in them"),
+        ("_HLS_msn" = Option<u64>, Query, description = "index.m3u8: block until this media sequence number is listed (RFC 8216bis 6.2.5.2)"),
+        ("_HLS_part" = Option<u64>, Query, description = "index.m3u8, with _HLS_msn: block until this part of it is listed"),
+        ("_HLS_skip" = Option<String>, Query, description = "index.m3u8: `YES` or `v2` for a delta update (EXT-X-SKIP)"),
+        ("Range" = Option<String>, Header, description = "Media files: one byte range"),
     ),
     responses(
-        (status = 200, description = "Playlist (application/vnd.apple.mpegurl) or segment (video/mp2t)"),
-        (status = 404, description = "Not live, or no such segment"),
+        (status = 200, description = "Playlist (application/vnd.apple.mpegurl), fMP4 (video/mp4) or MPEG-TS (video/mp2t)"),
+        (status = 206, description = "The requested byte range of a media file"),
+        (status = 304, description = "Playlist unchanged (If-None-Match matched its ETag)"),
+        (status = 400, description = "_HLS_msn too far ahead, or a malformed blocking-reload query"),
+        (status = 404, description = "Not live, or no such file"),
+        (status = 416, description = "The byte range is outside the file"),
+        (status = 503, description = "The blocked-on part did not appear within three target durations, or too many requests wait on this stream"),
     ))]
 #[allow(dead_code)]
 fn hls() {}
