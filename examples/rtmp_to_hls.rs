@@ -54,7 +54,10 @@ async fn main() -> anyhow::Result<()> {
     if let Some(dir) = std::env::var_os("STREAMLY_SEGMENT_DIR") {
         let sink = FsSegmentSink::open(dir).await.context("STREAMLY_SEGMENT_DIR")?;
         publisher = publisher.persist_to(Arc::new(sink));
-        publisher.recover().await.context("cleaning up STREAMLY_SEGMENT_DIR")?;
+        publisher
+            .recover()
+            .await
+            .context("cleaning up STREAMLY_SEGMENT_DIR")?;
     }
     let publisher = Arc::new(publisher);
 

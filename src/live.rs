@@ -230,7 +230,9 @@ mod tests {
         ingest_stop.cancel();
         ingest.await.unwrap();
 
-        let window = publisher.window(&StreamId::parse("demo").unwrap()).expect("window");
+        let window = publisher
+            .window(&StreamId::parse("demo").unwrap())
+            .expect("window");
         let snapshot = Arc::clone(&*window.snapshots.borrow());
         assert!(snapshot.ended);
         let text = String::from_utf8(snapshot.playlist.clone().expect("playlist").to_vec()).unwrap();

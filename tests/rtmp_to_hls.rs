@@ -9,7 +9,6 @@
 #![allow(clippy::unwrap_used)]
 
 #[path = "../streamly-hls/tests/common/ll_hls.rs"]
-#[allow(dead_code)]
 mod ll_hls;
 
 use std::net::SocketAddr;
@@ -49,7 +48,10 @@ fn have(tool: &str) -> bool {
         .arg("-version")
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(ok || std::env::var("CI").as_deref() != Ok("true"), "{tool} is required under CI=true");
+    assert!(
+        ok || std::env::var("CI").as_deref() != Ok("true"),
+        "{tool} is required under CI=true"
+    );
     ok
 }
 
@@ -167,8 +169,15 @@ async fn framemd5(input: &str, map: &str) -> Vec<String> {
     let out = tokio::process::Command::new("ffmpeg")
         .args(["-v", "error", "-i", input, "-map", map, "-f", "framemd5", "-"])
         .output();
-    let out = tokio::time::timeout(Duration::from_secs(120), out).await.unwrap().unwrap();
-    assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+    let out = tokio::time::timeout(Duration::from_secs(120), out)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -245,8 +254,17 @@ async fn publish_follow_the_ll_playlist_end_and_republish() {
         first_part_after < Duration::from_millis(2500),
         "first part {first_part_after:?} after the publish started"
     );
-    assert!(followed.playlists > 20, "one reload per part: {}", followed.playlists);
-    assert!(followed.parts >= 40 && followed.segments >= 2, "{} parts, {} segments", followed.parts, followed.segments);
+    assert!(
+        followed.playlists > 20,
+        "one reload per part: {}",
+        followed.playlists
+    );
+    assert!(
+        followed.parts >= 40 && followed.segments >= 2,
+        "{} parts, {} segments",
+        followed.parts,
+        followed.segments
+    );
     let (ll, ts) = probes.await.unwrap();
     assert!(ll.contains("h264") && ll.contains("aac"), "{ll}");
     assert!(ts.contains("h264") && ts.contains("aac"), "{ts}");
@@ -276,7 +294,15 @@ async fn publish_follow_the_ll_playlist_end_and_republish() {
     let audio = framemd5(&url, "0:a").await;
     assert!(audio.len() > 400);
     assert_eq!(audio, framemd5(FIXTURE, "0:a").await, "decoded audio differs");
-    let token = |t: &str| t.lines().find(|l| l.ends_with(".m4s")).unwrap().split('_').next().unwrap().to_owned();
+    let token = |t: &str| {
+        t.lines()
+            .find(|l| l.ends_with(".m4s"))
+            .unwrap()
+            .split('_')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
     let first_token = token(&ended);
 
     // Republish (as fast as possible): a new window, new names.

@@ -121,7 +121,11 @@ pub(crate) fn render_ll(v: &LlView<'_>, skip: bool) -> String {
             s.push_str("#EXT-X-DISCONTINUITY\n");
         }
         if map != Some(seg.init.generation) {
-            let _ = writeln!(s, "#EXT-X-MAP:URI=\"{}\"", init_name(v.token, seg.init.generation));
+            let _ = writeln!(
+                s,
+                "#EXT-X-MAP:URI=\"{}\"",
+                init_name(v.token, seg.init.generation)
+            );
             map = Some(seg.init.generation);
         }
         write_date(&mut s, seg.program_date_time);
@@ -133,7 +137,12 @@ pub(crate) fn render_ll(v: &LlView<'_>, skip: bool) -> String {
         if v.gaps.contains(&seg.msn) {
             s.push_str("#EXT-X-GAP\n");
         }
-        let _ = writeln!(s, "#EXTINF:{:.3},\n{}", seg.duration.as_secs_f64(), segment_name(v.token, seg.msn));
+        let _ = writeln!(
+            s,
+            "#EXTINF:{:.3},\n{}",
+            seg.duration.as_secs_f64(),
+            segment_name(v.token, seg.msn)
+        );
     }
     if v.parts && !v.ended {
         if let Some(init) = v.pending_init {

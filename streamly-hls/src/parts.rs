@@ -156,7 +156,8 @@ impl PartSegmenter {
 
     /// `PART-TARGET`, once the first part is closed.
     pub fn part_target(&self) -> Option<Duration> {
-        self.part_target_ms.map(|ms| Duration::from_micros((ms * 1000.0).ceil() as u64))
+        self.part_target_ms
+            .map(|ms| Duration::from_micros((ms * 1000.0).ceil() as u64))
     }
 
     /// The video configuration in use, if any.
@@ -310,7 +311,10 @@ impl PartSegmenter {
 
     fn start_segment(&mut self, ts: i64, independent: bool, out: &mut Vec<PartEvent>) {
         if self.config_changed || !self.init_written {
-            out.push(PartEvent::Init(init_segment(self.video.as_deref(), self.audio.as_deref())));
+            out.push(PartEvent::Init(init_segment(
+                self.video.as_deref(),
+                self.audio.as_deref(),
+            )));
             self.config_changed = false;
             self.init_written = true;
         }

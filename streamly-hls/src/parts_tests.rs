@@ -8,9 +8,9 @@ use super::*;
 
 /// An x264 AVCDecoderConfigurationRecord (320x240 High).
 const AVC_RECORD: &[u8] = &[
-    0x01, 0x64, 0x00, 0x0d, 0xff, 0xe1, 0x00, 0x19, 0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01,
-    0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60, 0x01, 0x00, 0x04,
-    0x68, 0xef, 0xbc, 0xb0,
+    0x01, 0x64, 0x00, 0x0d, 0xff, 0xe1, 0x00, 0x19, 0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb,
+    0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60, 0x01,
+    0x00, 0x04, 0x68, 0xef, 0xbc, 0xb0,
 ];
 
 fn configs(video: bool, audio: bool) -> Vec<MediaFrame> {
@@ -65,7 +65,10 @@ fn check_parts(parts: &[Part], target: Duration, gop_ms: u64) {
     let target = target.as_secs_f64();
     for p in parts.iter().filter(|p| !p.ends_segment) {
         let d = p.duration.as_secs_f64();
-        assert!(d <= target + 1e-9 && d >= 0.85 * target, "part {d} s, target {target} s");
+        assert!(
+            d <= target + 1e-9 && d >= 0.85 * target,
+            "part {d} s, target {target} s"
+        );
     }
     let mut segment = Duration::ZERO;
     let last = parts.len().saturating_sub(1);
@@ -78,7 +81,10 @@ fn check_parts(parts: &[Part], target: Duration, gop_ms: u64) {
         let bytes: usize = p.chunks.iter().map(Bytes::len).sum();
         assert_eq!(bytes, p.len);
         if p.ends_segment && i < last {
-            assert!(segment.as_millis().abs_diff(u128::from(gop_ms)) <= 40, "segment {segment:?}");
+            assert!(
+                segment.as_millis().abs_diff(u128::from(gop_ms)) <= 40,
+                "segment {segment:?}"
+            );
         }
     }
 }
@@ -111,7 +117,10 @@ fn parts_at_30_fps_with_millisecond_jitter_stay_within_the_target() {
     }
     let (parts, _) = parts_of(&mut s, &frames);
     let target = s.part_target().unwrap_or_default();
-    assert!((Duration::from_millis(230)..=Duration::from_millis(250)).contains(&target), "{target:?}");
+    assert!(
+        (Duration::from_millis(230)..=Duration::from_millis(250)).contains(&target),
+        "{target:?}"
+    );
     check_parts(&parts, target, 2000);
 }
 
@@ -141,7 +150,11 @@ fn a_new_configuration_starts_a_segment_with_a_new_init_at_the_next_keyframe() {
     }
     let (parts, inits) = parts_of(&mut s, &frames);
     assert_eq!(inits, 2);
-    let starts: Vec<i64> = parts.iter().filter(|p| p.starts_segment).map(|p| p.start_ms).collect();
+    let starts: Vec<i64> = parts
+        .iter()
+        .filter(|p| p.starts_segment)
+        .map(|p| p.start_ms)
+        .collect();
     assert_eq!(starts, [0, 1600]);
 }
 
@@ -169,7 +182,13 @@ fn a_gop_too_long_for_the_target_duration_is_cut_before_it_outgrows_it() {
 fn frames_before_the_first_keyframe_are_dropped() {
     let mut s = PartSegmenter::new(Duration::from_secs(1), Duration::from_millis(250));
     let mut frames = configs(true, true);
-    frames.extend([video(0, false), audio(10), video(40, true), audio(50), video(80, false)]);
+    frames.extend([
+        video(0, false),
+        audio(10),
+        video(40, true),
+        audio(50),
+        video(80, false),
+    ]);
     let (parts, _) = parts_of(&mut s, &frames);
     assert_eq!(parts.len(), 1);
     assert_eq!(parts[0].start_ms, 40);

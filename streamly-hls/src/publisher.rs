@@ -256,11 +256,26 @@ impl HlsPublisher {
         {
             registry.doomed.push((stream_id.clone(), files));
         }
-        Opened { token, tx, removed, run }
+        Opened {
+            token,
+            tx,
+            removed,
+            run,
+        }
     }
 
-    async fn package(&self, stream_id: StreamId, opened: Opened, frames: mpsc::Receiver<MediaFrame>) -> PackagerStats {
-        let Opened { token, tx, removed, run } = opened;
+    async fn package(
+        &self,
+        stream_id: StreamId,
+        opened: Opened,
+        frames: mpsc::Receiver<MediaFrame>,
+    ) -> PackagerStats {
+        let Opened {
+            token,
+            tx,
+            removed,
+            run,
+        } = opened;
         tracing::info!(stream = %stream_id, "HLS packager started");
         let ctx = RunContext {
             stream_id: &stream_id,
@@ -327,7 +342,9 @@ impl Registry {
 
 async fn delete_files(sink: &dyn SegmentSink, stream_id: &StreamId, files: &[String]) {
     for file in files {
-        let Ok(path) = stream_path(stream_id, file) else { continue };
+        let Ok(path) = stream_path(stream_id, file) else {
+            continue;
+        };
         if let Err(e) = sink.delete(&path).await {
             tracing::warn!(%path, error = %e, "deleting a file of a finished window failed");
         }

@@ -36,7 +36,9 @@ pub(crate) async fn recover(sink: &dyn SegmentSink) -> Result<usize, HlsError> {
                     ended.push('\n');
                 }
                 ended.push_str("#EXT-X-ENDLIST\n");
-                sink.put(path, Bytes::from(ended)).await.map_err(HlsError::Recovery)?;
+                sink.put(path, Bytes::from(ended))
+                    .await
+                    .map_err(HlsError::Recovery)?;
                 tracing::info!(%path, "ended a playlist an earlier process left open");
             }
         }
@@ -82,16 +84,22 @@ mod tests {
     #[tokio::test]
     async fn unended_playlists_are_ended_and_orphans_removed() {
         let sink = MemorySegmentSink::default();
-        let playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MAP:URI=\"t_init0.mp4\"\n#EXTINF:2.000,\nt_3.m4s\n";
+        let playlist =
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MAP:URI=\"t_init0.mp4\"\n#EXTINF:2.000,\nt_3.m4s\n";
         for (path, data) in [
             ("s/index.m3u8", playlist),
             ("s/t_init0.mp4", "init"),
             ("s/t_3.m4s", "kept"),
             ("s/t_1.m4s", "orphan"),
-            ("s/master.m3u8", "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nindex.m3u8\n"),
+            (
+                "s/master.m3u8",
+                "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nindex.m3u8\n",
+            ),
             ("other/t_9.ts", "orphan"),
         ] {
-            sink.put(&p(path), Bytes::from(data)).await.unwrap_or_else(|_| unreachable!());
+            sink.put(&p(path), Bytes::from(data))
+                .await
+                .unwrap_or_else(|_| unreachable!());
         }
         assert_eq!(recover(&sink).await.ok(), Some(2));
         let mut left: Vec<String> = sink
@@ -102,10 +110,23 @@ mod tests {
             .map(|p| p.to_string())
             .collect();
         left.sort();
-        assert_eq!(left, ["s/index.m3u8", "s/master.m3u8", "s/t_3.m4s", "s/t_init0.mp4"]);
-        let ended = sink.get(&p("s/index.m3u8")).await.ok().flatten().unwrap_or_default();
+        assert_eq!(
+            left,
+            ["s/index.m3u8", "s/master.m3u8", "s/t_3.m4s", "s/t_init0.mp4"]
+        );
+        let ended = sink
+            .get(&p("s/index.m3u8"))
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         assert!(String::from_utf8_lossy(&ended).ends_with("t_3.m4s\n#EXT-X-ENDLIST\n"));
-        let master = sink.get(&p("s/master.m3u8")).await.ok().flatten().unwrap_or_default();
+        let master = sink
+            .get(&p("s/master.m3u8"))
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         assert!(!String::from_utf8_lossy(&master).contains("ENDLIST"));
     }
 }

@@ -25,7 +25,9 @@ use crate::error::MuxError;
 use crate::parts::{PartEvent, PartSegmenter};
 use crate::publisher::{Counters, PackagerStats};
 use crate::segmenter::Segmenter;
-use crate::window::{Evicted, LiveWindow, MASTER_PLAYLIST, MEDIA_PLAYLIST, Snapshot, TS_PLAYLIST, segment_name};
+use crate::window::{
+    Evicted, LiveWindow, MASTER_PLAYLIST, MEDIA_PLAYLIST, Snapshot, TS_PLAYLIST, segment_name,
+};
 use crate::write_queue::{Job, WriteQueue};
 
 /// What a run needs from its publisher.
@@ -61,7 +63,12 @@ pub(crate) async fn run(
 ) -> (PackagerStats, LiveWindow) {
     let config = ctx.config;
     let parts = PartSegmenter::new(config.ll_segment_duration, config.part_target);
-    let window = LiveWindow::new(token, config.playlist_window, parts.target_duration(), config.segment_duration);
+    let window = LiveWindow::new(
+        token,
+        config.playlist_window,
+        parts.target_duration(),
+        config.segment_duration,
+    );
     let queue = WriteQueue::new(config.write_queue);
     let stream = ctx.stream_id.to_string();
     let sink = ctx.sink.cloned();
@@ -117,7 +124,10 @@ impl StreamTask<'_> {
             MediaFrame::Audio(a) => a.data.len(),
             _ => 0,
         };
-        self.ctx.counters.ingest_bytes.fetch_add(payload as u64, Ordering::Relaxed);
+        self.ctx
+            .counters
+            .ingest_bytes
+            .fetch_add(payload as u64, Ordering::Relaxed);
         if let (None, Some(ts)) = (self.anchor, frame.dts()) {
             self.anchor = Some((i64::from(ts), OffsetDateTime::now_utc()));
         }
@@ -202,7 +212,9 @@ impl StreamTask<'_> {
     fn ts_segment(&mut self, segment: crate::Segment) {
         let start = self.wall_clock(segment.start_ms);
         let data = segment.data.clone();
-        let (name, evicted) = self.window.push_ts(segment.data, segment.duration, segment.discontinuity, start);
+        let (name, evicted) =
+            self.window
+                .push_ts(segment.data, segment.duration, segment.discontinuity, start);
         self.persist(Job::Segment, &name, data);
         if let Some(text) = self.window.ts_playlist() {
             self.persist(Job::Playlist, TS_PLAYLIST, text);
@@ -225,7 +237,9 @@ impl StreamTask<'_> {
         if self.ctx.sink.is_none() {
             return;
         }
-        let Ok(path) = stream_path(self.ctx.stream_id, file) else { return };
+        let Ok(path) = stream_path(self.ctx.stream_id, file) else {
+            return;
+        };
         if let Some(dropped) = self.queue.push(job(path, data)) {
             self.ctx.counters.dropped_segments.fetch_add(1, Ordering::Relaxed);
             if let Some(msn) = fmp4_segment_number(self.window.token(), &dropped) {
@@ -284,10 +298,17 @@ impl StreamTask<'_> {
 /// The number of the fMP4 segment at `path`, if it is one of this publish's.
 fn fmp4_segment_number(token: &str, path: &SegmentPath) -> Option<u64> {
     let file = path.as_str().rsplit_once('/')?.1;
-    file.strip_prefix(token)?.strip_prefix('_')?.strip_suffix(".m4s")?.parse().ok()
+    file.strip_prefix(token)?
+        .strip_prefix('_')?
+        .strip_suffix(".m4s")?
+        .parse()
+        .ok()
 }
 
 /// `{stream_id}/{file}`.
-pub(crate) fn stream_path(stream_id: &StreamId, file: &str) -> Result<SegmentPath, streamly_core::domain::ValidationError> {
+pub(crate) fn stream_path(
+    stream_id: &StreamId,
+    file: &str,
+) -> Result<SegmentPath, streamly_core::domain::ValidationError> {
     SegmentPath::parse(&format!("{stream_id}/{file}"))
 }

@@ -252,7 +252,11 @@ impl LiveWindow {
 
     /// A finished part, its first frame at `start` (wall clock). Returns
     /// the segment it completed, if any, and what left the window.
-    pub fn push_part(&mut self, part: Part, start: Option<OffsetDateTime>) -> (Option<Arc<SegmentEntry>>, Evicted) {
+    pub fn push_part(
+        &mut self,
+        part: Part,
+        start: Option<OffsetDateTime>,
+    ) -> (Option<Arc<SegmentEntry>>, Evicted) {
         let mut evicted = Evicted::default();
         if self.pending.is_empty() {
             self.pending_start = start;
@@ -285,7 +289,9 @@ impl LiveWindow {
         self.next_msn += 1;
         self.segments.push_back(Arc::clone(&segment));
         while self.segments.len() > self.window {
-            let Some(old) = self.segments.pop_front() else { break };
+            let Some(old) = self.segments.pop_front() else {
+                break;
+            };
             self.unpersisted.retain(|&msn| msn > old.msn);
             if self.segments.front().is_some_and(|s| s.discontinuity) {
                 self.discontinuity_sequence += 1;
@@ -318,7 +324,10 @@ impl LiveWindow {
             discontinuity: false,
             program_date_time,
         });
-        self.ts_segments.push_back(TsEntry { uri: uri.clone(), data });
+        self.ts_segments.push_back(TsEntry {
+            uri: uri.clone(),
+            data,
+        });
         let mut evicted = Evicted::default();
         for old in removed {
             self.ts_segments.retain(|t| t.uri != old.uri);
@@ -335,7 +344,11 @@ impl LiveWindow {
 
     /// Every file the window names now (what to delete when it goes).
     pub fn files(&self) -> Vec<String> {
-        let mut files: Vec<String> = self.segments.iter().map(|s| segment_name(&self.token, s.msn)).collect();
+        let mut files: Vec<String> = self
+            .segments
+            .iter()
+            .map(|s| segment_name(&self.token, s.msn))
+            .collect();
         files.extend(self.inits().iter().map(|i| init_name(&self.token, i.generation)));
         files.extend(self.ts_segments.iter().map(|t| t.uri.clone()));
         files.extend([MEDIA_PLAYLIST, MASTER_PLAYLIST, TS_PLAYLIST].map(String::from));
@@ -408,7 +421,8 @@ impl LiveWindow {
         let has_media = !self.segments.is_empty() || !self.pending.is_empty();
         let view = self.view(true);
         let playlist = has_media.then(|| Bytes::from(render_ll(&view, false)));
-        let playlist_skip = (has_media && view.skipped_segments() > 0).then(|| Bytes::from(render_ll(&view, true)));
+        let playlist_skip =
+            (has_media && view.skipped_segments() > 0).then(|| Bytes::from(render_ll(&view, true)));
         Snapshot {
             token: Arc::clone(&self.token),
             version: self.version,

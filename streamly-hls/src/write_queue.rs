@@ -135,11 +135,20 @@ mod tests {
     fn the_oldest_segment_goes_first_playlists_coalesce_deletes_stay() {
         let q = WriteQueue::new(2);
         assert!(q.push(Job::Segment(path("s/1.m4s"), Bytes::new())).is_none());
-        assert!(q.push(Job::Playlist(path("s/index.m3u8"), Bytes::from("a"))).is_none());
+        assert!(
+            q.push(Job::Playlist(path("s/index.m3u8"), Bytes::from("a")))
+                .is_none()
+        );
         assert!(q.push(Job::Delete(path("s/0.m4s"))).is_none());
         assert!(q.push(Job::Segment(path("s/2.m4s"), Bytes::new())).is_none());
-        assert!(q.push(Job::Playlist(path("s/index.m3u8"), Bytes::from("b"))).is_none());
-        assert_eq!(q.push(Job::Segment(path("s/3.m4s"), Bytes::new())), Some(path("s/1.m4s")));
+        assert!(
+            q.push(Job::Playlist(path("s/index.m3u8"), Bytes::from("b")))
+                .is_none()
+        );
+        assert_eq!(
+            q.push(Job::Segment(path("s/3.m4s"), Bytes::new())),
+            Some(path("s/1.m4s"))
+        );
         let jobs: Vec<String> = q
             .lock()
             .jobs
@@ -152,7 +161,12 @@ mod tests {
             .collect();
         assert_eq!(
             jobs,
-            ["delete s/0.m4s", "put s/2.m4s", "put s/index.m3u8 b", "put s/3.m4s"]
+            [
+                "delete s/0.m4s",
+                "put s/2.m4s",
+                "put s/index.m3u8 b",
+                "put s/3.m4s"
+            ]
         );
         assert_eq!(q.dropped(), 1);
     }

@@ -51,7 +51,9 @@ impl Live {
 
     /// Sends the next frame and lets every task run; false at the end.
     async fn step(&mut self) -> bool {
-        let Some(frame) = self.frames.next() else { return false };
+        let Some(frame) = self.frames.next() else {
+            return false;
+        };
         self.tx.as_ref().unwrap().send(frame).await.unwrap();
         settle().await;
         true
@@ -72,7 +74,11 @@ impl Live {
         self.request(uri, &[])
     }
 
-    fn request(&self, uri: &str, headers: &[(header::HeaderName, &str)]) -> tokio::task::JoinHandle<Response> {
+    fn request(
+        &self,
+        uri: &str,
+        headers: &[(header::HeaderName, &str)],
+    ) -> tokio::task::JoinHandle<Response> {
         let mut req = Request::builder()
             .method(Method::GET)
             .uri(uri)
@@ -136,7 +142,10 @@ async fn files_have_types_cache_headers_ranges_and_etags() {
         let res = live.get(&format!("/hls/demo/{file}")).await.unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{file}");
         assert_eq!(res.headers()[header::CONTENT_TYPE], kind);
-        assert_eq!(res.headers()[header::CACHE_CONTROL], streamly_hls::SEGMENT_CACHE_CONTROL);
+        assert_eq!(
+            res.headers()[header::CACHE_CONTROL],
+            streamly_hls::SEGMENT_CACHE_CONTROL
+        );
         assert_eq!(res.headers()[header::ACCEPT_RANGES], "bytes");
     }
 
@@ -144,11 +153,15 @@ async fn files_have_types_cache_headers_ranges_and_etags() {
     let whole = body(live.get(&format!("/hls/demo/{token}_0.m4s")).await.unwrap()).await;
     let mut parts = Vec::new();
     for i in 0..s.segments[0].parts.len() {
-        parts.extend_from_slice(&body(live.get(&format!("/hls/demo/{token}_0_{i}.m4s")).await.unwrap()).await);
+        parts
+            .extend_from_slice(&body(live.get(&format!("/hls/demo/{token}_0_{i}.m4s")).await.unwrap()).await);
     }
     assert_eq!(whole.to_vec(), parts);
     let res = live
-        .request(&format!("/hls/demo/{token}_0.m4s"), &[(header::RANGE, "bytes=100-1099")])
+        .request(
+            &format!("/hls/demo/{token}_0.m4s"),
+            &[(header::RANGE, "bytes=100-1099")],
+        )
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
@@ -158,7 +171,10 @@ async fn files_have_types_cache_headers_ranges_and_etags() {
     );
     assert_eq!(body(res).await, whole.slice(100..1100));
     let res = live
-        .request(&format!("/hls/demo/{token}_0.m4s"), &[(header::RANGE, "bytes=99999999-")])
+        .request(
+            &format!("/hls/demo/{token}_0.m4s"),
+            &[(header::RANGE, "bytes=99999999-")],
+        )
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::RANGE_NOT_SATISFIABLE);
@@ -261,7 +277,10 @@ async fn a_waiting_request_is_answered_when_the_stream_ends() {
     let mut live = Live::start(fixture());
     live.until(has_parts).await;
     let (msn, part) = live.snapshot().hinted_part();
-    let req = live.get(&format!("/hls/demo/index.m3u8?_HLS_msn={}&_HLS_part={part}", msn + 1));
+    let req = live.get(&format!(
+        "/hls/demo/index.m3u8?_HLS_msn={}&_HLS_part={part}",
+        msn + 1
+    ));
     settle().await;
     assert!(!req.is_finished());
     live.tx = None; // the publisher leaves
@@ -289,8 +308,14 @@ async fn a_delta_update_skips_the_old_segments() {
         }
     }
     let mut live = Live::start(frames);
-    live.until(|s| s.segments.len() >= 10 && !s.pending.is_empty()).await;
-    let full = String::from_utf8(body(live.get("/hls/demo/index.m3u8").await.unwrap()).await.to_vec()).unwrap();
+    live.until(|s| s.segments.len() >= 10 && !s.pending.is_empty())
+        .await;
+    let full = String::from_utf8(
+        body(live.get("/hls/demo/index.m3u8").await.unwrap())
+            .await
+            .to_vec(),
+    )
+    .unwrap();
     let delta = String::from_utf8(
         body(live.get("/hls/demo/index.m3u8?_HLS_skip=YES").await.unwrap())
             .await

@@ -54,7 +54,10 @@ async fn a_publish_is_served_as_ll_hls_and_ts_then_ends() {
     let ll = text(&s.playlist);
     assert!(ll.ends_with("#EXT-X-ENDLIST\n"), "{ll}");
     assert!(ll.contains("#EXT-X-TARGETDURATION:2\n"), "{ll}");
-    assert!(ll.contains(&format!("#EXT-X-MAP:URI=\"{}_init0.mp4\"", s.token)), "{ll}");
+    assert!(
+        ll.contains(&format!("#EXT-X-MAP:URI=\"{}_init0.mp4\"", s.token)),
+        "{ll}"
+    );
     assert!(!ll.contains("PRELOAD-HINT"), "no hint once ended: {ll}");
     for seg in &s.segments[..4] {
         assert_eq!(seg.duration, Duration::from_secs(2), "the GOP is 2 s");
@@ -107,15 +110,31 @@ async fn an_ended_window_expires_after_its_retention_and_its_files_go() {
 
     let persisted = get(&sink, "demo/index.m3u8").await.unwrap();
     assert!(persisted.ends_with("#EXT-X-ENDLIST\n"), "{persisted}");
-    assert!(!persisted.contains("EXT-X-PART"), "no LL tags in the sink: {persisted}");
+    assert!(
+        !persisted.contains("EXT-X-PART"),
+        "no LL tags in the sink: {persisted}"
+    );
     for seg in &s.segments {
         let name = format!("demo/{}_{}.m4s", s.token, seg.msn);
-        let data = sink.get(&SegmentPath::parse(&name).unwrap()).await.unwrap().unwrap();
-        let parts: Vec<u8> = seg.parts.iter().flat_map(|p| p.chunks.iter().flat_map(|c| c.to_vec())).collect();
+        let data = sink
+            .get(&SegmentPath::parse(&name).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let parts: Vec<u8> = seg
+            .parts
+            .iter()
+            .flat_map(|p| p.chunks.iter().flat_map(|c| c.to_vec()))
+            .collect();
         assert_eq!(data.to_vec(), parts, "{name}: the persisted segment is its parts");
     }
     assert!(get(&sink, &format!("demo/{}_init0.mp4", s.token)).await.is_some());
-    assert!(get(&sink, "demo/ts.m3u8").await.unwrap().ends_with("#EXT-X-ENDLIST\n"));
+    assert!(
+        get(&sink, "demo/ts.m3u8")
+            .await
+            .unwrap()
+            .ends_with("#EXT-X-ENDLIST\n")
+    );
 
     tokio::time::sleep(retention / 2).await;
     publisher.sweep().await;
@@ -126,7 +145,11 @@ async fn an_ended_window_expires_after_its_retention_and_its_files_go() {
     publisher.sweep().await;
     assert!(snapshot(&publisher, &id).is_none());
     assert_eq!(publisher.stream_count(), 0);
-    assert_eq!(sink.list("demo/").await.unwrap(), vec![], "every file of the window is gone");
+    assert_eq!(
+        sink.list("demo/").await.unwrap(),
+        vec![],
+        "every file of the window is gone"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -148,7 +171,11 @@ async fn persisted_segments_that_leave_the_window_are_deleted_after_the_grace() 
     }
     tokio::task::yield_now().await;
     let s = snapshot(&publisher, &id).unwrap();
-    assert_eq!(s.segments.first().map(|s| s.msn), Some(2), "segments 2 and 3 listed");
+    assert_eq!(
+        s.segments.first().map(|s| s.msn),
+        Some(2),
+        "segments 2 and 3 listed"
+    );
     let gone = format!("demo/{}_0.m4s", s.token);
     assert!(get(&sink, &gone).await.is_some(), "readable during the grace");
     tokio::time::sleep(grace + Duration::from_millis(1)).await;
@@ -203,9 +230,12 @@ async fn recover_ends_what_a_crashed_process_left_open() {
     let _ = task.await;
     let open = get(&sink, "demo/index.m3u8").await.unwrap();
     assert!(!open.contains("#EXT-X-ENDLIST"), "{open}");
-    sink.put(&SegmentPath::parse("demo/0_99.m4s").unwrap(), Bytes::from_static(b"orphan"))
-        .await
-        .unwrap();
+    sink.put(
+        &SegmentPath::parse("demo/0_99.m4s").unwrap(),
+        Bytes::from_static(b"orphan"),
+    )
+    .await
+    .unwrap();
 
     let restarted = HlsPublisher::new(HlsConfig::default()).persist_to(sink.clone());
     assert!(restarted.recover().await.unwrap() >= 1);

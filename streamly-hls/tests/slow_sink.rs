@@ -94,7 +94,11 @@ async fn a_stalling_sink_never_stalls_ingest() {
             gaps += 1;
         } else if !line.starts_with('#') {
             let path = SegmentPath::parse(&format!("demo/{line}")).unwrap();
-            assert_eq!(sink.get(&path).await.unwrap().is_none(), gap, "{line} (gap: {gap})\n{text}");
+            assert_eq!(
+                sink.get(&path).await.unwrap().is_none(),
+                gap,
+                "{line} (gap: {gap})\n{text}"
+            );
             gap = false;
         }
     }

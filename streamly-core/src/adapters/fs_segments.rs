@@ -104,12 +104,15 @@ impl SegmentSink for FsSegmentSink {
                 .await
                 .map_err(|e| unavailable(&dir.display().to_string(), e))?
             {
-                let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
-                let path = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-                let kind = entry
-                    .file_type()
-                    .await
-                    .map_err(|e| unavailable(&path, e))?;
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                let path = if rel.is_empty() {
+                    name
+                } else {
+                    format!("{rel}/{name}")
+                };
+                let kind = entry.file_type().await.map_err(|e| unavailable(&path, e))?;
                 if kind.is_dir() && depth < 7 {
                     dirs.push((path, depth + 1));
                 } else if kind.is_file()

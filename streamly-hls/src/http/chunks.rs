@@ -58,7 +58,10 @@ impl http_body::Body for Chunks {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
         Poll::Ready(this.chunks.pop_front().map(|chunk| {
             this.remaining -= chunk.len() as u64;
@@ -144,7 +147,13 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=5-100"), 10), Part { start: 5, end: 10 });
         assert_eq!(parse_range(Some("bytes=10-"), 10), Unsatisfiable);
         assert_eq!(parse_range(Some("bytes=-0"), 10), Unsatisfiable);
-        for ignored in ["bytes=3-1", "bytes=0-1,4-5", "items=0-1", "bytes=x-", "bytes=99999999999999999999-"] {
+        for ignored in [
+            "bytes=3-1",
+            "bytes=0-1,4-5",
+            "items=0-1",
+            "bytes=x-",
+            "bytes=99999999999999999999-",
+        ] {
             assert_eq!(parse_range(Some(ignored), 10), Whole, "{ignored}");
         }
     }

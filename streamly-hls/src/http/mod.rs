@@ -82,7 +82,11 @@ impl<'a> FileName<'a> {
             _ => {}
         }
         let token_ok = |t: &str| !t.is_empty() && t.len() <= 32 && t.bytes().all(|b| b.is_ascii_hexdigit());
-        let number = |n: &str| (!n.is_empty() && n.len() <= 19 && n.bytes().all(|b| b.is_ascii_digit())).then(|| n.parse().ok()).flatten();
+        let number = |n: &str| {
+            (!n.is_empty() && n.len() <= 19 && n.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| n.parse().ok())
+                .flatten()
+        };
         if let Some(stem) = file.strip_suffix(".ts") {
             let (token, n) = stem.split_once('_')?;
             let _: u64 = number(n)?;
@@ -123,7 +127,11 @@ impl Reload {
         let mut reload = Self::default();
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let number = || value.parse::<u64>().map_err(|_| "_HLS_msn and _HLS_part must be integers");
+            let number = || {
+                value
+                    .parse::<u64>()
+                    .map_err(|_| "_HLS_msn and _HLS_part must be integers")
+            };
             match key {
                 "_HLS_msn" => reload.msn = Some(number()?),
                 "_HLS_part" => reload.part = Some(number()?),
@@ -168,12 +176,18 @@ async fn serve(
             Some(ts) => media(Chunks::new([&ts.data]), "video/mp2t", &headers),
             None => not_found(),
         },
-        FileName::Init { token, generation } if token == &*snapshot.token => match snapshot.init(generation) {
-            Some(init) => media(Chunks::new([&init.data]), "video/mp4", &headers),
-            None => not_found(),
-        },
+        FileName::Init { token, generation } if token == &*snapshot.token => {
+            match snapshot.init(generation) {
+                Some(init) => media(Chunks::new([&init.data]), "video/mp4", &headers),
+                None => not_found(),
+            }
+        }
         FileName::Segment { token, msn } if token == &*snapshot.token => match snapshot.segment(msn) {
-            Some(s) => media(Chunks::new(s.parts.iter().flat_map(|p| &p.chunks)), "video/mp4", &headers),
+            Some(s) => media(
+                Chunks::new(s.parts.iter().flat_map(|p| &p.chunks)),
+                "video/mp4",
+                &headers,
+            ),
             None => not_found(),
         },
         FileName::Part { token, msn, index } if token == &*snapshot.token => {
@@ -260,7 +274,9 @@ async fn wait(
         Ok(Some(s)) => Ok(s),
         // The run ended and its sender is gone: the last snapshot stands.
         Ok(None) => Ok(Arc::clone(&*snapshots.borrow())),
-        Err(_) => Err(unavailable("the requested segment or part did not appear in time")),
+        Err(_) => Err(unavailable(
+            "the requested segment or part did not appear in time",
+        )),
     }
 }
 
@@ -278,12 +294,19 @@ fn text(body: Option<Bytes>, headers: &HeaderMap, snapshot: &Snapshot, variant: 
     } else {
         let len = body.len();
         let mut r = Response::new(Body::from(body));
-        r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        r.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         r
     };
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.apple.mpegurl"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(PLAYLIST_CACHE_CONTROL));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.apple.mpegurl"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(PLAYLIST_CACHE_CONTROL),
+    );
     if let Ok(etag) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, etag);
     }
@@ -317,7 +340,10 @@ fn media(body: Chunks, content_type: &'static str, headers: &HeaderMap) -> Respo
     *response.status_mut() = status;
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(SEGMENT_CACHE_CONTROL));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(SEGMENT_CACHE_CONTROL),
+    );
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(sent));
     if let Some(Some(v)) = content_range
@@ -344,7 +370,8 @@ fn error(status: StatusCode, message: &'static str) -> Response {
 
 fn unavailable(message: &'static str) -> Response {
     let mut r = error(StatusCode::SERVICE_UNAVAILABLE, message);
-    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     r
 }
 
@@ -358,16 +385,37 @@ mod tests {
         assert_eq!(FileName::parse("ts.m3u8"), Some(FileName::TsPlaylist));
         assert_eq!(
             FileName::parse("1a2b_init0.mp4"),
-            Some(FileName::Init { token: "1a2b", generation: 0 })
+            Some(FileName::Init {
+                token: "1a2b",
+                generation: 0
+            })
         );
-        assert_eq!(FileName::parse("1a2b_7.m4s"), Some(FileName::Segment { token: "1a2b", msn: 7 }));
+        assert_eq!(
+            FileName::parse("1a2b_7.m4s"),
+            Some(FileName::Segment {
+                token: "1a2b",
+                msn: 7
+            })
+        );
         assert_eq!(
             FileName::parse("1a2b_7_3.m4s"),
-            Some(FileName::Part { token: "1a2b", msn: 7, index: 3 })
+            Some(FileName::Part {
+                token: "1a2b",
+                msn: 7,
+                index: 3
+            })
         );
         assert_eq!(FileName::parse("1a2b_12.ts"), Some(FileName::Ts("1a2b_12.ts")));
         for bad in [
-            "", "x.m3u8", "_7.m4s", "zz_7.m4s", "1a_7_3_1.m4s", "1a_.m4s", "1a_x.ts", "1a_init.mp4", "../1a_7.m4s",
+            "",
+            "x.m3u8",
+            "_7.m4s",
+            "zz_7.m4s",
+            "1a_7_3_1.m4s",
+            "1a_.m4s",
+            "1a_x.ts",
+            "1a_init.mp4",
+            "../1a_7.m4s",
             "1a_99999999999999999999.m4s",
         ] {
             assert_eq!(FileName::parse(bad), None, "{bad}");
@@ -379,10 +427,17 @@ mod tests {
         assert_eq!(Reload::parse(None), Ok(Reload::default()));
         assert_eq!(
             Reload::parse(Some("_HLS_msn=4&_HLS_part=2&_HLS_skip=YES")),
-            Ok(Reload { msn: Some(4), part: Some(2), skip: true })
+            Ok(Reload {
+                msn: Some(4),
+                part: Some(2),
+                skip: true
+            })
         );
         assert!(Reload::parse(Some("_HLS_part=2")).is_err());
         assert!(Reload::parse(Some("_HLS_msn=-1")).is_err());
-        assert_eq!(Reload::parse(Some("session=abc&_HLS_msn=1")).map(|r| r.msn), Ok(Some(1)));
+        assert_eq!(
+            Reload::parse(Some("session=abc&_HLS_msn=1")).map(|r| r.msn),
+            Ok(Some(1))
+        );
     }
 }
