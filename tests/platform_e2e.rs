@@ -267,11 +267,18 @@ async fn deleting_a_live_stream_disconnects_its_publisher() {
     );
     let playback = r.body["playback_url"].as_str().unwrap().to_owned();
     let mut ffmpeg = publish(&url, true);
-    wait_for("the stream to go live and play", Duration::from_secs(15), || async {
-        let r = http("GET", &format!("{base}/api/streams/{id}"), None, None).await;
-        let playing = http("GET", &playback, None, None).await.text.contains("#EXT-X-PART:");
-        (r.body["live"] == true && playing).then_some(())
-    })
+    wait_for(
+        "the stream to go live and play",
+        Duration::from_secs(15),
+        || async {
+            let r = http("GET", &format!("{base}/api/streams/{id}"), None, None).await;
+            let playing = http("GET", &playback, None, None)
+                .await
+                .text
+                .contains("#EXT-X-PART:");
+            (r.body["live"] == true && playing).then_some(())
+        },
+    )
     .await;
 
     let r = http("DELETE", &format!("{base}/api/streams/{id}"), Some(&token), None).await;
