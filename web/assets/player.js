@@ -10,12 +10,35 @@
 // PART-HOLD-BACK, even in low-latency mode.
 export const HLS_JS_CONFIG = {
   lowLatencyMode: true,
-  // Behind the target latency (after a stall, or at start), play up to
-  // 1.25× until back at it, instead of staying late for good.
-  maxLiveSyncPlaybackRate: 1.25,
+  // hls.js's own catch-up (a playback rate above 1 when behind its target)
+  // only runs while more than 1 s is buffered ahead, so on a 0.75 s hold
+  // back it never gets there and playback stays ~1.1 s behind the edge.
+  // Off (rate 1); `keepUp` below does it instead.
+  maxLiveSyncPlaybackRate: 1,
   // Keep 30 s behind the playhead in the buffer, not the whole session.
   backBufferLength: 30,
 };
+
+// Plays a little faster while the picture is behind hls.js's target
+// latency (PART-HOLD-BACK, plus a second per stall hls.js saw) and enough
+// is buffered ahead not to run dry: at start (hls.js starts at a keyframe,
+// up to a GOP further back) and after a stall or a pause. Returns a
+// function that stops it.
+export function keepUp(video, hls) {
+  let catchingUp = false;
+  const timer = setInterval(() => {
+    const latency = hls.latency, target = hls.targetLatency;
+    if (video.paused || !Number.isFinite(latency) || !Number.isFinite(target)) return;
+    const b = video.buffered;
+    const ahead = b.length ? b.end(b.length - 1) - video.currentTime : 0;
+    const behind = latency - target;
+    // Start above 0.15 s behind, stop near the target (no flapping).
+    catchingUp = ahead > 0.3 && (catchingUp ? behind > 0.03 : behind > 0.15);
+    const rate = !catchingUp ? 1 : behind > 0.5 ? 1.25 : 1.1;
+    if (video.playbackRate !== rate) video.playbackRate = rate;
+  }, 250);
+  return () => clearInterval(timer);
+}
 
 // Whether Media Source Extensions can play H.264 + AAC in fMP4 here (what
 // hls.js needs).

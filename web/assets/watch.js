@@ -1,6 +1,6 @@
 // Watch page: the HLS player and the chat room beside it.
 import { api, el, session, signOut, uiConfig } from "/assets/app.js";
-import { HLS_JS_CONFIG, latencySeconds, mseWorks } from "/assets/player.js";
+import { HLS_JS_CONFIG, keepUp, latencySeconds, mseWorks } from "/assets/player.js";
 
 const id = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
 const player = document.getElementById("player");
@@ -11,8 +11,10 @@ const latencyValue = document.getElementById("latency-value");
 const latencyAnnounce = document.getElementById("latency-announce");
 const HLS_TYPE = "application/vnd.apple.mpegurl";
 let attached = false;
-// The hls.js instance playing now, if hls.js plays.
+// The hls.js instance playing now, if hls.js plays, and what stops its
+// catch-up timer.
 let hls = null;
+let stopKeepUp = null;
 
 function setPlayerMessage(text) {
   stopHls();
@@ -20,6 +22,7 @@ function setPlayerMessage(text) {
 }
 
 function stopHls() {
+  if (stopKeepUp) { stopKeepUp(); stopKeepUp = null; }
   if (hls) { hls.destroy(); hls = null; }
 }
 
@@ -62,6 +65,7 @@ async function attach(config) {
     });
     hls.loadSource(src);
     hls.attachMedia(video);
+    stopKeepUp = keepUp(video, hls);
     video.dataset.player = "hls.js";
   } else if (video.canPlayType(HLS_TYPE)) {
     video.src = src;
