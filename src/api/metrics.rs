@@ -5,12 +5,19 @@
 //! `streamly_live_streams` (read from the store at scrape time), and whatever
 //! the RTMP, HLS and chat crates record through the `metrics` facade
 //! (ingest bytes, chat connections and messages).
+//!
+//! Every label takes values from a fixed set, so no request can add a time
+//! series of its own (a label per method string once let 50,000 junk
+//! requests grow `/metrics` to 105 MB): `method` is one of the nine standard
+//! methods or `other`; `route` is the matched route template
+//! (`/api/streams/{id}`), `/hls/*` or `unmatched`; `status` is the numeric
+//! status code, which only our handlers choose.
 
 use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -46,23 +53,52 @@ pub fn prometheus_handle() -> PrometheusHandle {
 /// Middleware: counts requests and records their latency by matched route.
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let path = request.uri().path();
-    let route = match request.extensions().get::<MatchedPath>() {
-        Some(m) => m.as_str().to_owned(),
-        None if path.starts_with("/hls/") => "/hls/*".to_owned(),
-        None => "other".to_owned(),
-    };
-    if path.starts_with("/hls/") {
+    let is_hls = path.starts_with("/hls/");
+    let route = route_label(request.extensions().get::<MatchedPath>(), is_hls);
+    if is_hls {
         metrics::counter!("streamly_hls_requests_total").increment(1);
     }
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route),
+        ("status", status),
+    ];
     metrics::counter!("streamly_http_requests_total", &labels).increment(1);
     metrics::histogram!("streamly_http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The `method` label: a standard method's name, else `other` (a client
+/// may send any token as a method).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// The `route` label: the template the router matched (its routes are a
+/// fixed list), `/hls/*` for playback, else `unmatched`. Never the request
+/// path itself.
+fn route_label(matched: Option<&MatchedPath>, is_hls: bool) -> String {
+    match matched {
+        Some(m) => m.as_str().to_owned(),
+        None if is_hls => "/hls/*".to_owned(),
+        None => "unmatched".to_owned(),
+    }
 }
 
 /// Prometheus text exposition.
@@ -82,4 +118,24 @@ pub async fn metrics(State(state): State<ApiState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_standard_methods_are_labels() {
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        for junk in ["FOO", "get", "X-8f3a", "PROPFIND"] {
+            let method = Method::from_bytes(junk.as_bytes()).expect("a valid token");
+            assert_eq!(method_label(&method), "other", "{junk}");
+        }
+    }
+
+    #[test]
+    fn unmatched_routes_share_one_label() {
+        assert_eq!(route_label(None, false), "unmatched");
+        assert_eq!(route_label(None, true), "/hls/*");
+    }
 }
