@@ -345,21 +345,19 @@ impl PartSegmenter {
         let video_base = self.video_samples(end_ms);
         let audio_base = self.audio_samples();
         self.sequence = self.sequence.wrapping_add(1);
-        let mut tracks = Vec::with_capacity(2);
-        if let Some(base) = video_base {
-            tracks.push(TrackFragment {
+        // A track without samples is left out of the fragment by the writer.
+        let tracks = [
+            TrackFragment {
                 track_id: VIDEO_TRACK_ID,
-                base_media_decode_time: base,
+                base_media_decode_time: video_base.unwrap_or(0),
                 samples: &self.samples,
-            });
-        }
-        if let Some(base) = audio_base {
-            tracks.push(TrackFragment {
+            },
+            TrackFragment {
                 track_id: AUDIO_TRACK_ID,
-                base_media_decode_time: base,
+                base_media_decode_time: audio_base.unwrap_or(0),
                 samples: &self.audio_samples,
-            });
-        }
+            },
+        ];
         let header = self.writer.write(self.sequence, &tracks);
         let mut chunks = Vec::with_capacity(1 + self.samples.len() + self.audio_samples.len());
         let mut len = header.len();
