@@ -15,6 +15,7 @@
 //! - [`auth`] — `PasswordHasher`, `JwtKeys`, `StreamKey`.
 //! - [`services`] — `Accounts`, `Streams`, `StoreKeyValidator`.
 //! - [`media`] — `MediaFrame` and the FLV/AVC/AAC parsers.
+//! - [`net`] — listener admission: a per-address connection cap, a log throttle.
 //! - [`adapters`] — in-memory adapters for every port (always built), the
 //!   filesystem segment sink, a static key list, and SQL stores behind the
 //!   `sqlite` and `postgres` features.
@@ -55,5 +56,6 @@ pub mod adapters;
 pub mod auth;
 pub mod domain;
 pub mod media;
+pub mod net;
 pub mod ports;
 pub mod services;

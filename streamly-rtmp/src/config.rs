@@ -14,6 +14,16 @@ pub struct RtmpConfig {
     /// Most simultaneous connections (default 1000). Further clients wait in
     /// the kernel's accept queue until a slot frees up.
     pub max_connections: usize,
+    /// Most simultaneous connections from one address (default 16; IPv6
+    /// counted by /64, see [`addr_key`](streamly_core::net::addr_key)).
+    /// Further connections from it are accepted and closed at once, so one
+    /// client cannot fill `max_connections` and lock publishers out.
+    pub max_connections_per_addr: usize,
+    /// Length of the kernel's accept queue (default 1024; Linux caps it at
+    /// `net.core.somaxconn`). Clients wait there while `max_connections`
+    /// are busy; a short queue drops their SYNs instead (retried after 1 s,
+    /// 3 s, …).
+    pub listen_backlog: u32,
     /// Time allowed from accept to the end of the handshake (default 10 s).
     pub handshake_timeout: Duration,
     /// A connection that sends nothing for this long is closed (default
@@ -76,6 +86,8 @@ impl Default for RtmpConfig {
         Self {
             apps: vec!["live".to_owned()],
             max_connections: 1000,
+            max_connections_per_addr: 16,
+            listen_backlog: 1024,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             publish_timeout: Duration::from_secs(30),

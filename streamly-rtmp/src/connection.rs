@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use streamly_core::media::{MediaError, MediaFrame, parse_audio_tag, parse_video_tag};
 use streamly_core::ports::{PublishDecision, PublishRequest, StreamKeyValidator};
+use streamly_core::net::{AddrCaps, AddrSlot, Throttle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
@@ -31,6 +32,27 @@ pub(crate) struct ConnContext {
     pub(crate) session: SessionConfig,
     pub(crate) validator: Arc<dyn StreamKeyValidator>,
     pub(crate) hub: StreamHub,
+    /// Open connections per peer address (`max_connections_per_addr`).
+    pub(crate) addr_caps: AddrCaps,
+    /// Junk connections (failed handshakes, refused over a cap): each is
+    /// logged at debug, a count at info at most once per period.
+    pub(crate) junk: Throttle,
+}
+
+impl ConnContext {
+    /// Counts one junk connection and, at most once per period, logs how
+    /// many there were (outside any connection's span: it is about all).
+    pub(crate) fn note_junk(&self) {
+        if let Some(count) = self.junk.hit(std::time::Instant::now()) {
+            info!(
+                parent: None,
+                junk = count,
+                period_s = self.junk.period().as_secs(),
+                "{count} junk RTMP connection(s) since the last report (failed handshakes, refused over a \
+                 cap); one report per period at most, details at debug"
+            );
+        }
+    }
 }
 
 /// Whether a track's codec is carried.
@@ -69,6 +91,7 @@ pub(crate) async fn serve(
     ctx: Arc<ConnContext>,
     shutdown: CancellationToken,
     _permit: OwnedSemaphorePermit,
+    _addr_slot: AddrSlot,
 ) {
     let span = tracing::info_span!("rtmp", conn = id, %peer, stream = tracing::field::Empty);
     async move {
@@ -92,9 +115,20 @@ pub(crate) async fn serve(
         let result = conn.run().await;
         conn.end_publish("connection closed").await;
         let _ = conn.socket.shutdown().await;
+        // Sockets that never finish a handshake are port scanners, health
+        // probes or floods: one line each at info would let them fill logs.
+        let handshake_done = conn.session.handshake_done();
         match result {
-            Ok(()) => info!("connection closed"),
-            Err(e) => info!(error = %e, "connection closed on error"),
+            Ok(()) if handshake_done => info!("connection closed"),
+            Err(e) if handshake_done => info!(error = %e, "connection closed on error"),
+            Ok(()) => {
+                debug!("closed before the handshake completed");
+                conn.ctx.note_junk();
+            }
+            Err(e) => {
+                debug!(error = %e, "handshake failed");
+                conn.ctx.note_junk();
+            }
         }
     }
     .instrument(span)

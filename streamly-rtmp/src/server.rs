@@ -5,12 +5,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use streamly_core::net::{AddrCaps, Throttle};
 use streamly_core::ports::StreamKeyValidator;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::RtmpConfig;
 use crate::connection::{ConnContext, serve};
@@ -41,8 +42,7 @@ impl RtmpServer {
         validator: Arc<dyn StreamKeyValidator>,
     ) -> Result<Self, RtmpError> {
         let bind_err = |source| RtmpError::Bind { addr, source };
-        let listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
-        listener.set_nonblocking(true).map_err(bind_err)?;
+        let listener = listen(addr, config.listen_backlog).map_err(bind_err)?;
         let local_addr = listener.local_addr().map_err(bind_err)?;
         let hub = StreamHub::new(config.subscriber_capacity, config.gop_cache_bytes);
         Ok(Self {
@@ -50,6 +50,8 @@ impl RtmpServer {
             local_addr,
             ctx: Arc::new(ConnContext {
                 session: config.session_config(),
+                addr_caps: AddrCaps::new(config.max_connections_per_addr),
+                junk: Throttle::new(JUNK_REPORT_PERIOD),
                 config,
                 validator,
                 hub,
@@ -77,7 +79,13 @@ impl RtmpServer {
         let semaphore = Arc::new(Semaphore::new(self.ctx.config.max_connections.max(1)));
         let mut tasks = JoinSet::new();
         let mut next_id = 0u64;
-        info!(addr = %self.local_addr, "RTMP server listening");
+        let accept_errors = Throttle::new(ACCEPT_ERROR_REPORT_PERIOD);
+        info!(
+            addr = %self.local_addr,
+            max_connections = self.ctx.config.max_connections,
+            per_addr = self.ctx.addr_caps.per_addr(),
+            "RTMP server listening"
+        );
         loop {
             // The permit is taken before accepting, so at the cap new clients
             // wait in the kernel backlog instead of costing memory here.
@@ -93,12 +101,21 @@ impl RtmpServer {
                 r = listener.accept() => match r {
                     Ok(a) => a,
                     Err(e) => {
-                        // E.g. out of file descriptors: back off instead of spinning.
-                        warn!(error = %e, "accept failed");
+                        // E.g. out of file descriptors (EMFILE): back off
+                        // instead of spinning, and say so once a second at most.
+                        if let Some(failures) = accept_errors.hit(std::time::Instant::now()) {
+                            warn!(error = %e, failures, "accept failed (backing off 100 ms per failure)");
+                        }
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
                 },
+            };
+            let Some(addr_slot) = self.ctx.addr_caps.try_acquire(peer.ip()) else {
+                // Dropping the socket closes it; the permit goes back too.
+                debug!(%peer, per_addr = self.ctx.addr_caps.per_addr(), "connection refused: too many from this address");
+                self.ctx.note_junk();
+                continue;
             };
             while let Some(done) = tasks.try_join_next() {
                 log_join(done);
@@ -112,6 +129,7 @@ impl RtmpServer {
                 Arc::clone(&self.ctx),
                 shutdown.child_token(),
                 permit,
+                addr_slot,
             ));
         }
         info!(connections = tasks.len(), "RTMP server shutting down");
@@ -121,6 +139,26 @@ impl RtmpServer {
         info!("RTMP server stopped");
         Ok(())
     }
+}
+
+/// At most one info line per this period sums up junk connections.
+const JUNK_REPORT_PERIOD: Duration = Duration::from_secs(10);
+/// At most one warning per this period about failing `accept` calls.
+const ACCEPT_ERROR_REPORT_PERIOD: Duration = Duration::from_secs(1);
+
+/// A non-blocking listening socket on `addr` with an accept queue of
+/// `backlog` (std's `TcpListener::bind` fixes it at 128).
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // As std does on Unix: a restarted server can bind while old
+    // connections linger in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 fn log_join(result: Result<(), tokio::task::JoinError>) {
