@@ -5,7 +5,8 @@
 //! The task owns its transport and selects over: frames from the client,
 //! the room's shared frames (a bounded broadcast window: falling further
 //! behind than `outbound_queue` frames closes the connection with 1013),
-//! the heartbeat, the idle timer and the hub's shutdown.
+//! the heartbeat, the idle timer, the hub's shutdown and, for a signed-in
+//! client, the deletion of its account ([`ChatHub::disconnect_user`]).
 //!
 //! A WebSocket accepted by [`crate::router`] also has an
 //! [`Outbox`](crate::outbox): the room writes its frames to the socket
@@ -22,6 +23,7 @@ use streamly_core::domain::{ChatAuthor, ChatEvent, ChatMessage, ChatText, Messag
 use time::OffsetDateTime;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::frame::{Frame, close_code};
 use crate::hub::{Admission, ChatHub, HubInner};
@@ -72,6 +74,8 @@ pub(crate) struct Conn<'h, T> {
     /// Where the room writes its frames directly, for WebSocket
     /// connections upgraded by [`crate::router`].
     outbox: Option<Arc<Outbox>>,
+    /// Cancelled when the signed-in user's account is deleted.
+    account_gone: Option<CancellationToken>,
 }
 
 impl ChatHub {
@@ -112,6 +116,7 @@ impl ChatHub {
             bad_frames: 0,
             seen: HashSet::new(),
             outbox,
+            account_gone: None,
         };
         let room = match request.room.as_deref().map(RoomId::parse) {
             Some(Ok(room)) => room,
@@ -155,6 +160,31 @@ impl ChatHub {
                 return;
             }
         }
+        // Entered before the directory is asked, so that an account deleted
+        // after the answer still has this connection closed.
+        let session = conn.author.as_ref().map(|a| self.inner.sign_in(a.id));
+        if let Some(author) = &conn.author {
+            match self.inner.users.exists(author.id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let _ = conn.refuse(ErrorCode::AccountDeleted, "account deleted").await;
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(room = %conn.room, error = %e, "user directory unavailable on join");
+                    if conn
+                        .error(ErrorCode::Unavailable, "user directory unavailable", None)
+                        .await
+                        == Flow::Continue
+                    {
+                        conn.close(close_code::INTERNAL, "user directory unavailable")
+                            .await;
+                    }
+                    return;
+                }
+            }
+        }
+        conn.account_gone = session.as_ref().map(|s| s.ended.clone());
         if let Some(author) = &conn.author {
             let now = OffsetDateTime::now_utc();
             match self
@@ -200,6 +230,7 @@ impl ChatHub {
             outbox.stop();
         }
         drop(membership);
+        drop(session);
         tracing::debug!(room = %conn.room, "chat connection ended");
     }
 }
@@ -315,6 +346,8 @@ where
         // waiter on the hub-wide token (a shared lock) per delivered frame.
         let shutdown = self.hub.shutdown.clone().cancelled_owned();
         tokio::pin!(shutdown);
+        let account_gone = cancelled(self.account_gone.clone());
+        tokio::pin!(account_gone);
         // One timer for both the heartbeat and the idle timeout, so that a
         // wake-up for a room frame polls one timer, not two, and a client
         // frame only moves a deadline instead of re-arming a timer.
@@ -327,6 +360,11 @@ where
                 () = &mut shutdown => {
                     let _ = self.error(ErrorCode::ShuttingDown, "server shutting down", None).await;
                     self.close(close_code::GOING_AWAY, "server shutting down").await
+                }
+                () = &mut account_gone => {
+                    tracing::info!(room = %self.room, "account deleted: closing its chat connection");
+                    let _ = self.error(ErrorCode::AccountDeleted, "your account was deleted", None).await;
+                    self.close(close_code::POLICY, "account deleted").await
                 }
                 frame = self.transport.next() => match frame {
                     Some(Ok(frame)) => {
@@ -577,6 +615,14 @@ where
                 .await
             }
         }
+    }
+}
+
+/// Resolves when `token` is cancelled; never without one.
+async fn cancelled(token: Option<CancellationToken>) {
+    match token {
+        Some(token) => token.cancelled_owned().await,
+        None => std::future::pending().await,
     }
 }
 

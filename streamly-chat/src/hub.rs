@@ -2,11 +2,11 @@
 //! shutdown switch. Cheap to clone (an `Arc` inside).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use streamly_core::auth::{JwtError, JwtKeys};
-use streamly_core::domain::{ChatAuthor, RoomId};
+use streamly_core::domain::{ChatAuthor, RoomId, UserId};
 use streamly_core::ports::{ChatBus, ChatBusError};
 use thiserror::Error;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
@@ -18,6 +18,7 @@ use crate::outbox::Outbox;
 use crate::protocol::{ErrorCode, Role};
 use crate::rate_limit::RateLimiter;
 use crate::room::{LocalRoom, Outgoing};
+use crate::users::{TrustTokens, UserDirectory};
 
 /// Why a connection was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -51,6 +52,7 @@ pub(crate) struct HubInner {
     pub(crate) jwt: Option<JwtKeys>,
     pub(crate) authority: Arc<dyn RoomAuthority>,
     pub(crate) moderation: Arc<dyn ModerationStore>,
+    pub(crate) users: Arc<dyn UserDirectory>,
     // A std mutex: held only to look up, create or remove a room and to
     // change its viewer count, never across an await.
     rooms: Mutex<HashMap<RoomId, Arc<LocalRoom>>>,
@@ -58,6 +60,11 @@ pub(crate) struct HubInner {
     permits: Arc<Semaphore>,
     active: watch::Sender<usize>,
     pub(crate) shutdown: CancellationToken,
+    /// The signed-in connections of each user, by session number, with the
+    /// token that closes each one ([`ChatHub::disconnect_user`]). A std
+    /// mutex: held only to add, remove or take a user's entry.
+    signed_in: Mutex<HashMap<UserId, HashMap<u64, CancellationToken>>>,
+    next_session: AtomicU64,
     /// This node's identity in presence reports.
     node: uuid::Uuid,
 }
@@ -87,6 +94,7 @@ pub struct ChatHubBuilder {
     jwt: Option<JwtKeys>,
     authority: Arc<dyn RoomAuthority>,
     moderation: Arc<dyn ModerationStore>,
+    users: Arc<dyn UserDirectory>,
 }
 
 impl std::fmt::Debug for ChatHubBuilder {
@@ -124,6 +132,14 @@ impl ChatHubBuilder {
         self
     }
 
+    /// Who still has an account (default: [`TrustTokens`], every verified
+    /// token's user). Asked on every signed-in join, so that the token of a
+    /// deleted account stops working at once, not when it expires.
+    pub fn users(mut self, users: Arc<dyn UserDirectory>) -> Self {
+        self.users = users;
+        self
+    }
+
     /// Builds the hub.
     pub fn build(self) -> ChatHub {
         let permits = Arc::new(Semaphore::new(self.config.max_connections.max(1)));
@@ -135,10 +151,13 @@ impl ChatHubBuilder {
                 jwt: self.jwt,
                 authority: self.authority,
                 moderation: self.moderation,
+                users: self.users,
                 rooms: Mutex::new(HashMap::new()),
                 permits,
                 active: watch::channel(0).0,
                 shutdown: CancellationToken::new(),
+                signed_in: Mutex::new(HashMap::new()),
+                next_session: AtomicU64::new(0),
                 node: uuid::Uuid::new_v4(),
             }),
         }
@@ -152,6 +171,49 @@ pub(crate) struct Membership {
     hub: Arc<HubInner>,
     /// The connection's outbox key in the room, if it has one.
     direct: Option<u64>,
+}
+
+/// A signed-in connection's entry in the hub's table of users, taken before
+/// the join asks the [`UserDirectory`] (so that a deletion between the check
+/// and the join still reaches it); leaving (drop) removes it.
+pub(crate) struct Session {
+    hub: Arc<HubInner>,
+    user: UserId,
+    number: u64,
+    /// Cancelled by [`ChatHub::disconnect_user`].
+    pub(crate) ended: CancellationToken,
+}
+
+impl HubInner {
+    /// Enters a connection of `user` in the table of users.
+    pub(crate) fn sign_in(self: &Arc<Self>, user: UserId) -> Session {
+        let number = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let ended = CancellationToken::new();
+        self.signed_in
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(user)
+            .or_default()
+            .insert(number, ended.clone());
+        Session {
+            hub: Arc::clone(self),
+            user,
+            number,
+            ended,
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let mut signed_in = self.hub.signed_in.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(sessions) = signed_in.get_mut(&self.user) {
+            sessions.remove(&self.number);
+            if sessions.is_empty() {
+                signed_in.remove(&self.user);
+            }
+        }
+    }
 }
 
 impl Drop for Membership {
@@ -181,6 +243,7 @@ impl ChatHub {
             jwt: None,
             authority: Arc::new(NoOwners),
             moderation: Arc::new(MemoryModerationStore::new()),
+            users: Arc::new(TrustTokens),
         }
     }
 
@@ -245,6 +308,22 @@ impl ChatHub {
         let mut rx = self.inner.active.subscribe();
         // The sender lives in `self`, so this only ends at zero.
         let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    /// Closes every connection `user` has open on this node (with an
+    /// `account_deleted` error, then 1008 `account deleted`) and returns how
+    /// many there were. For a deleted account: the platform calls it after
+    /// removing the user, whose token the [`UserDirectory`] then refuses on
+    /// join. Other nodes must be told separately.
+    pub fn disconnect_user(&self, user: UserId) -> usize {
+        let sessions = {
+            let mut signed_in = self.inner.signed_in.lock().unwrap_or_else(|p| p.into_inner());
+            signed_in.remove(&user).unwrap_or_default()
+        };
+        for token in sessions.values() {
+            token.cancel();
+        }
+        sessions.len()
     }
 
     /// Verifies an optional token: `Ok(None)` is an anonymous reader.

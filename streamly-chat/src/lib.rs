@@ -19,6 +19,9 @@
 //! - [`moderation`] — the [`RoomAuthority`](moderation::RoomAuthority) and
 //!   [`ModerationStore`](moderation::ModerationStore) ports with in-memory
 //!   adapters.
+//! - [`users`] — the [`UserDirectory`](users::UserDirectory) port: a signed-in
+//!   client's account must still exist to join; [`ChatHub::disconnect_user`]
+//!   closes the connections of an account that goes.
 //! - `redis` (feature `redis`, on by default) — [`RedisChatBus`](redis::RedisChatBus)
 //!   and [`RedisModerationStore`](redis::RedisModerationStore).
 //!
@@ -85,6 +88,7 @@ mod rate_limit;
 pub mod redis;
 mod room;
 pub mod testing;
+pub mod users;
 mod ws;
 
 pub use config::{ChatConfig, RateLimit};

@@ -115,6 +115,9 @@ pub enum ErrorCode {
     InvalidArgument,
     /// The server is shutting down.
     ShuttingDown,
+    /// The token's account was deleted: refused on join, and sent to its
+    /// open connections just before they are closed with 1008.
+    AccountDeleted,
 }
 
 /// A frame the server sends.
