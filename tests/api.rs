@@ -627,6 +627,9 @@ impl UserStore for DownUsers {
     async fn set_password_hash(&self, _id: UserId, _hash: &str) -> Result<(), StoreError> {
         Err(down())
     }
+    async fn delete(&self, _id: UserId) -> Result<(), StoreError> {
+        Err(down())
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         Err(down())
     }

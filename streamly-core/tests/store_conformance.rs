@@ -98,6 +98,39 @@ async fn user_lookups(s: Stores) {
     s.users.ping().await.expect("ping");
 }
 
+async fn user_deletion(s: Stores) {
+    let a = alice(&s).await;
+    let bob = s
+        .users
+        .create(new_user("bob", "bob@example.com"))
+        .await
+        .expect("create bob");
+    let (stream, _) = new_stream(a.id, "show", t0());
+    s.streams.create(stream.clone()).await.expect("create");
+    // The caller's order: the streams first, then the user.
+    s.streams.delete(&stream.id).await.expect("delete stream");
+    s.users.delete(a.id).await.expect("delete user");
+    assert!(matches!(s.users.get(a.id).await, Err(StoreError::NotFound)));
+    assert_eq!(s.users.find_by_login("alice").await.expect("lookup"), None);
+    assert_eq!(
+        s.users.find_by_login("alice@example.com").await.expect("lookup"),
+        None
+    );
+    assert!(matches!(s.users.delete(a.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.users.set_password_hash(a.id, "x").await,
+        Err(StoreError::NotFound)
+    ));
+    // Others are untouched, and the name and email are free again.
+    assert_eq!(s.users.get(bob.id).await.expect("bob stays"), bob);
+    let again = s
+        .users
+        .create(new_user("ALICE", "alice@example.com"))
+        .await
+        .expect("name and email reusable");
+    assert_ne!(again.id, a.id);
+}
+
 async fn stream_lookups_and_owner_listing(s: Stores) {
     let a = alice(&s).await;
     let (older, older_key) = new_stream(a.id, "first", t0());
@@ -340,6 +373,7 @@ macro_rules! conformance {
 conformance!(
     duplicate_username_any_case_and_email_conflict,
     user_lookups,
+    user_deletion,
     stream_lookups_and_owner_listing,
     rotate_invalidates_old_key,
     live_list,

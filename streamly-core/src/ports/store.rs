@@ -79,6 +79,12 @@ pub trait UserStore: Send + Sync {
     /// Replaces a user's password hash (after an upgrade from bcrypt).
     async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<(), StoreError>;
 
+    /// Deletes a user; [`StoreError::NotFound`] if absent. Their username
+    /// and email are free again at once. The user's streams are the
+    /// [`StreamStore`]'s: delete them first (the SQL schema also cascades,
+    /// the in-memory stores do not).
+    async fn delete(&self, id: UserId) -> Result<(), StoreError>;
+
     /// Checks the store can be reached (for `/health`).
     async fn ping(&self) -> Result<(), StoreError>;
 }

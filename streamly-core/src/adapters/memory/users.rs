@@ -21,7 +21,7 @@ impl MemoryUserStore {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, User>> {
         // A panic while holding the lock cannot leave the map half-updated
-        // (every critical section is a single insert), so poison is harmless.
+        // (every critical section is a single insert or remove), so poison is harmless.
         self.users.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -66,6 +66,10 @@ impl UserStore for MemoryUserStore {
         let user = users.get_mut(&id).ok_or(StoreError::NotFound)?;
         user.password_hash = hash.to_owned();
         Ok(())
+    }
+
+    async fn delete(&self, id: UserId) -> Result<(), StoreError> {
+        self.lock().remove(&id).map(drop).ok_or(StoreError::NotFound)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

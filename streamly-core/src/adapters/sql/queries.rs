@@ -76,6 +76,16 @@ macro_rules! impl_sql_stores {
                 super::expect_one(done.rows_affected())
             }
 
+            async fn delete(&self, id: $crate::domain::UserId) -> Result<(), $crate::ports::StoreError> {
+                // The schema's ON DELETE CASCADE takes any stream left behind.
+                let done = sqlx::query("DELETE FROM users WHERE id = $1")
+                    .bind(id.as_uuid())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(super::map_err)?;
+                super::expect_one(done.rows_affected())
+            }
+
             async fn ping(&self) -> Result<(), $crate::ports::StoreError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await.map_err(super::map_err)?;
                 Ok(())
