@@ -1,4 +1,5 @@
-//! JSON Web Tokens: HS256, with issuer and expiry checked on every verify.
+//! JSON Web Tokens: HS256, with issuer, expiry, `nbf` (RFC 7519 §4.1.5)
+//! and `iat` (§4.1.6: not in the future) checked on every verify.
 
 use std::time::Duration;
 
@@ -12,6 +13,10 @@ use crate::domain::{User, UserId, Username};
 /// Shortest secret accepted (bytes): HS256 keys shorter than the hash are weak.
 pub const JWT_SECRET_MIN_LEN: usize = 32;
 
+/// Clock skew tolerated between the node that issued a token and the one
+/// checking it, in seconds: for `exp`, `nbf` and `iat` alike.
+pub const JWT_LEEWAY_SECS: u64 = 5;
+
 /// Why a token was not issued or not accepted.
 #[derive(Debug, Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -22,6 +27,10 @@ pub enum JwtError {
     /// The token's `exp` is in the past.
     #[error("token has expired")]
     Expired,
+    /// The token's `nbf` or `iat` is in the future (beyond
+    /// [`JWT_LEEWAY_SECS`]): minted ahead of time, or by a wrong clock.
+    #[error("token is not valid yet")]
+    NotYetValid,
     /// Bad signature, wrong issuer, wrong algorithm or not a JWT at all.
     #[error("token is invalid")]
     Invalid,
@@ -94,7 +103,9 @@ impl JwtKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[&config.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        validation.leeway = 5;
+        // `nbf` is optional (ours carry none) but honoured when present.
+        validation.validate_nbf = true;
+        validation.leeway = JWT_LEEWAY_SECS;
         Ok(Self {
             encoding: EncodingKey::from_secret(&config.secret),
             decoding: DecodingKey::from_secret(&config.secret),
@@ -125,15 +136,24 @@ impl JwtKeys {
             .map_err(|e| JwtError::Signing(e.to_string()))
     }
 
-    /// Verifies a token's signature, algorithm, issuer and expiry.
+    /// Verifies a token's signature, algorithm, issuer, expiry, `nbf`, and
+    /// that it was not issued in the future.
     pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
         use jsonwebtoken::errors::ErrorKind;
-        decode::<Claims>(token, &self.decoding, &self.validation)
+        let claims = decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => JwtError::Expired,
+                ErrorKind::ImmatureSignature => JwtError::NotYetValid,
                 _ => JwtError::Invalid,
-            })
+            })?;
+        let latest = OffsetDateTime::now_utc()
+            .unix_timestamp()
+            .saturating_add(JWT_LEEWAY_SECS as i64);
+        if claims.iat > latest {
+            return Err(JwtError::NotYetValid);
+        }
+        Ok(claims)
     }
 }
 
@@ -181,6 +201,60 @@ mod tests {
         for junk in ["", "a.b.c", "not a token", "eyJ.eyJ.sig"] {
             assert_eq!(k.verify(junk), Err(JwtError::Invalid));
         }
+    }
+
+    /// Signs arbitrary claims with `secret`, as a forger holding the key (or
+    /// a node with a wrong clock) would.
+    fn sign(secret: &[u8], claims: &serde_json::Value) -> String {
+        encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(secret),
+        )
+        .expect("sign")
+    }
+
+    fn claims_at(iat: i64, nbf: Option<i64>) -> serde_json::Value {
+        let (id, name) = alice();
+        let mut c = serde_json::json!({
+            "sub": id, "name": name, "iss": "streamly-test", "iat": iat, "exp": iat + 3600,
+        });
+        if let Some(nbf) = nbf {
+            c["nbf"] = nbf.into();
+        }
+        c
+    }
+
+    #[test]
+    fn future_nbf_is_refused() {
+        let k = keys(&[7; 32]);
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let later = sign(&[7; 32], &claims_at(now, Some(now + 600)));
+        assert_eq!(k.verify(&later), Err(JwtError::NotYetValid));
+        let past = sign(&[7; 32], &claims_at(now, Some(now - 10)));
+        assert!(k.verify(&past).is_ok());
+        // Within the leeway.
+        let skewed = sign(&[7; 32], &claims_at(now, Some(now + 2)));
+        assert!(k.verify(&skewed).is_ok());
+    }
+
+    #[test]
+    fn future_iat_is_refused() {
+        let k = keys(&[7; 32]);
+        let (id, name) = alice();
+        let tomorrow = OffsetDateTime::now_utc() + time::Duration::days(1);
+        let minted_ahead = k.issue_at(id, &name, tomorrow).expect("issue");
+        assert_eq!(k.verify(&minted_ahead), Err(JwtError::NotYetValid));
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let a_minute_ahead = sign(&[7; 32], &claims_at(now + 60, None));
+        assert_eq!(k.verify(&a_minute_ahead), Err(JwtError::NotYetValid));
+        // A clock a couple of seconds fast is tolerated.
+        let skewed = sign(&[7; 32], &claims_at(now + 2, None));
+        assert!(k.verify(&skewed).is_ok());
+        // A token without `iat` is not one of ours.
+        let mut no_iat = claims_at(now, None);
+        no_iat.as_object_mut().expect("object").remove("iat");
+        assert_eq!(k.verify(&sign(&[7; 32], &no_iat)), Err(JwtError::Invalid));
     }
 
     #[test]

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::validation::check_display_text;
 use super::{StreamId, UserId, Username, ValidationError};
 
 /// A chat room's name. Every stream has one room, named by its [`StreamId`];
@@ -74,7 +75,9 @@ impl fmt::Display for MessageId {
 pub const CHAT_TEXT_MAX_CHARS: usize = 500;
 
 /// The text of a chat message: trimmed, 1–500 characters, no control
-/// characters.
+/// characters and no format characters (zero width, bidi controls: see
+/// [`super::is_format_char`]; a zero width joiner between two visible
+/// characters is allowed, for emoji sequences).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct ChatText(String);
@@ -93,12 +96,7 @@ impl ChatText {
                 format!("must be at most {CHAT_TEXT_MAX_CHARS} characters"),
             ));
         }
-        if s.chars().any(char::is_control) {
-            return Err(ValidationError::new(
-                "text",
-                "must not contain control characters",
-            ));
-        }
+        check_display_text("text", s)?;
         Ok(Self(s.to_owned()))
     }
 
@@ -183,6 +181,17 @@ mod tests {
         assert!(ChatText::parse("a\u{0}b").is_err());
         assert!(ChatText::parse(&"x".repeat(500)).is_ok());
         assert!(ChatText::parse(&"x".repeat(501)).is_err());
+        for bad in [
+            "\u{200B}",
+            "hi\u{202E}olleh",
+            "\u{2066}x\u{2069}",
+            "\u{FEFF}",
+            "\u{E0041}",
+        ] {
+            let err = ChatText::parse(bad).expect_err(bad);
+            assert_eq!(err.field, "text");
+        }
+        assert!(ChatText::parse("🏳\u{FE0F}\u{200D}🌈 gg").is_ok());
     }
 
     #[test]
@@ -199,6 +208,11 @@ mod tests {
         fn chat_text_parse_never_panics(s in ".{0,600}") {
             if let Ok(t) = ChatText::parse(&s) {
                 prop_assert!(!t.as_str().chars().any(char::is_control));
+                let hidden = t
+                    .as_str()
+                    .chars()
+                    .any(|c| super::super::is_format_char(c) && !matches!(c, '\u{200C}' | '\u{200D}'));
+                prop_assert!(!hidden);
             }
         }
 

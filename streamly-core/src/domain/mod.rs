@@ -14,7 +14,7 @@ pub use chat::{ChatAuthor, ChatEvent, ChatMessage, ChatText, MessageId, RoomId};
 pub use ids::{StreamId, UserId};
 pub use stream::{Stream, StreamTitle, sort_live_first, sort_newest_first};
 pub use user::{EMAIL_MAX_LEN, Email, NewUser, PASSWORD_MAX_LEN, PASSWORD_MIN_LEN, Password, User, Username};
-pub use validation::ValidationError;
+pub use validation::{ValidationError, is_format_char};
 
 /// The current UTC time truncated to whole microseconds: what every store
 /// can keep exactly, so a value read back compares equal to the one written.

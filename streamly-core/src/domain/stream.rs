@@ -3,13 +3,17 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::validation::check_display_text;
 use super::{StreamId, UserId, ValidationError};
 use crate::auth::StreamKeyHash;
 
 /// Longest stream title, in characters.
 pub const TITLE_MAX_CHARS: usize = 140;
 
-/// A stream title: trimmed, 1–140 characters, no control characters.
+/// A stream title: trimmed, 1–140 characters, no control characters and no
+/// format characters (zero width, bidi controls: see
+/// [`super::is_format_char`]; a zero width joiner between two visible
+/// characters is allowed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct StreamTitle(String);
@@ -28,12 +32,7 @@ impl StreamTitle {
                 format!("must be at most {TITLE_MAX_CHARS} characters"),
             ));
         }
-        if s.chars().any(char::is_control) {
-            return Err(ValidationError::new(
-                "title",
-                "must not contain control characters",
-            ));
-        }
+        check_display_text("title", s)?;
         Ok(Self(s.to_owned()))
     }
 
@@ -106,6 +105,20 @@ mod tests {
         assert!(StreamTitle::parse("a\u{7}b").is_err());
         assert!(StreamTitle::parse(&"é".repeat(140)).is_ok());
         assert!(StreamTitle::parse(&"é".repeat(141)).is_err());
+        // Invisible or reordering characters (issue 11: a title of only U+200B).
+        for bad in [
+            "\u{200B}",
+            " \u{200B} ",
+            "\u{FEFF}",
+            "live\u{202E}gnp.exe",
+            "\u{2067}x",
+            "a\u{00AD}b",
+        ] {
+            let err = StreamTitle::parse(bad).expect_err(bad);
+            assert_eq!(err.field, "title");
+            assert!(err.reason.contains("invisible"), "{}", err.reason);
+        }
+        assert!(StreamTitle::parse("coding 👩\u{200D}💻").is_ok());
     }
 
     proptest! {
@@ -115,6 +128,17 @@ mod tests {
                 prop_assert!(!t.as_str().is_empty());
                 prop_assert!(t.as_str().chars().count() <= TITLE_MAX_CHARS);
             }
+        }
+
+        #[test]
+        fn titles_with_a_bidi_control_are_refused(
+            a in "\\PC{0,20}",
+            c in prop::sample::select(vec!['\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}',
+                '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{200B}', '\u{FEFF}']),
+            b in "\\PC{0,20}",
+        ) {
+            let title = format!("{a}{c}{b}");
+            prop_assert!(StreamTitle::parse(&title).is_err());
         }
     }
 }

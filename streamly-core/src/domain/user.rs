@@ -3,9 +3,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{UserId, ValidationError};
+use super::{UserId, ValidationError, is_format_char};
 
-/// A username: 3–32 characters of `[A-Za-z0-9_]`.
+/// A username: 3–32 characters of `[A-Za-z0-9_]`. Being ASCII, it can hold
+/// no format or bidi control character (see [`super::is_format_char`]).
 ///
 /// The case the user typed is kept for display; uniqueness is
 /// case-insensitive (see [`Username::canonical`]).
@@ -111,15 +112,19 @@ impl<'de> Deserialize<'de> for Email {
 
 /// Shortest password accepted.
 pub const PASSWORD_MIN_LEN: usize = 8;
-/// Longest password accepted (bounds the hashing work an attacker can ask for).
-pub const PASSWORD_MAX_LEN: usize = 256;
+/// Longest password accepted, in characters (bounds the bytes an attacker can
+/// make the server hash; long passphrases still fit).
+pub const PASSWORD_MAX_LEN: usize = 1024;
 
 /// A plaintext password on its way to being hashed. `Debug` never shows it.
 #[derive(Clone)]
 pub struct Password(String);
 
 impl Password {
-    /// Validates a new password: 8–256 characters.
+    /// Validates a new password: 8–1,024 characters, not all blank
+    /// (whitespace, control or format characters: eight spaces or eight NULs
+    /// are refused). Otherwise any character is allowed and nothing is
+    /// trimmed.
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
         let len = s.chars().count();
         if len < PASSWORD_MIN_LEN {
@@ -134,6 +139,12 @@ impl Password {
                 format!("must be at most {PASSWORD_MAX_LEN} characters"),
             ));
         }
+        if s.chars().all(is_blank) {
+            return Err(ValidationError::new(
+                "password",
+                "must not be only spaces or invisible characters",
+            ));
+        }
         Ok(Self(s.to_owned()))
     }
 
@@ -141,6 +152,11 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// Whitespace, a control character (NUL included) or a format character.
+fn is_blank(c: char) -> bool {
+    c.is_whitespace() || c.is_control() || is_format_char(c)
 }
 
 impl fmt::Debug for Password {
@@ -211,7 +227,22 @@ mod tests {
     fn passwords() {
         assert!(Password::parse("1234567").is_err());
         assert!(Password::parse("12345678").is_ok());
-        assert!(Password::parse(&"x".repeat(257)).is_err());
+        assert!(Password::parse(&"é".repeat(1024)).is_ok());
+        assert!(Password::parse(&"x".repeat(1025)).is_err());
+        for blank in [
+            "        ",
+            "\0\0\0\0\0\0\0\0",
+            " \t\n\r \u{3000}\u{A0} ",
+            "\u{200B}".repeat(8).as_str(),
+        ] {
+            let err = Password::parse(blank).err();
+            assert_eq!(err.map(|e| e.field), Some("password"), "{blank:?}");
+        }
+        // Spaces inside a passphrase are fine, and kept.
+        assert_eq!(
+            Password::parse(" correct horse ").map(|p| p.expose().to_owned()),
+            Ok(" correct horse ".to_owned())
+        );
         assert_eq!(
             format!("{:?}", Password::parse("hunter2hunter2")),
             "Ok(Password(<redacted>))"
@@ -219,6 +250,23 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn usernames_never_hold_format_characters(
+            a in "[a-z]{2,10}",
+            c in prop::sample::select(vec!['\u{200B}', '\u{200D}', '\u{202E}', '\u{2066}', '\u{FEFF}', '\u{00AD}']),
+            b in "[a-z]{0,10}",
+        ) {
+            let name = format!("{a}{c}{b}");
+            prop_assert!(Username::parse(&name).is_err());
+        }
+
+        #[test]
+        fn password_rules(s in "[ \t\u{0}\u{200B}a-z]{0,12}") {
+            let n = s.chars().count();
+            let blank = s.chars().all(is_blank);
+            prop_assert_eq!(Password::parse(&s).is_ok(), (8..=1024).contains(&n) && !blank);
+        }
+
         #[test]
         fn username_accepts_exactly_the_grammar(s in ".{0,40}") {
             let ok = (3..=32).contains(&s.chars().count())

@@ -4,7 +4,7 @@ mod accounts;
 mod key_validator;
 mod streams;
 
-pub use accounts::{AccountError, Accounts, AuthSession};
+pub use accounts::{AccountError, Accounts, AuthSession, HashingLimit};
 pub use key_validator::StoreKeyValidator;
 pub use streams::{CreatedStream, StreamError, Streams};
 

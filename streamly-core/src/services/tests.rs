@@ -128,6 +128,83 @@ async fn bcrypt_login_upgrades_the_hash() {
         .expect("login");
 }
 
+/// A hash that takes tens of milliseconds even with optimised argon2.
+fn slow_hasher() -> PasswordHasher {
+    PasswordHasher::with_costs(16 * 1024, 4, 1).expect("valid params")
+}
+
+fn unknown_logins() -> MockUserStore {
+    let mut store = MockUserStore::new();
+    store.expect_find_by_login().returning(|_| Ok(None));
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hashing_past_the_limit_waits_then_is_busy() {
+    let a =
+        Accounts::new(Arc::new(unknown_logins()), slow_hasher(), jwt()).with_hashing_limit(HashingLimit {
+            max_concurrent: 1,
+            max_wait: Duration::from_millis(1),
+        });
+    let (first, second) = tokio::join!(a.login("x", "password-1"), a.login("y", "password-2"));
+    assert!(
+        matches!(first, Err(AccountError::InvalidCredentials)),
+        "{first:?}"
+    );
+    match second {
+        Err(AccountError::Busy { retry_after }) => assert_eq!(retry_after, Duration::from_secs(1)),
+        other => panic!("expected Busy, got {other:?}"),
+    }
+
+    // With time to wait, the same requests take turns and all get through.
+    let patient = a.clone().with_hashing_limit(HashingLimit {
+        max_concurrent: 1,
+        max_wait: Duration::from_secs(30),
+    });
+    let logins: Vec<_> = (0..4)
+        .map(|i| {
+            let patient = patient.clone();
+            tokio::spawn(async move { patient.login(&format!("u{i}"), "password-1").await })
+        })
+        .collect();
+    for login in logins {
+        let result = login.await.expect("task");
+        assert!(
+            matches!(result, Err(AccountError::InvalidCredentials)),
+            "{result:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_login_keeps_its_slot_until_its_hash_ends() {
+    let a =
+        Accounts::new(Arc::new(unknown_logins()), slow_hasher(), jwt()).with_hashing_limit(HashingLimit {
+            max_concurrent: 1,
+            max_wait: Duration::from_millis(1),
+        });
+    let cancelled = tokio::spawn({
+        let a = a.clone();
+        async move { a.login("x", "password-1").await }
+    });
+    // Let it take the slot and start hashing, then hang up.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    cancelled.abort();
+    let second = a.login("y", "password-2").await;
+    assert!(matches!(second, Err(AccountError::Busy { .. })), "{second:?}");
+}
+
+#[tokio::test]
+async fn an_overlong_login_password_is_refused_unhashed() {
+    // No expectations: the store is not even asked.
+    let a = accounts(MockUserStore::new());
+    let long = "x".repeat(crate::domain::PASSWORD_MAX_LEN + 1);
+    assert!(matches!(
+        a.login("alice", &long).await,
+        Err(AccountError::InvalidCredentials)
+    ));
+}
+
 #[tokio::test]
 async fn token_of_deleted_user_is_unauthenticated() {
     let mut store = MockUserStore::new();
