@@ -25,6 +25,7 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::serve::ListenerExt;
 use streamly_chat::moderation::{ModerationStore, StreamStoreAuthority};
+use streamly_chat::users::UserStoreDirectory;
 use streamly_chat::{ChatConfig, ChatHub};
 use streamly_core::adapters::{MemoryChatBus, MemoryStreamStore, MemoryUserStore};
 use streamly_core::auth::{JwtConfig, JwtError, JwtKeys, PasswordHasher};
@@ -220,7 +221,9 @@ impl PlatformBuilder {
         let mut chat = ChatHub::builder(bus)
             .config(chat_config)
             .jwt(jwt)
-            .authority(Arc::new(StreamStoreAuthority::new(stream_store.clone())));
+            .authority(Arc::new(StreamStoreAuthority::new(stream_store.clone())))
+            // A token outlives its account: chat asks the store on each join.
+            .users(Arc::new(UserStoreDirectory::new(users.clone())));
         if let Some(store) = self.moderation {
             chat = chat.moderation(store);
         }
@@ -236,6 +239,7 @@ impl PlatformBuilder {
         let scrape_hub = hub.clone();
         let delete_hub = hub.clone();
         let delete_hls = Arc::clone(&publisher);
+        let delete_chat = chat.clone();
         let state = ApiState::new(
             accounts.clone(),
             streams.clone(),
@@ -253,6 +257,12 @@ impl PlatformBuilder {
             }
             if delete_hls.remove(id) {
                 tracing::info!(stream_id = %id, "stream deleted: its HLS window is gone");
+            }
+        })
+        .on_user_delete(move |id| {
+            let closed = delete_chat.disconnect_user(id);
+            if closed > 0 {
+                tracing::info!(user_id = %id, closed, "account deleted: its chat connections are closed");
             }
         });
         let app = Router::new()

@@ -26,6 +26,14 @@ use tower::ServiceExt;
 struct App {
     router: Router,
     streams: Streams,
+    /// What the API's delete hooks were called with.
+    deleted: Arc<Deleted>,
+}
+
+#[derive(Default)]
+struct Deleted {
+    streams: std::sync::Mutex<Vec<StreamId>>,
+    users: std::sync::Mutex<Vec<UserId>>,
 }
 
 fn jwt() -> JwtKeys {
@@ -49,7 +57,11 @@ fn app_with(users: Arc<dyn UserStore>, config_edit: impl FnOnce(&mut ApiConfig))
         chat: Some(Arc::new(MemoryChatBus::default())),
         segments: Some(Arc::new(MemorySegmentSink::new(1 << 20))),
     };
-    let state = ApiState::new(accounts, streams.clone(), Arc::new(NoViewers), urls.clone(), deps);
+    let deleted = Arc::new(Deleted::default());
+    let (on_stream, on_user) = (deleted.clone(), deleted.clone());
+    let state = ApiState::new(accounts, streams.clone(), Arc::new(NoViewers), urls.clone(), deps)
+        .on_delete(move |id| on_stream.streams.lock().unwrap().push(id.clone()))
+        .on_user_delete(move |id| on_user.users.lock().unwrap().push(id));
     let mut config = ApiConfig::new(urls);
     config.auth_rate_limit = RateLimitConfig {
         burst: 1000,
@@ -59,7 +71,11 @@ fn app_with(users: Arc<dyn UserStore>, config_edit: impl FnOnce(&mut ApiConfig))
     config.cors_origins = vec!["https://friend.example".into()];
     config_edit(&mut config);
     let router = api::harden(api::router(state, &config), &api::content_security_policy(None));
-    App { router, streams }
+    App {
+        router,
+        streams,
+        deleted,
+    }
 }
 
 fn app() -> App {
@@ -647,6 +663,7 @@ async fn web_ui_is_embedded_and_served_with_a_csp() {
     let app = App {
         router: platform.router(),
         streams: platform.streams().clone(),
+        deleted: Arc::default(),
     };
     for (path, needle) in [
         ("/", "Live now"),
@@ -705,4 +722,129 @@ async fn web_ui_is_embedded_and_served_with_a_csp() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = app.call(Method::GET, "/ws?room=some-stream", None, None).await;
     assert_ne!(r.status, StatusCode::NOT_FOUND, "chat route is mounted");
+}
+
+#[tokio::test]
+async fn deleting_your_account_takes_its_streams_and_token() {
+    let app = app();
+    let r = app.call(Method::DELETE, "/api/auth/me", None, None).await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthenticated");
+    let (token, user) = app.register("alice").await;
+    let (bob, _) = app.register("bob").await;
+    let first = app.create_stream(&token, "one").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = app.create_stream(&token, "two").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kept = app.create_stream(&bob, "bob's").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let r = app.call(Method::DELETE, "/api/auth/me", Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert!(r.text.is_empty(), "{}", r.text);
+    // Each stream went through the stream-delete hook (publisher, HLS), then
+    // the user through the account hook (chat).
+    let mut streams: Vec<String> = app
+        .deleted
+        .streams
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    streams.sort();
+    let mut expected = vec![first.clone(), second.clone()];
+    expected.sort();
+    assert_eq!(streams, expected);
+    let users: Vec<String> = app
+        .deleted
+        .users
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|u| u.to_string())
+        .collect();
+    assert_eq!(users, vec![user["id"].as_str().unwrap().to_owned()]);
+    for id in [&first, &second] {
+        let r = app
+            .call(Method::GET, &format!("/api/streams/{id}"), None, None)
+            .await;
+        assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    }
+
+    // The token still verifies but names nobody: refused everywhere.
+    let r = app.call(Method::GET, "/api/auth/me", Some(&token), None).await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthenticated");
+    let r = app.call(Method::DELETE, "/api/auth/me", Some(&token), None).await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthenticated");
+    let r = app
+        .call(
+            Method::POST,
+            "/api/streams",
+            Some(&token),
+            Some(json!({"title": "back"})),
+        )
+        .await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthenticated");
+    let r = app
+        .call(
+            Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({"login": "alice", "password": "correct horse"})),
+        )
+        .await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "invalid_credentials");
+    assert_eq!(app.deleted.users.lock().unwrap().len(), 1);
+
+    // Others are untouched; the name is free again.
+    let r = app
+        .call(Method::GET, &format!("/api/streams/{kept}"), None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = app.call(Method::GET, "/api/auth/me", Some(&bob), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    app.register("alice").await;
+}
+
+/// A user store that cannot delete (its other calls work).
+struct UndeletableUsers(MemoryUserStore);
+
+#[async_trait]
+impl UserStore for UndeletableUsers {
+    async fn create(&self, new: NewUser) -> Result<User, StoreError> {
+        self.0.create(new).await
+    }
+    async fn get(&self, id: UserId) -> Result<User, StoreError> {
+        self.0.get(id).await
+    }
+    async fn find_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
+        self.0.find_by_login(login).await
+    }
+    async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<(), StoreError> {
+        self.0.set_password_hash(id, hash).await
+    }
+    async fn delete(&self, _id: UserId) -> Result<(), StoreError> {
+        Err(down())
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.0.ping().await
+    }
+}
+
+#[tokio::test]
+async fn an_account_the_store_cannot_delete_is_a_503_and_stays() {
+    let app = app_with(Arc::new(UndeletableUsers(MemoryUserStore::new())), |_| {});
+    let (token, _) = app.register("alice").await;
+    let r = app.call(Method::DELETE, "/api/auth/me", Some(&token), None).await;
+    assert_error(&r, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    // The account is still there (retrying is safe), and chat was not told.
+    let r = app.call(Method::GET, "/api/auth/me", Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(app.deleted.users.lock().unwrap().is_empty());
 }

@@ -349,6 +349,97 @@ async fn chat_refuses_rooms_that_are_not_streams() {
     app.stop().await;
 }
 
+/// The close code and reason that end `ws` (after any other frames).
+async fn close_of(ws: &mut Ws) -> Option<(u16, String)> {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(msg) = ws.next().await {
+            if let Ok(Message::Close(frame)) = msg {
+                return frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned()));
+            }
+        }
+        None
+    })
+    .await
+    .expect("closed in time")
+}
+
+/// Issue 11, defect 5: chat took the token of a deleted user for the
+/// token's whole lifetime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_account_closes_its_chat_and_refuses_its_token() {
+    let app = Running::start(None).await;
+    let base = app.base.clone();
+    let ws_base = base.replace("http://", "ws://");
+    let name = format!("del{}", unique());
+    let (token, user) = register(&base, &name).await;
+    let (other_token, _) = register(&base, &format!("oth{}", unique())).await;
+    let mine = http(
+        "POST",
+        &format!("{base}/api/streams"),
+        Some(&token),
+        Some(json!({"title": "Going away"})),
+    )
+    .await;
+    assert_eq!(mine.status, 201, "{}", mine.text);
+    let mine = mine.body["id"].as_str().unwrap().to_owned();
+    let theirs = http(
+        "POST",
+        &format!("{base}/api/streams"),
+        Some(&other_token),
+        Some(json!({"title": "Staying"})),
+    )
+    .await;
+    let theirs = theirs.body["id"].as_str().unwrap().to_owned();
+
+    // Signed in, in the other user's room.
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{ws_base}/ws?room={theirs}&token={token}"))
+        .await
+        .expect("upgrade");
+    let welcome = next_of(&mut ws, "welcome").await;
+    assert_eq!(welcome["user"]["id"], user["id"], "{welcome}");
+    let (mut watcher, _) =
+        tokio_tungstenite::connect_async(format!("{ws_base}/ws?room={theirs}&token={other_token}"))
+            .await
+            .expect("upgrade");
+    next_of(&mut watcher, "welcome").await;
+
+    let r = http("DELETE", &format!("{base}/api/auth/me"), Some(&token), None).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+
+    // The open socket is closed, with a reason.
+    let error = next_of(&mut ws, "error").await;
+    assert_eq!(error["code"], "account_deleted", "{error}");
+    assert_eq!(close_of(&mut ws).await, Some((1008, "account deleted".into())));
+    // The token no longer joins, though its signature is still good.
+    let (mut again, _) =
+        tokio_tungstenite::connect_async(format!("{ws_base}/ws?room={theirs}&token={token}"))
+            .await
+            .expect("upgrade");
+    let error = next_of(&mut again, "error").await;
+    assert_eq!(error["code"], "account_deleted", "{error}");
+    assert_eq!(close_of(&mut again).await, Some((1008, "account deleted".into())));
+    // Nor does the API take it.
+    let r = http("GET", &format!("{base}/api/auth/me"), Some(&token), None).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    // The account's stream and its room went with it; the other user's stay.
+    let r = http("GET", &format!("{base}/api/streams/{mine}"), None, None).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let (mut gone_room, _) = tokio_tungstenite::connect_async(format!("{ws_base}/ws?room={mine}"))
+        .await
+        .expect("upgrade");
+    assert_eq!(next_of(&mut gone_room, "error").await["code"], "unknown_room");
+    let r = http("GET", &format!("{base}/api/streams/{theirs}"), None, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    watcher
+        .send(Message::text(
+            json!({"type": "send", "text": "still here"}).to_string(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(next_of(&mut watcher, "message").await["text"], "still here");
+    app.stop().await;
+}
+
 /// The whole API flow over HTTP against one database.
 async fn api_flow(database_url: Option<&str>) {
     let app = Running::start(database_url).await;

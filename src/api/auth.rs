@@ -161,3 +161,46 @@ pub async fn login(
 pub async fn me(AuthUser(user): AuthUser) -> Json<UserView> {
     Json(UserView::from(&user))
 }
+
+/// Delete your account: your streams go first (a publisher live on this
+/// node is disconnected and the stream's HLS window dropped, as with
+/// `DELETE /api/streams/{id}`), then the user; your chat connections are
+/// closed and your token stops working everywhere.
+#[utoipa::path(delete, path = "/api/auth/me", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Cross-site request from an origin that is not allowed", body = ErrorBody),
+        (status = 503, description = "The store is unavailable; nothing or only some streams were deleted, retry", body = ErrorBody),
+    ))]
+pub async fn delete_me(State(state): State<ApiState>, AuthUser(user): AuthUser) -> ApiResult<StatusCode> {
+    delete_streams_of(&state, &user).await?;
+    match state.accounts.users().delete(user.id).await {
+        // A concurrent delete of the same account got there first.
+        Ok(()) | Err(streamly_core::ports::StoreError::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // A stream created while this ran (its request authenticated before the
+    // user was gone) would be orphaned in a store without a cascade.
+    delete_streams_of(&state, &user).await?;
+    tracing::info!(user_id = %user.id, "account deleted");
+    if let Some(gone) = &state.on_user_delete {
+        gone(user.id);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes every stream `user` owns, each through the stream-delete hook.
+async fn delete_streams_of(state: &ApiState, user: &User) -> ApiResult<()> {
+    for stream in state.streams.list_by_owner(user.id).await? {
+        match state.streams.delete(user.id, &stream.id).await {
+            Ok(()) | Err(streamly_core::services::StreamError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(stop) = &state.on_delete {
+            stop(&stream.id);
+        }
+    }
+    Ok(())
+}

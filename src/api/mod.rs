@@ -3,7 +3,7 @@
 //! | route | what |
 //! |---|---|
 //! | `POST /api/auth/register`, `POST /api/auth/login` | accounts (rate limited per IP) |
-//! | `GET /api/auth/me` | the token's user |
+//! | `GET /api/auth/me`, `DELETE /api/auth/me` | the token's user; delete the account and its streams |
 //! | `POST/GET /api/streams`, `GET /api/streams/mine` | create, list live, list yours |
 //! | `GET/PATCH/DELETE /api/streams/{id}`, `POST /api/streams/{id}/key` | one stream; writes are owner-only (404 for others) |
 //! | `GET /health`, `GET /metrics`, `GET /api/openapi.json` | operations |
@@ -27,7 +27,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{MethodRouter, any, delete, get, patch, post};
 use metrics_exporter_prometheus::PrometheusHandle;
-use streamly_core::domain::{RoomId, StreamId};
+use streamly_core::domain::{RoomId, StreamId, UserId};
 use streamly_core::services::{Accounts, Streams};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -49,6 +49,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/auth/register"),
     ("post", "/api/auth/login"),
     ("get", "/api/auth/me"),
+    ("delete", "/api/auth/me"),
     ("post", "/api/streams"),
     ("get", "/api/streams"),
     ("get", "/api/streams/mine"),
@@ -150,10 +151,14 @@ pub struct ApiState {
     metrics: PrometheusHandle,
     on_scrape: Option<Arc<dyn Fn() + Send + Sync>>,
     on_delete: Option<OnDelete>,
+    on_user_delete: Option<OnUserDelete>,
 }
 
 /// The hook [`ApiState::on_delete`] installs.
 type OnDelete = Arc<dyn Fn(&StreamId) + Send + Sync>;
+
+/// The hook [`ApiState::on_user_delete`] installs.
+type OnUserDelete = Arc<dyn Fn(UserId) + Send + Sync>;
 
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -183,6 +188,7 @@ impl ApiState {
             metrics: prometheus_handle(),
             on_scrape: None,
             on_delete: None,
+            on_user_delete: None,
         }
     }
 
@@ -197,6 +203,14 @@ impl ApiState {
     /// its publisher: the platform closes it through the RTMP hub).
     pub fn on_delete(mut self, stop: impl Fn(&StreamId) + Send + Sync + 'static) -> Self {
         self.on_delete = Some(Arc::new(stop));
+        self
+    }
+
+    /// Runs `gone` after an account was deleted through the API (its streams
+    /// went first, each through [`ApiState::on_delete`]): the platform
+    /// closes the user's chat connections with it.
+    pub fn on_user_delete(mut self, gone: impl Fn(UserId) + Send + Sync + 'static) -> Self {
+        self.on_user_delete = Some(Arc::new(gone));
         self
     }
 }
@@ -262,6 +276,7 @@ fn endpoint(method: &str, path: &str) -> Option<MethodRouter<ApiState>> {
         ("post", "/api/auth/register") => post(auth::register),
         ("post", "/api/auth/login") => post(auth::login),
         ("get", "/api/auth/me") => get(auth::me),
+        ("delete", "/api/auth/me") => delete(auth::delete_me),
         ("post", "/api/streams") => post(streams::create),
         ("get", "/api/streams") => get(streams::list_live),
         ("get", "/api/streams/mine") => get(streams::list_mine),

@@ -70,7 +70,7 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "Streamly", description = "Live streaming platform API: accounts, streams, playback, chat."),
     paths(
-        auth::register, auth::login, auth::me,
+        auth::register, auth::login, auth::me, auth::delete_me,
         streams::create, streams::list_live, streams::list_mine, streams::get,
         streams::update, streams::delete, streams::rotate_key,
         health::health, metrics::metrics, openapi_json, hls, ws,
