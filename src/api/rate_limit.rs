@@ -4,6 +4,12 @@
 //! one or is answered 429 with `Retry-After`. The table is bounded: when it
 //! holds `max_clients` addresses, full (idle) buckets are dropped first.
 //!
+//! Buckets are keyed by [`RateLimiter::key`]: an IPv4 address as is, an IPv6
+//! address by its /64 prefix (one subscriber or host is usually given a
+//! whole /64, so per-address buckets would let it rotate through 2^64
+//! addresses), an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, what a
+//! dual-stack socket reports for IPv4 peers) as its IPv4 address.
+//!
 //! The client address is the TCP peer (`ConnectInfo<SocketAddr>`). Behind
 //! trusted proxies ([`RateLimitConfig::trust_forwarded_for`]) it is the
 //! rightmost `X-Forwarded-For` entry not added by one of them: entries further
@@ -13,7 +19,7 @@
 //! warning is logged once.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -87,8 +93,23 @@ impl RateLimiter {
         &self.config
     }
 
-    /// Takes a token for `ip` at `now`; `Err(wait)` if there is none.
+    /// The bucket an address counts against: IPv4 as is, IPv4-mapped IPv6 as
+    /// the IPv4 address, other IPv6 addresses as their /64 network (the low 64
+    /// bits zeroed).
+    pub fn key(ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V4(v4) => IpAddr::V4(v4),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
+            },
+        }
+    }
+
+    /// Takes a token for `ip`'s bucket ([`RateLimiter::key`]) at `now`;
+    /// `Err(wait)` if there is none.
     pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        let ip = Self::key(ip);
         let burst = f64::from(self.config.burst.max(1));
         let rate = self.config.per_second.max(f64::MIN_POSITIVE);
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
@@ -232,6 +253,45 @@ mod tests {
         assert_eq!(wait.map(|w| w.as_secs()), Some(1));
         assert!(limiter.check(other, t0).is_ok(), "buckets are per address");
         assert!(limiter.check(ip, t0 + Duration::from_secs(1)).is_ok());
+    }
+
+    #[test]
+    fn ipv6_is_keyed_by_its_64_and_mapped_ipv4_by_the_ipv4_address() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("address");
+        assert_eq!(
+            RateLimiter::key(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(
+            RateLimiter::key(ip("2001:db8:1:2::1")),
+            RateLimiter::key(ip("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(
+            RateLimiter::key(ip("2001:db8:1:2::1")),
+            RateLimiter::key(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(RateLimiter::key(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(RateLimiter::key(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(RateLimiter::key(ip("::1")), ip("::"));
+
+        // One /64 shares one bucket, whatever address it sends from.
+        let limiter = RateLimiter::new(RateLimitConfig {
+            burst: 2,
+            per_second: 0.001,
+            ..RateLimitConfig::default()
+        });
+        let t0 = Instant::now();
+        assert!(limiter.check(ip("2001:db8::1"), t0).is_ok());
+        assert!(limiter.check(ip("2001:db8::2:3:4"), t0).is_ok());
+        assert!(limiter.check(ip("2001:db8::ffff:1"), t0).is_err());
+        assert!(
+            limiter.check(ip("2001:db8:0:1::1"), t0).is_ok(),
+            "the next /64 is someone else"
+        );
+        // A mapped address and the plain IPv4 address share a bucket.
+        assert!(limiter.check(ip("::ffff:10.1.1.1"), t0).is_ok());
+        assert!(limiter.check(ip("10.1.1.1"), t0).is_ok());
+        assert!(limiter.check(ip("::ffff:10.1.1.1"), t0).is_err());
     }
 
     #[test]
