@@ -1,6 +1,11 @@
-//! The standalone chat server: `streamly_chat::serve` on
-//! `STREAMLY_CHAT_ADDR` (default `0.0.0.0:8084`), WebSocket at `/ws?room=…`,
-//! `/health` beside it.
+//! The standalone chat server: `streamly_chat::router` served by
+//! `streamly::http_server::serve` (header-read timeout, connection caps per
+//! address and in total, a shutdown deadline) on `STREAMLY_CHAT_ADDR`
+//! (default `0.0.0.0:8084`), WebSocket at `/ws?room=…`, `/health` beside it.
+//! `RLIMIT_NOFILE` is raised to the hard limit at start; the connection cap
+//! is the smaller of `STREAMLY_CHAT_MAX_CONNECTIONS` and the descriptor
+//! budget (`streamly::fd_budget`). Ctrl-C or SIGTERM: chat connections are
+//! closed (1001) and the process exits within 10 s.
 //!
 //! Environment:
 //! - `STREAMLY_CHAT_ADDR` — listen address (default `0.0.0.0:8084`).
@@ -26,12 +31,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use streamly::fd_budget::{self, FdBudget};
+use streamly::http_server::{self, HttpLimits};
 use streamly_chat::moderation::{MemoryModerationStore, ModerationStore, StaticRoomAuthority};
 use streamly_chat::{ChatConfig, ChatHub, RateLimit};
 use streamly_core::adapters::MemoryChatBus;
 use streamly_core::auth::{JwtConfig, JwtKeys};
 use streamly_core::domain::{RoomId, UserId};
 use streamly_core::ports::ChatBus;
+use tokio_util::sync::CancellationToken;
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -77,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
+    let budget = FdBudget::http_only(fd_budget::raise_nofile_limit());
     let addr = env("STREAMLY_CHAT_ADDR").unwrap_or_else(|| "0.0.0.0:8084".into());
 
     let mut config = ChatConfig::default();
@@ -88,6 +100,17 @@ async fn main() -> anyhow::Result<()> {
     if let Some(max) = env("STREAMLY_CHAT_MAX_CONNECTIONS") {
         config.max_connections = max.parse().context("STREAMLY_CHAT_MAX_CONNECTIONS")?;
     }
+    // Every chat client is one HTTP connection (upgraded): one cap for both.
+    let mut limits = HttpLimits::default();
+    limits.max_connections = config.max_connections;
+    let limits = limits.within_fd_budget(budget.http);
+    config.max_connections = limits.max_connections;
+    tracing::info!(
+        max_connections = limits.max_connections,
+        per_addr = limits.max_connections_per_addr,
+        fd_limit = budget.limit,
+        "chat connection caps"
+    );
 
     let (bus, moderation): (Arc<dyn ChatBus>, Arc<dyn ModerationStore>) = match env("STREAMLY_REDIS_URL") {
         Some(url) => {
@@ -131,10 +154,55 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {addr}"))?;
     tracing::info!(addr = %listener.local_addr()?, "chat server listening (GET /ws?room=…)");
-    streamly_chat::serve(listener, hub, async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down: closing chat connections");
-    })
-    .await?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: closing chat connections");
+            shutdown.cancel();
+        }
+    });
+    let app = axum::Router::new()
+        .route("/health", get(health))
+        .with_state(hub.clone())
+        .merge(streamly_chat::router(hub.clone()));
+    // WebSockets leave the HTTP server once upgraded: the hub closes them,
+    // alongside the HTTP drain and within the same deadline.
+    let deadline = limits.shutdown_timeout;
+    let close_chat = async {
+        shutdown.cancelled().await;
+        if tokio::time::timeout(deadline, hub.shutdown()).await.is_err() {
+            tracing::warn!("chat connections still open at the shutdown deadline");
+        }
+    };
+    let (served, ()) = tokio::join!(
+        http_server::serve(listener, app, limits, shutdown.clone().cancelled_owned()),
+        close_chat
+    );
+    served?;
     Ok(())
+}
+
+async fn health(State(hub): State<ChatHub>) -> Result<&'static str, (StatusCode, String)> {
+    hub.health()
+        .await
+        .map(|()| "ok")
+        .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+}
+
+/// Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

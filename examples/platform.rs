@@ -153,6 +153,9 @@ fn host_of(url: &str) -> String {
 #[tokio::main]
 async fn main() -> Result<()> {
     init_logs();
+    // Before anything opens a descriptor; the HTTP share is applied by
+    // `Platform::serve`, the RTMP one below.
+    let budget = streamly::fd_budget::FdBudget::platform(streamly::fd_budget::raise_nofile_limit());
     let http_addr: SocketAddr = env("STREAMLY_HTTP_ADDR")
         .unwrap_or_else(|| "0.0.0.0:8080".into())
         .parse()
@@ -170,6 +173,14 @@ async fn main() -> Result<()> {
 
     let mut config = PlatformConfig::new(jwt_secret(&database_url)?);
     config.rtmp_addr = rtmp_addr;
+    config.rtmp.max_connections = config.rtmp.max_connections.min(budget.rtmp).max(1);
+    tracing::info!(
+        fd_limit = budget.limit,
+        rtmp_connections = config.rtmp.max_connections,
+        http_connections = budget.http,
+        reserve = budget.reserve,
+        "descriptor budget"
+    );
     config.api = streamly::api::ApiConfig::new(PublicUrls::new(&public_url, &rtmp_url));
     if let Some(origins) = env("STREAMLY_CORS_ORIGINS") {
         config.api.cors_origins = origins.split(',').map(|o| o.trim().to_owned()).collect();

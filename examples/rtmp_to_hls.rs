@@ -15,15 +15,22 @@
 //!   (default `0.0.0.0:8000`).
 //! - `STREAMLY_SEGMENT_DIR` — write segments there; in memory if unset.
 //!
-//! Ctrl-C shuts down gracefully: publishers are closed and every live
-//! playlist gets `EXT-X-ENDLIST` before the process exits.
+//! Ctrl-C or SIGTERM shuts down gracefully: publishers are closed and every
+//! live playlist gets `EXT-X-ENDLIST` before the process exits; HTTP
+//! clients get 10 s to finish, whatever they do.
+//!
+//! `RLIMIT_NOFILE` is raised to the hard limit at start and split between
+//! the RTMP and HTTP listeners (`streamly::fd_budget`); HTTP runs with
+//! `streamly::http_server`'s limits (header-read timeout, connection caps).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
 use streamly::core::adapters::{FsSegmentSink, StaticKeyValidator};
+use streamly::fd_budget::{self, FdBudget};
 use streamly::hls::{HlsConfig, HlsPublisher};
+use streamly::http_server::{self, HttpLimits};
 use streamly::live::Ingest;
 use streamly::rtmp::{RtmpConfig, RtmpServer};
 use tokio_util::sync::CancellationToken;
@@ -41,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
+    let budget = FdBudget::platform(fd_budget::raise_nofile_limit());
     let keys = std::env::var("STREAMLY_STREAM_KEYS").unwrap_or_else(|_| {
         tracing::warn!("STREAMLY_STREAM_KEYS unset: using demo=secret1");
         "demo=secret1".to_owned()
@@ -61,7 +69,16 @@ async fn main() -> anyhow::Result<()> {
     }
     let publisher = Arc::new(publisher);
 
-    let server = RtmpServer::bind(rtmp_addr, RtmpConfig::default(), validator)?;
+    let mut rtmp_config = RtmpConfig::default();
+    rtmp_config.max_connections = rtmp_config.max_connections.min(budget.rtmp).max(1);
+    let limits = HttpLimits::default().within_fd_budget(budget.http);
+    tracing::info!(
+        fd_limit = budget.limit,
+        rtmp_connections = rtmp_config.max_connections,
+        http_connections = limits.max_connections,
+        "connection caps"
+    );
+    let server = RtmpServer::bind(rtmp_addr, rtmp_config, validator)?;
     let ingest = Ingest::new(server.hub(), Arc::clone(&publisher));
     let listener = tokio::net::TcpListener::bind(http_addr).await?;
     tracing::info!(rtmp = %server.local_addr(), http = %listener.local_addr()?, "rtmp_to_hls ready");
@@ -70,18 +87,32 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn({
         let shutdown = shutdown.clone();
         async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::info!("Ctrl-C: shutting down");
-            }
+            wait_for_signal().await;
+            tracing::info!("shutting down");
             shutdown.cancel();
         }
     });
     let rtmp = tokio::spawn(server.run(shutdown.clone()));
     let packaging = tokio::spawn(ingest.run(shutdown.clone()));
-    axum::serve(listener, streamly::hls::router(publisher))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await?;
+    let router = streamly::hls::router(publisher);
+    http_server::serve(listener, router, limits, shutdown.clone().cancelled_owned()).await?;
     rtmp.await??;
     packaging.await?;
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -10,6 +10,11 @@
 //!   security headers. See `docs/api.md`.
 //! - [`platform`] — [`Platform`]: ports + config in; the RTMP server and one
 //!   axum `Router` (API + HLS + chat + web UI) out; graceful shutdown.
+//! - [`http_server`] — the accept loop every HTTP listener runs: header-read
+//!   and request timeouts, connection caps (total, per address), body cap,
+//!   a shutdown deadline.
+//! - [`fd_budget`] — `RLIMIT_NOFILE` raised at start and split between the
+//!   listeners.
 //! - [`live`] — RTMP → HLS glue: a packager per published stream.
 //! - [`web`] — the browser UI, embedded from `web/`.
 //!
@@ -45,6 +50,8 @@
 //! ```
 
 pub mod api;
+pub mod fd_budget;
+pub mod http_server;
 pub mod live;
 pub mod platform;
 pub mod web;

@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::Router;
-use axum::serve::ListenerExt;
 use streamly_chat::moderation::{ModerationStore, StreamStoreAuthority};
 use streamly_chat::users::UserStoreDirectory;
 use streamly_chat::{ChatConfig, ChatHub};
@@ -40,6 +39,8 @@ use streamly_rtmp::{RtmpConfig, RtmpError, RtmpServer, StreamHub};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiConfig, ApiState, Dependencies, PublicUrls, ViewerCounts};
+use crate::fd_budget::FdBudget;
+use crate::http_server::HttpLimits;
 use crate::live::Ingest;
 use crate::web::{self, UiConfig};
 
@@ -305,9 +306,9 @@ impl std::fmt::Debug for Platform {
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct PlatformParts {
-    /// API + HLS + chat + UI. Serve with
-    /// `into_make_service_with_connect_info::<SocketAddr>()` so the auth rate
-    /// limit sees client addresses.
+    /// API + HLS + chat + UI. Serve with [`crate::http_server::serve`] (or
+    /// axum's `into_make_service_with_connect_info::<SocketAddr>()`) so the
+    /// auth rate limit sees client addresses.
     pub router: Router,
     /// The bound RTMP server: `tokio::spawn(rtmp.run(token))`.
     pub rtmp: RtmpServer,
@@ -365,10 +366,26 @@ impl Platform {
     /// Serves HTTP on `http` and RTMP on its bound port until `shutdown` is
     /// cancelled, then stops cleanly: publishers are closed (their streams go
     /// offline), every live playlist gets `EXT-X-ENDLIST`, chat connections
-    /// are closed and in-flight HTTP requests finish.
+    /// are closed and in-flight HTTP requests finish, within
+    /// `HttpLimits::shutdown_timeout` whatever clients do.
+    ///
+    /// HTTP runs with [`HttpLimits::default`] fitted to this process's
+    /// descriptor budget ([`FdBudget::platform_now`]); see
+    /// [`serve_with_limits`](Self::serve_with_limits) to choose.
     pub async fn serve(
         self,
         http: tokio::net::TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), PlatformError> {
+        let limits = HttpLimits::default().within_fd_budget(FdBudget::platform_now().http);
+        self.serve_with_limits(http, limits, shutdown).await
+    }
+
+    /// [`serve`](Self::serve) with these HTTP limits.
+    pub async fn serve_with_limits(
+        self,
+        http: tokio::net::TcpListener,
+        limits: HttpLimits,
         shutdown: CancellationToken,
     ) -> Result<(), PlatformError> {
         let PlatformParts {
@@ -379,18 +396,23 @@ impl Platform {
         } = self.into_parts();
         let rtmp_task = tokio::spawn(rtmp.run(shutdown.clone()));
         let ingest_task = tokio::spawn(ingest.run(shutdown.clone()));
-        let signal = {
+        // Chat WebSockets are upgraded out of the HTTP server's hands: the
+        // hub closes them (1001), alongside the HTTP drain and within the
+        // same deadline.
+        let close_chat = {
             let shutdown = shutdown.clone();
-            let chat = chat.clone();
+            let deadline = limits.shutdown_timeout;
             async move {
                 shutdown.cancelled().await;
-                chat.shutdown().await;
+                if tokio::time::timeout(deadline, chat.shutdown()).await.is_err() {
+                    tracing::warn!("chat connections still open at the shutdown deadline");
+                }
             }
         };
-        let http = http.tap_io(crate::chat::disable_nagle);
-        let served = axum::serve(http, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(signal)
-            .await;
+        let (served, ()) = tokio::join!(
+            crate::http_server::serve(http, router, limits, shutdown.clone().cancelled_owned()),
+            close_chat,
+        );
         // The HTTP side only returns after cancellation (or on error): make
         // sure the rest stops too, then wait for it.
         shutdown.cancel();
