@@ -284,6 +284,7 @@ struct Outcome {
     name: String,
     latencies: Vec<f64>,
     stalls: u64,
+    stalls_before: u64,
     misread: u64,
     longest_gap_ms: f64,
     /// hls.js's own view, means over the window: distance to the live edge,
@@ -415,6 +416,7 @@ async fn measure(target: &Target, driver: &Chromedriver, page: &str, args: &Args
             .as_u64()
             .unwrap_or(0)
             .saturating_sub(stalls_at_start),
+        stalls_before: stalls_at_start,
         misread: state["bad"].as_u64().unwrap_or(0) + negative,
         longest_gap_ms,
         player: [mean(0), mean(1), mean(2), mean(3)],
@@ -480,14 +482,13 @@ async fn main() -> Result<()> {
         );
     }
     for o in &outcomes {
-        if o.misread > 0 || !o.errors.is_empty() {
-            println!(
-                "{}: {} frames misread; hls.js errors: {}",
-                o.name,
-                o.misread,
-                value_or_none(&json!(o.errors))
-            );
-        }
+        println!(
+            "{}: {} stalls before the window (start, warm-up); {} frames misread; hls.js errors: {}",
+            o.name,
+            o.stalls_before,
+            o.misread,
+            value_or_none(&json!(o.errors))
+        );
     }
     Ok(())
 }
