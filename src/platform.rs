@@ -33,7 +33,7 @@ use streamly_core::ports::{
     ChatBus, ChatBusError, ChatSubscription, SegmentSink, StoreError, StreamKeyValidator, StreamStore,
     UserStore,
 };
-use streamly_core::services::{Accounts, StoreKeyValidator, Streams};
+use streamly_core::services::{Accounts, HashingLimit, StoreKeyValidator, Streams};
 use streamly_hls::{HlsConfig, HlsPublisher};
 use streamly_rtmp::{RtmpConfig, RtmpError, RtmpServer, StreamHub};
 use tokio_util::sync::CancellationToken;
@@ -65,6 +65,9 @@ pub struct PlatformConfig {
     pub jwt: JwtConfig,
     /// Password hashing costs.
     pub password_hasher: PasswordHasher,
+    /// Password hashes running at once (default: one per core) and how long
+    /// a login or registration waits for a turn before a 503 (default 2 s).
+    pub password_hashing: HashingLimit,
     /// Mark every stream offline at start. Right with one ingest node (a
     /// crash may have left streams "live"); wrong with several.
     pub reset_live_on_start: bool,
@@ -90,6 +93,7 @@ impl PlatformConfig {
                 ttl: Duration::from_secs(7 * 24 * 3600),
             },
             password_hasher: PasswordHasher::default(),
+            password_hashing: HashingLimit::default(),
             reset_live_on_start: true,
         }
     }
@@ -185,7 +189,8 @@ impl PlatformBuilder {
         let segments = self.segments;
 
         let jwt = JwtKeys::new(&config.jwt)?;
-        let accounts = Accounts::new(users.clone(), config.password_hasher.clone(), jwt.clone());
+        let accounts = Accounts::new(users.clone(), config.password_hasher.clone(), jwt.clone())
+            .with_hashing_limit(config.password_hashing);
         let streams = Streams::new(stream_store.clone());
         if config.reset_live_on_start {
             for stream in stream_store.list_live().await? {

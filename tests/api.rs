@@ -20,7 +20,7 @@ use streamly::core::domain::{NewUser, StreamId, User, UserId};
 use streamly::core::ports::{
     PublishDecision, PublishRequest, StoreError, StreamKeyValidator, StreamStore, UserStore,
 };
-use streamly::core::services::{Accounts, StoreKeyValidator, Streams};
+use streamly::core::services::{Accounts, HashingLimit, StoreKeyValidator, Streams};
 use tower::ServiceExt;
 
 struct App {
@@ -46,9 +46,13 @@ fn jwt() -> JwtKeys {
 }
 
 fn app_with(users: Arc<dyn UserStore>, config_edit: impl FnOnce(&mut ApiConfig)) -> App {
-    let store: Arc<dyn StreamStore> = Arc::new(MemoryStreamStore::new());
     let hasher = PasswordHasher::with_costs(8, 1, 1).expect("cheap params");
     let accounts = Accounts::new(users.clone(), hasher, jwt());
+    app_from(users, accounts, config_edit)
+}
+
+fn app_from(users: Arc<dyn UserStore>, accounts: Accounts, config_edit: impl FnOnce(&mut ApiConfig)) -> App {
+    let store: Arc<dyn StreamStore> = Arc::new(MemoryStreamStore::new());
     let streams = Streams::new(store.clone());
     let urls = PublicUrls::new("http://streamly.test", "rtmp://streamly.test:1935/live");
     let deps = Dependencies {
@@ -847,4 +851,151 @@ async fn an_account_the_store_cannot_delete_is_a_503_and_stays() {
     let r = app.call(Method::GET, "/api/auth/me", Some(&token), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert!(app.deleted.users.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn password_hashing_past_its_limit_is_a_503_with_retry_after() {
+    let users: Arc<dyn UserStore> = Arc::new(MemoryUserStore::new());
+    // A hash of tens of milliseconds, one at a time, no waiting.
+    let hasher = PasswordHasher::with_costs(16 * 1024, 4, 1).expect("params");
+    let accounts = Accounts::new(users.clone(), hasher, jwt()).with_hashing_limit(HashingLimit {
+        max_concurrent: 1,
+        max_wait: Duration::from_millis(1),
+    });
+    let app = app_from(users, accounts, |_| {});
+    let login = |i: usize| {
+        app.call(
+            Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({"login": format!("user{i}"), "password": "correct horse"})),
+        )
+    };
+    let (a, b, c) = tokio::join!(login(1), login(2), login(3));
+    let replies = [a, b, c];
+    assert!(
+        replies.iter().any(|r| r.status == StatusCode::UNAUTHORIZED),
+        "one got its turn"
+    );
+    let busy: Vec<_> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert!(!busy.is_empty(), "the others were refused");
+    for r in busy {
+        assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "busy");
+        assert_eq!(r.headers[header::RETRY_AFTER], "1", "{:?}", r.headers);
+        assert_eq!(
+            r.headers[header::CONTENT_TYPE],
+            "application/json",
+            "{:?}",
+            r.headers
+        );
+    }
+}
+
+#[tokio::test]
+async fn unprocessable_bodies_name_the_field_not_a_rust_type() {
+    let app = app();
+    let (token, _) = app.register("alice").await;
+    let app = &app;
+    let post = |uri: &'static str, token: Option<String>, body: Value| async move {
+        app.call(Method::POST, uri, token.as_deref(), Some(body)).await
+    };
+    let cases = [
+        (
+            json!(["alice", "a@example.com", "correct horse"]),
+            None,
+            "the body must be a JSON object",
+        ),
+        (json!("alice"), None, "the body must be a JSON object"),
+        (json!(42), None, "the body must be a JSON object"),
+        (
+            json!({"username": 5, "email": "b@example.com", "password": "correct horse"}),
+            Some("username"),
+            "`username` must be a string, not integer `5`",
+        ),
+        (
+            json!({"username": "bob", "email": {"x": 1}, "password": "correct horse"}),
+            Some("email"),
+            "`email` must be a string, not an object",
+        ),
+        (
+            json!({"username": "bob", "email": "b@example.com"}),
+            Some("password"),
+            "`password` is required",
+        ),
+    ];
+    for (body, field, message) in cases {
+        let r = post("/api/auth/register", None, body.clone()).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        let got = r.body["error"]["message"].as_str().unwrap();
+        assert!(got.starts_with(message), "{body}: {got}");
+        assert_eq!(r.body["error"]["field"].as_str(), field, "{body}: {}", r.text);
+        for rust in [
+            "struct",
+            "Request",
+            "enum",
+            "String",
+            "u32",
+            "u64",
+            "Failed to deserialize",
+        ] {
+            assert!(!r.text.contains(rust), "{body}: {}", r.text);
+        }
+    }
+    // The same on a route with a token.
+    let r = post("/api/streams", Some(token), json!({"title": ["x"]})).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r.body["error"]["field"], "title", "{}", r.text);
+    assert!(
+        !r.text.contains("struct") && !r.text.contains("Request"),
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn invisible_and_bidi_characters_and_blank_passwords_are_refused() {
+    let app = app();
+    let (token, _) = app.register("alice").await;
+    for title in [
+        "\u{200B}",
+        "live\u{202E}4pm.exe",
+        "\u{2066}hi\u{2069}",
+        "\u{FEFF}x",
+    ] {
+        let r = app
+            .call(
+                Method::POST,
+                "/api/streams",
+                Some(&token),
+                Some(json!({ "title": title })),
+            )
+            .await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(r.body["error"]["field"], "title", "{title:?}: {}", r.text);
+    }
+    app.create_stream(&token, "coding 👩\u{200D}💻").await;
+    for password in ["        ", "\0\0\0\0\0\0\0\0", &"x".repeat(1025)] {
+        let r = app
+            .call(
+                Method::POST,
+                "/api/auth/register",
+                None,
+                Some(json!({"username": "bob", "email": "bob@example.com", "password": password})),
+            )
+            .await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(r.body["error"]["field"], "password", "{}", r.text);
+    }
+    let r = app
+        .call(
+            Method::POST,
+            "/api/auth/register",
+            None,
+            Some(json!({"username": "bob\u{200B}", "email": "bob@example.com", "password": "correct horse"})),
+        )
+        .await;
+    assert_eq!(r.body["error"]["field"], "username", "{}", r.text);
 }

@@ -17,10 +17,14 @@ use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
     /// 3–32 of `[A-Za-z0-9_]`, unique without regard to case.
+    #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_]{3,32}$")]
     pub username: String,
     /// A plausible email address, unique.
+    #[schema(max_length = 254)]
     pub email: String,
-    /// 8–256 characters.
+    /// 8–1,024 characters, not only whitespace, control or invisible
+    /// (format) characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
 }
 
@@ -28,8 +32,10 @@ pub struct RegisterRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
     /// Username or email.
+    #[schema(max_length = 254)]
     pub login: String,
-    /// The password.
+    /// The password (longer than 1,024 characters: refused as wrong).
+    #[schema(max_length = 1024)]
     pub password: String,
 }
 
@@ -109,8 +115,11 @@ fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 409, description = "Username or email taken", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not a JSON body", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "Too many sign-ins at once (`busy`, with Retry-After), or the store is down", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait (with `busy`)"))),
     ))]
 pub async fn register(
     State(state): State<ApiState>,
@@ -137,8 +146,12 @@ pub async fn register(
         (status = 200, description = "Signed in", body = AuthResponse),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Unknown login or wrong password", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not a JSON body", body = ErrorBody),
         (status = 422, description = "Missing field", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "Too many sign-ins at once (`busy`, with Retry-After), or the store is down", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait (with `busy`)"))),
     ))]
 pub async fn login(
     State(state): State<ApiState>,

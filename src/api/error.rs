@@ -65,6 +65,13 @@ pub enum ApiError {
     /// A dependency (store) failed (503); details go to the log only.
     #[error("service temporarily unavailable")]
     Unavailable,
+    /// Every password-hashing slot is taken (503 with `Retry-After`): too
+    /// many logins or registrations at once, platform-wide.
+    #[error("too many sign-ins at once, retry in {retry_after_secs} s")]
+    Busy {
+        /// Seconds until a retry may succeed.
+        retry_after_secs: u64,
+    },
     /// A bug or an unexpected failure (500); details go to the log only.
     #[error("internal error")]
     Internal,
@@ -116,7 +123,7 @@ impl ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -135,6 +142,7 @@ impl ApiError {
             Self::Unprocessable { .. } => "validation_failed",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
+            Self::Busy { .. } => "busy",
             Self::Internal => "internal",
         }
     }
@@ -158,7 +166,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), Json(self.body())).into_response();
-        if let Self::RateLimited { retry_after_secs } = self {
+        if let Self::RateLimited { retry_after_secs } | Self::Busy { retry_after_secs } = self {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
@@ -195,6 +203,12 @@ impl From<AccountError> for ApiError {
             },
             AccountError::Unauthenticated(_) => Self::unauthenticated("token is invalid or expired"),
             AccountError::Store(s) => store_failure(&s),
+            AccountError::Busy { retry_after } => {
+                metrics::counter!("streamly_auth_hashing_busy_total").increment(1);
+                Self::Busy {
+                    retry_after_secs: retry_after.as_secs_f64().ceil() as u64,
+                }
+            }
             other => {
                 tracing::error!(error = %other, "account failure");
                 Self::Internal
@@ -230,9 +244,12 @@ impl From<StoreError> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
-            JsonRejection::JsonDataError(e) => Self::Unprocessable {
+            // `ApiJson` deserializes the fields itself (`body_error`); this
+            // arm is for other users of axum's `Json`, without its text,
+            // which names Rust types ("expected struct RegisterRequest").
+            JsonRejection::JsonDataError(_) => Self::Unprocessable {
                 field: None,
-                message: e.body_text(),
+                message: "the JSON body does not have the expected fields".into(),
             },
             JsonRejection::JsonSyntaxError(e) => Self::BadRequest(e.body_text()),
             JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType,
@@ -244,8 +261,10 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-/// `axum::Json`, with rejections turned into [`ApiError`]s (so a bad body is
-/// a JSON 400/413/415/422, never axum's plain-text answer).
+/// `axum::Json` for object bodies, with rejections turned into
+/// [`ApiError`]s (so a bad body is a JSON 400/413/415/422, never axum's
+/// plain-text answer). A 422 names the field at fault in JSON terms
+/// ("`username` must be a string, not integer `5`"), never a Rust type.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
@@ -257,10 +276,239 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let Json(value) = Json::<T>::from_request(req, state).await?;
-        Ok(Self(value))
+        // axum checks the content type, the size cap and the syntax; the
+        // fields are then read here, keeping the path to the one at fault.
+        let Json(value) = Json::<serde_json::Value>::from_request(req, state).await?;
+        // Every body of this API is an object; serde would also fill a
+        // struct from an array of its fields in order.
+        if !value.is_object() {
+            return Err(ApiError::Unprocessable {
+                field: None,
+                message: format!("the body must be a JSON object, not {}", json_type(&value)),
+            });
+        }
+        serde_path_to_error::deserialize(value)
+            .map(Self)
+            .map_err(body_error)
+    }
+}
+
+/// A 422 for a JSON body of the wrong shape: the field (dotted path) and
+/// the problem, in JSON terms.
+fn body_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let parent = (path != "." && !path.is_empty()).then_some(path);
+    let message = e.inner().to_string();
+    if let Some(name) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        let field = match &parent {
+            Some(p) => format!("{p}.{name}"),
+            None => name.to_owned(),
+        };
+        return ApiError::Unprocessable {
+            message: format!("`{field}` is required"),
+            field: Some(field),
+        };
+    }
+    let subject = parent
+        .as_ref()
+        .map_or_else(|| "the body".to_owned(), |p| format!("`{p}`"));
+    let shape = |rest: &str| {
+        rest.rsplit_once(", expected ")
+            .map(|(got, expected)| (json_kind(got), json_expectation(expected)))
+    };
+    let message = if let Some((got, expected)) = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+        .and_then(shape)
+    {
+        format!("{subject} must be {expected}, not {got}")
+    } else if let Some((got, expected)) = message.strip_prefix("invalid length ").and_then(shape) {
+        format!("{subject} must be {expected}, not {got} elements")
+    } else if let Some(p) = &parent
+        && !message.starts_with("invalid ")
+    {
+        // serde's other messages ("unknown variant `x`, expected one of
+        // `a`, `b`", "duplicate field `x`") name JSON values only.
+        format!("{p}: {}", json_expectation(&message))
+    } else {
+        // A domain type's own message ("invalid title: must not be empty").
+        json_expectation(&message)
+    };
+    ApiError::Unprocessable {
+        field: parent,
+        message,
+    }
+}
+
+/// The JSON type of a value, with an article.
+fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// serde's name for what it got, in JSON terms (`map` → `object`).
+fn json_kind(unexpected: &str) -> String {
+    match unexpected {
+        "map" => "an object".into(),
+        "sequence" => "an array".into(),
+        "unit value" | "unit" => "null".into(),
+        other => other.to_owned(),
+    }
+}
+
+/// What serde expected, without Rust type names: `struct RegisterRequest`
+/// is "a JSON object", `u32` "a non-negative integer".
+fn json_expectation(expected: &str) -> String {
+    const OBJECTS: &[&str] = &[
+        "struct ",
+        "tuple struct ",
+        "unit struct ",
+        "newtype struct ",
+        "a map",
+    ];
+    const VARIANTS: &[&str] = &[
+        "enum ",
+        "struct variant ",
+        "tuple variant ",
+        "unit variant ",
+        "newtype variant ",
+    ];
+    const UNSIGNED: &[&str] = &["u8", "u16", "u32", "u64", "u128", "usize"];
+    const SIGNED: &[&str] = &["i8", "i16", "i32", "i64", "i128", "isize"];
+    match expected {
+        e if OBJECTS.iter().any(|p| e.starts_with(p)) => "a JSON object".into(),
+        e if VARIANTS.iter().any(|p| e.starts_with(p)) => "one of the documented values".into(),
+        e if UNSIGNED.contains(&e) => "a non-negative integer".into(),
+        e if SIGNED.contains(&e) => "an integer".into(),
+        "f32" | "f64" => "a number".into(),
+        // serde_json's word for an enum read from a `Value`.
+        "string or map" => "one of the documented values".into(),
+        "a sequence" => "an array".into(),
+        "char" => "a single character".into(),
+        "option" => "null or a value".into(),
+        other => other.to_owned(),
     }
 }
 
 /// Result alias for handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+    use serde_json::json;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        count: u32,
+        ratio: f64,
+        inner: Inner,
+        kind: Kind,
+        tags: Vec<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        flag: bool,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Kind {
+        Live,
+        Vod,
+    }
+
+    fn reject(value: serde_json::Value) -> (Option<String>, String) {
+        let mut body = json!({
+            "name": "n", "count": 1, "ratio": 0.5, "inner": {"flag": true}, "kind": "live", "tags": [],
+        });
+        for (k, v) in value.as_object().expect("object") {
+            if v.is_null() {
+                body.as_object_mut().expect("object").remove(k);
+            } else {
+                body[k] = v.clone();
+            }
+        }
+        let e = serde_path_to_error::deserialize::<_, Outer>(body).expect_err("must be refused");
+        match body_error(e) {
+            ApiError::Unprocessable { field, message } => (field, message),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn body_errors_speak_json_not_rust() {
+        let cases = [
+            (
+                json!({"count": "x"}),
+                "count",
+                "`count` must be a non-negative integer, not string \"x\"",
+            ),
+            (
+                json!({"count": -1}),
+                "count",
+                "`count` must be a non-negative integer, not integer `-1`",
+            ),
+            (
+                json!({"ratio": "x"}),
+                "ratio",
+                "`ratio` must be a number, not string \"x\"",
+            ),
+            (
+                json!({"inner": 3}),
+                "inner",
+                "`inner` must be a JSON object, not integer `3`",
+            ),
+            (
+                json!({"inner": {"flag": "yes"}}),
+                "inner.flag",
+                "`inner.flag` must be a boolean",
+            ),
+            (json!({"inner": {}}), "inner.flag", "`inner.flag` is required"),
+            (json!({"name": null}), "name", "`name` is required"),
+            (
+                json!({"kind": 7}),
+                "kind",
+                "`kind` must be one of the documented values",
+            ),
+            (
+                json!({"kind": "other"}),
+                "kind",
+                "kind: unknown variant `other`, expected",
+            ),
+            (
+                json!({"tags": "x"}),
+                "tags",
+                "`tags` must be an array, not string \"x\"",
+            ),
+            (
+                json!({"tags": [1]}),
+                "tags[0]",
+                "`tags[0]` must be a string, not integer `1`",
+            ),
+        ];
+        for (patch, field, start) in cases {
+            let (got_field, message) = reject(patch.clone());
+            assert_eq!(got_field.as_deref(), Some(field), "{patch}: {message}");
+            assert!(message.starts_with(start), "{patch}: {message}");
+            for rust in ["Outer", "Inner", "Kind", "struct", "enum", "u32", "f64", "line "] {
+                assert!(!message.contains(rust), "{patch}: {message}");
+            }
+        }
+    }
+}
