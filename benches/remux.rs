@@ -6,11 +6,8 @@
 //!   offline path of `examples/remux`).
 //! - `remux/frames_to_fmp4_parts`: the same frames through the
 //!   `PartSegmenter` (LL-HLS parts as fMP4 fragments, 1 s segments, 250 ms
-//!   parts: the live path's defaults). Output bytes are the fragments'
-//!   lengths; their sample chunks are the frames' own `Bytes`, not copies.
-//! - `remux/frames_to_fmp4_copied`: the same, each part's chunks then
-//!   copied into one reused buffer: the cost of fMP4 bytes laid out
-//!   contiguously, as a TS segment is (what persisting a segment does).
+//!   parts: the live path's defaults), each part laid out contiguously
+//!   (one copy of every payload byte, as the TS muxer does).
 //! - `peer/ffmpeg_copy_mpegts`: `ffmpeg -c copy -f mpegts` on the same file,
 //!   for comparison in the same run (a whole process, so it includes
 //!   ffmpeg's start-up; skipped when ffmpeg is missing).
@@ -46,26 +43,16 @@ fn remux_frames(frames: &[MediaFrame]) -> usize {
     out + segmenter.finish().map_or(0, |s| s.data.len())
 }
 
-/// Frames through the `PartSegmenter`; with `copy`, every part's bytes
-/// are copied into `buf` (cleared per part).
-fn remux_frames_fmp4(frames: &[MediaFrame], copy: Option<&mut Vec<u8>>) -> usize {
+/// Frames through the `PartSegmenter`: the bytes of the parts it made.
+fn remux_frames_fmp4(frames: &[MediaFrame]) -> usize {
     let mut segmenter = PartSegmenter::new(Duration::from_secs(1), DEFAULT_PART_TARGET);
     let mut events = Vec::new();
     let mut out = 0;
-    let mut buf = copy;
     let mut count = |events: &mut Vec<PartEvent>| {
         for event in events.drain(..) {
             out += match event {
                 PartEvent::Init(init) => init.len(),
-                PartEvent::Part(part) => {
-                    if let Some(buf) = buf.as_deref_mut() {
-                        buf.clear();
-                        for chunk in &part.chunks {
-                            buf.extend_from_slice(chunk);
-                        }
-                    }
-                    part.len
-                }
+                PartEvent::Part(part) => part.data.len(),
             };
         }
     };
@@ -116,7 +103,7 @@ fn bench(c: &mut Criterion) {
         "input {} bytes, {media} media frames; output: TS {} bytes, fMP4 parts {} bytes",
         data.len(),
         remux_frames(&frames),
-        remux_frames_fmp4(&frames, None)
+        remux_frames_fmp4(&frames)
     );
     let mut group = c.benchmark_group("remux");
     group.throughput(Throughput::Bytes(data.len() as u64));
@@ -125,11 +112,7 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("flv_to_ts", |b| b.iter(|| black_box(remux_flv(black_box(&data)))));
     group.bench_function("frames_to_fmp4_parts", |b| {
-        b.iter(|| black_box(remux_frames_fmp4(black_box(&frames), None)))
-    });
-    let mut buf = Vec::new();
-    group.bench_function("frames_to_fmp4_copied", |b| {
-        b.iter(|| black_box(remux_frames_fmp4(black_box(&frames), Some(&mut buf))))
+        b.iter(|| black_box(remux_frames_fmp4(black_box(&frames))))
     });
     group.finish();
 

@@ -189,8 +189,8 @@ impl StreamTask<'_> {
                         self.stats.bytes += segment.len as u64;
                         if self.ctx.sink.is_some() {
                             let mut data = BytesMut::with_capacity(segment.len);
-                            for chunk in segment.parts.iter().flat_map(|p| &p.chunks) {
-                                data.extend_from_slice(chunk);
+                            for part in &segment.parts {
+                                data.extend_from_slice(&part.data);
                             }
                             let name = segment_name(self.window.token(), segment.msn);
                             self.persist(Job::Segment, &name, data.freeze());

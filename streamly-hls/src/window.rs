@@ -49,7 +49,8 @@ pub struct SegmentEntry {
     pub msn: u64,
     /// The init segment its parts need.
     pub init: Arc<InitEntry>,
-    /// Its parts, in order; the segment is their concatenation.
+    /// Its parts, in order; the segment is their concatenation (served as
+    /// such, never copied again).
     pub parts: Vec<Arc<Part>>,
     /// Sum of the parts' durations.
     pub duration: Duration,
@@ -272,7 +273,7 @@ impl LiveWindow {
         };
         let parts = std::mem::take(&mut self.pending);
         let duration = parts.iter().map(|p| p.duration).sum::<Duration>();
-        let len = parts.iter().map(|p| p.len).sum::<usize>();
+        let len = parts.iter().map(|p| p.data.len()).sum::<usize>();
         let secs = duration.as_secs_f64();
         if secs >= 0.5 {
             self.peak_bandwidth = self.peak_bandwidth.max((len as f64 * 8.0 / secs).ceil() as u64);

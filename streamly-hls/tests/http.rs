@@ -229,7 +229,7 @@ async fn a_thousand_waiting_requests_are_woken_by_one_part() {
     settle().await;
     assert!(playlists.iter().chain(&hinted).all(|r| !r.is_finished()));
     live.until(|s| s.part(msn, part).is_some()).await;
-    let expected = live.snapshot().part(msn, part).unwrap().len;
+    let expected = live.snapshot().part(msn, part).unwrap().data.len();
     for r in playlists {
         assert!(r.is_finished());
         assert_eq!(r.await.unwrap().status(), StatusCode::OK);

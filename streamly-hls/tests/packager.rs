@@ -65,7 +65,7 @@ async fn a_publish_is_served_as_ll_hls_and_ts_then_ends() {
     // A segment is its parts, byte for byte, and starts independent.
     for seg in &s.segments {
         assert!(seg.parts[0].independent);
-        let len: usize = seg.parts.iter().map(|p| p.len).sum();
+        let len: usize = seg.parts.iter().map(|p| p.data.len()).sum();
         assert_eq!(len, seg.len);
     }
 
@@ -124,7 +124,7 @@ async fn an_ended_window_expires_after_its_retention_and_its_files_go() {
         let parts: Vec<u8> = seg
             .parts
             .iter()
-            .flat_map(|p| p.chunks.iter().flat_map(|c| c.to_vec()))
+            .flat_map(|p| p.data.to_vec())
             .collect();
         assert_eq!(data.to_vec(), parts, "{name}: the persisted segment is its parts");
     }

@@ -184,7 +184,7 @@ async fn serve(
         }
         FileName::Segment { token, msn } if token == &*snapshot.token => match snapshot.segment(msn) {
             Some(s) => media(
-                Chunks::new(s.parts.iter().flat_map(|p| &p.chunks)),
+                Chunks::new(s.parts.iter().map(|p| &p.data)),
                 "video/mp4",
                 &headers,
             ),
@@ -201,7 +201,7 @@ async fn serve(
                 snapshot
             };
             match snapshot.part(msn, index) {
-                Some(part) => media(Chunks::new(&part.chunks), "video/mp4", &headers),
+                Some(part) => media(Chunks::new([&part.data]), "video/mp4", &headers),
                 None => not_found(),
             }
         }
