@@ -81,7 +81,9 @@ async fn request_from(from: [u8; 4], to: SocketAddr, head: &str, body: &str) -> 
 /// reading past whatever it still sends.
 async fn closed_within(sock: &mut TcpStream, limit: Duration) -> bool {
     let mut sink = Vec::new();
-    tokio::time::timeout(limit, sock.read_to_end(&mut sink)).await.is_ok()
+    tokio::time::timeout(limit, sock.read_to_end(&mut sink))
+        .await
+        .is_ok()
 }
 
 /// Issue 11: "one client that sends half a request head keeps the process
@@ -100,7 +102,8 @@ async fn half_sent_request_head_does_not_hold_shutdown_past_the_deadline() {
     let asked = Instant::now();
     srv.shutdown.cancel();
     let stopped = tokio::time::timeout(Duration::from_secs(15), srv.task).await;
-    let stopped = stopped.unwrap_or_else(|_| panic!("still serving 15 s after shutdown with a half-sent head"));
+    let stopped =
+        stopped.unwrap_or_else(|_| panic!("still serving 15 s after shutdown with a half-sent head"));
     stopped.unwrap().unwrap();
     assert!(asked.elapsed() < Duration::from_secs(15));
     drop(half);
@@ -118,22 +121,37 @@ async fn shutdown_deadline_drops_connections_that_do_not_finish() {
     half.write_all(b"GET /health HTTP/1.1\r\nHost: te").await.unwrap();
     // An idle keep-alive connection closes at once on shutdown.
     let mut idle = connect_from([127, 0, 0, 1], srv.addr).await;
-    idle.write_all(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n").await.unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = [0u8; 512];
     let n = idle.read(&mut buf).await.unwrap();
-    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&buf[..n]));
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     let asked = Instant::now();
     srv.shutdown.cancel();
-    assert!(closed_within(&mut idle, Duration::from_millis(500)).await, "idle connection closed at once");
+    assert!(
+        closed_within(&mut idle, Duration::from_millis(500)).await,
+        "idle connection closed at once"
+    );
     tokio::time::timeout(Duration::from_secs(5), srv.task)
         .await
         .expect("stopped by the deadline")
         .unwrap()
         .unwrap();
     let took = asked.elapsed();
-    assert!(took >= Duration::from_millis(900), "waited for the in-flight head: {took:?}");
-    assert!(closed_within(&mut half, Duration::from_millis(500)).await, "half-sent head dropped");
+    assert!(
+        took >= Duration::from_millis(900),
+        "waited for the in-flight head: {took:?}"
+    );
+    assert!(
+        closed_within(&mut half, Duration::from_millis(500)).await,
+        "half-sent head dropped"
+    );
 }
 
 /// Issue 11: 1,100 silent connections took the port (`/health` timed out).
@@ -154,7 +172,11 @@ async fn idle_connections_beyond_the_per_address_cap_are_refused_while_health_an
             refused += 1;
         }
     }
-    assert_eq!(refused, IDLE - 256, "connections over the per-address cap are closed at once");
+    assert_eq!(
+        refused,
+        IDLE - 256,
+        "connections over the per-address cap are closed at once"
+    );
     let (status, body) = request_from([127, 0, 0, 2], srv.addr, "GET /health HTTP/1.1", "").await;
     assert_eq!(status, 200, "{body}");
     // Admitted ones are served as usual.
@@ -183,7 +205,11 @@ async fn slow_body_gets_408_after_the_request_timeout() {
         .await
         .expect("answered before the body is complete")
         .unwrap();
-    assert!(buf[..n].starts_with(b"HTTP/1.1 408"), "{:?}", String::from_utf8_lossy(&buf[..n]));
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 408"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
     srv.shutdown.cancel();
     srv.task.await.unwrap().unwrap();
 }
@@ -197,7 +223,8 @@ async fn auth_rate_limit_sees_each_peer_address() {
     let login = r#"{"username":"nobody","password":"not the password"}"#;
     let mut statuses = Vec::new();
     for _ in 0..4 {
-        let (status, _) = request_from([127, 0, 0, 1], srv.addr, "POST /api/auth/login HTTP/1.1", login).await;
+        let (status, _) =
+            request_from([127, 0, 0, 1], srv.addr, "POST /api/auth/login HTTP/1.1", login).await;
         statuses.push(status);
     }
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");

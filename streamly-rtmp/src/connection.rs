@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use streamly_core::media::{MediaError, MediaFrame, parse_audio_tag, parse_video_tag};
-use streamly_core::ports::{PublishDecision, PublishRequest, StreamKeyValidator};
 use streamly_core::net::{AddrCaps, AddrSlot, Throttle};
+use streamly_core::ports::{PublishDecision, PublishRequest, StreamKeyValidator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;

@@ -25,7 +25,10 @@ fn raise_fd_limit(need: u64) {
         rlimit::Resource::NOFILE.set(need.min(hard), hard).unwrap();
     }
     let (soft, _) = rlimit::Resource::NOFILE.get().unwrap();
-    assert!(soft >= need, "need {need} file descriptors, the hard limit allows {hard}");
+    assert!(
+        soft >= need,
+        "need {need} file descriptors, the hard limit allows {hard}"
+    );
 }
 
 /// Connects to `to` from the loopback address `from`.
@@ -70,7 +73,8 @@ async fn idle_sockets_from_one_address_do_not_lock_out_a_publisher_from_another(
     for _ in 0..FLOOD {
         let addr = srv.addr;
         // A connect the kernel does not answer (full accept queue) gives up.
-        connects.spawn(async move { timeout(Duration::from_secs(3), connect_from([127, 0, 0, 1], addr)).await });
+        connects
+            .spawn(async move { timeout(Duration::from_secs(3), connect_from([127, 0, 0, 1], addr)).await });
     }
     let mut idle = Vec::with_capacity(FLOOD);
     while let Some(done) = connects.join_next().await {
@@ -80,7 +84,11 @@ async fn idle_sockets_from_one_address_do_not_lock_out_a_publisher_from_another(
     }
     let mut events = srv.hub.events();
     let started = Instant::now();
-    let published = timeout(Duration::from_secs(5), publish_from([127, 0, 0, 2], &srv, &mut events)).await;
+    let published = timeout(
+        Duration::from_secs(5),
+        publish_from([127, 0, 0, 2], &srv, &mut events),
+    )
+    .await;
     let (_publisher, _id) = published.unwrap_or_else(|_| {
         panic!(
             "no publish from 127.0.0.2 within 5 s while {} idle sockets from 127.0.0.1 were open",
@@ -123,9 +131,12 @@ async fn per_address_cap_refuses_the_extra_connection_until_one_closes() {
     assert_eq!(n, 0, "closed without a handshake");
     // Another address is not affected.
     let mut events = srv.hub.events();
-    let (_publisher, _) = timeout(Duration::from_secs(5), publish_from([127, 0, 0, 3], &srv, &mut events))
-        .await
-        .unwrap();
+    let (_publisher, _) = timeout(
+        Duration::from_secs(5),
+        publish_from([127, 0, 0, 3], &srv, &mut events),
+    )
+    .await
+    .unwrap();
     // A slot frees when a connection closes: a fourth one is served.
     drop(first);
     let fourth = async {
