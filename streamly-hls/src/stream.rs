@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use streamly_core::domain::StreamId;
 use streamly_core::media::MediaFrame;
 use streamly_core::ports::{SegmentPath, SegmentSink};
@@ -188,12 +188,8 @@ impl StreamTask<'_> {
                         self.stats.segments += 1;
                         self.stats.bytes += segment.len as u64;
                         if self.ctx.sink.is_some() {
-                            let mut data = BytesMut::with_capacity(segment.len);
-                            for part in &segment.parts {
-                                data.extend_from_slice(&part.data);
-                            }
                             let name = segment_name(self.window.token(), segment.msn);
-                            self.persist(Job::Segment, &name, data.freeze());
+                            self.persist(Job::Segment, &name, segment.bytes().clone());
                             if let Some(text) = self.window.plain_playlist() {
                                 self.persist(Job::Playlist, MEDIA_PLAYLIST, text);
                             }

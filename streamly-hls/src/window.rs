@@ -16,10 +16,10 @@
 //! | `{token}_{n}.ts` | MPEG-TS segment `n` |
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use time::OffsetDateTime;
 
 use crate::ll_playlist::{LlView, render_ll};
@@ -49,8 +49,7 @@ pub struct SegmentEntry {
     pub msn: u64,
     /// The init segment its parts need.
     pub init: Arc<InitEntry>,
-    /// Its parts, in order; the segment is their concatenation (served as
-    /// such, never copied again).
+    /// Its parts, in order; the segment is their concatenation.
     pub parts: Vec<Arc<Part>>,
     /// Sum of the parts' durations.
     pub duration: Duration,
@@ -60,6 +59,24 @@ pub struct SegmentEntry {
     pub program_date_time: Option<OffsetDateTime>,
     /// Preceded by `EXT-X-DISCONTINUITY` (a new init segment).
     pub discontinuity: bool,
+    contiguous: OnceLock<Bytes>,
+}
+
+impl SegmentEntry {
+    /// The segment's bytes in one buffer: its parts, concatenated the first
+    /// time they are asked for (by the first viewer of the whole segment, or
+    /// by persistence) and shared from then on. Sent as one buffer, a
+    /// response costs one `writev`; sent part by part, hyper writes each
+    /// part with its own.
+    pub fn bytes(&self) -> &Bytes {
+        self.contiguous.get_or_init(|| {
+            let mut data = BytesMut::with_capacity(self.len);
+            for part in &self.parts {
+                data.extend_from_slice(&part.data);
+            }
+            data.freeze()
+        })
+    }
 }
 
 /// One TS segment of the window.
@@ -286,6 +303,7 @@ impl LiveWindow {
             len,
             program_date_time: self.pending_start.take(),
             discontinuity: std::mem::take(&mut self.pending_discontinuity),
+            contiguous: OnceLock::new(),
         });
         self.next_msn += 1;
         self.segments.push_back(Arc::clone(&segment));

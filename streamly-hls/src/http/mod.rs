@@ -184,7 +184,7 @@ async fn serve(
         }
         FileName::Segment { token, msn } if token == &*snapshot.token => match snapshot.segment(msn) {
             Some(s) => media(
-                Chunks::new(s.parts.iter().map(|p| &p.data)),
+                Chunks::new([s.bytes()]),
                 "video/mp4",
                 &headers,
             ),
