@@ -256,6 +256,71 @@ async fn live_list(s: Stores) {
     ));
 }
 
+async fn per_owner_limit(s: Stores) {
+    let a = alice(&s).await;
+    let b = s
+        .users
+        .create(new_user("bob", "bob@example.com"))
+        .await
+        .expect("create bob");
+    assert_eq!(s.streams.count_by_owner(a.id).await.expect("count"), 0);
+    for i in 0..3 {
+        let (st, _) = new_stream(a.id, "mine", t0() + Duration::seconds(i));
+        s.streams
+            .create_within_limit(st, 3)
+            .await
+            .expect("under the limit");
+    }
+    assert_eq!(s.streams.count_by_owner(a.id).await.expect("count"), 3);
+    let (extra, _) = new_stream(a.id, "extra", t0());
+    let e = s.streams.create_within_limit(extra.clone(), 3).await;
+    assert!(matches!(e, Err(StoreError::LimitReached { limit: 3 })), "{e:?}");
+    assert!(matches!(
+        s.streams.get(&extra.id).await,
+        Err(StoreError::NotFound)
+    ));
+    // The limit is per owner, and a raised limit makes room.
+    let (bobs, _) = new_stream(b.id, "bob's", t0());
+    s.streams
+        .create_within_limit(bobs, 3)
+        .await
+        .expect("another owner");
+    s.streams
+        .create_within_limit(extra, 4)
+        .await
+        .expect("raised limit");
+    assert_eq!(s.streams.count_by_owner(a.id).await.expect("count"), 4);
+    assert_eq!(s.streams.count_by_owner(b.id).await.expect("count"), 1);
+    // The uniqueness rules of `create` still hold.
+    let (dup, _) = new_stream(b.id, "dup", t0());
+    s.streams
+        .create_within_limit(dup.clone(), 9)
+        .await
+        .expect("create");
+    let e = s.streams.create_within_limit(dup, 9).await;
+    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
+}
+
+/// Concurrent creations for one owner never overshoot the limit.
+async fn per_owner_limit_is_atomic(s: Stores) {
+    let a = alice(&s).await;
+    let attempts = (0..12).map(|i| {
+        let streams = s.streams.clone();
+        let (st, _) = new_stream(a.id, "race", t0() + Duration::seconds(i));
+        tokio::spawn(async move { streams.create_within_limit(st, 5).await })
+    });
+    let mut created = 0;
+    for attempt in attempts.collect::<Vec<_>>() {
+        match attempt.await.expect("task") {
+            Ok(()) => created += 1,
+            Err(StoreError::LimitReached { limit: 5 }) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(created, 5);
+    assert_eq!(s.streams.count_by_owner(a.id).await.expect("count"), 5);
+}
+
 mod backends {
     use super::*;
 
@@ -377,6 +442,8 @@ conformance!(
     stream_lookups_and_owner_listing,
     rotate_invalidates_old_key,
     live_list,
+    per_owner_limit,
+    per_owner_limit_is_atomic,
 );
 
 #[tokio::test]

@@ -6,13 +6,18 @@
 
 mod chat;
 mod ids;
+mod page;
 mod stream;
 mod user;
 mod validation;
 
 pub use chat::{ChatAuthor, ChatEvent, ChatMessage, ChatText, MessageId, RoomId};
 pub use ids::{StreamId, UserId};
-pub use stream::{Stream, StreamTitle, sort_live_first, sort_newest_first};
+pub use page::{
+    CURSOR_MAX_LEN, CURSOR_PATTERN, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, Page, PageRequest, StreamCursor,
+    paginate,
+};
+pub use stream::{Stream, StreamTitle, TITLE_MAX_CHARS, sort_live_first, sort_newest_first};
 pub use user::{EMAIL_MAX_LEN, Email, NewUser, PASSWORD_MAX_LEN, PASSWORD_MIN_LEN, Password, User, Username};
 pub use validation::{ValidationError, is_format_char};
 

@@ -19,14 +19,15 @@ pub const TITLE_MAX_CHARS: usize = 140;
 pub struct StreamTitle(String);
 
 impl StreamTitle {
-    /// Validates a title from outside (surrounding whitespace is trimmed).
+    /// Validates a title from outside (surrounding whitespace is trimmed;
+    /// the length limit counts it, as the API's schema does).
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
+        let raw_len = s.chars().count();
         let s = s.trim();
-        let len = s.chars().count();
-        if len == 0 {
+        if s.is_empty() {
             return Err(ValidationError::new("title", "must not be empty"));
         }
-        if len > TITLE_MAX_CHARS {
+        if raw_len > TITLE_MAX_CHARS {
             return Err(ValidationError::new(
                 "title",
                 format!("must be at most {TITLE_MAX_CHARS} characters"),
@@ -105,6 +106,8 @@ mod tests {
         assert!(StreamTitle::parse("a\u{7}b").is_err());
         assert!(StreamTitle::parse(&"é".repeat(140)).is_ok());
         assert!(StreamTitle::parse(&"é".repeat(141)).is_err());
+        // The input's length counts, surrounding whitespace included.
+        assert!(StreamTitle::parse(&format!(" {} ", "é".repeat(139))).is_err());
         // Invisible or reordering characters (issue 11: a title of only U+200B).
         for bad in [
             "\u{200B}",

@@ -51,6 +51,13 @@ pub enum StoreError {
     /// A stored row could not be turned back into a domain value.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The owner already has as many streams as the limit given to
+    /// [`StreamStore::create_within_limit`] allows.
+    #[error("the owner already has {limit} streams")]
+    LimitReached {
+        /// The limit that was reached.
+        limit: u32,
+    },
 }
 
 impl StoreError {
@@ -96,6 +103,15 @@ pub trait StreamStore: Send + Sync {
     /// Stores a new stream. [`StoreError::Conflict`] if the id or key hash
     /// already exists.
     async fn create(&self, stream: Stream) -> Result<(), StoreError>;
+
+    /// Stores a new stream unless its owner already has `limit` streams
+    /// ([`StoreError::LimitReached`]). The count and the insert are one
+    /// atomic step: concurrent creations for one owner never overshoot.
+    /// Otherwise as [`StreamStore::create`].
+    async fn create_within_limit(&self, stream: Stream, limit: u32) -> Result<(), StoreError>;
+
+    /// How many streams a user owns.
+    async fn count_by_owner(&self, owner: UserId) -> Result<u64, StoreError>;
 
     /// Looks a stream up by id; [`StoreError::NotFound`] if absent.
     async fn get(&self, id: &StreamId) -> Result<Stream, StoreError>;

@@ -186,7 +186,7 @@ impl Accounts {
         if password.chars().count() > crate::domain::PASSWORD_MAX_LEN {
             return Err(AccountError::InvalidCredentials);
         }
-        let found = if login.len() > crate::domain::EMAIL_MAX_LEN {
+        let found = if login.chars().count() > crate::domain::EMAIL_MAX_LEN {
             None
         } else {
             self.users.find_by_login(login).await?

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::auth::StreamKey;
-use crate::domain::{Stream, StreamId, StreamTitle, UserId, ValidationError};
+use crate::domain::{
+    Page, PageRequest, Stream, StreamId, StreamTitle, UserId, ValidationError, paginate, sort_live_first,
+};
 use crate::ports::{ConflictField, StoreError, StreamStore};
 
 /// What a [`Streams`] call can fail with.
@@ -24,6 +26,13 @@ pub enum StreamError {
     /// The OS could not supply randomness for a key.
     #[error("could not generate a stream key: {0}")]
     Randomness(String),
+    /// The owner already has as many streams as the per-user limit allows
+    /// ([`Streams::with_max_per_owner`]); deleting one makes room.
+    #[error("you already have {limit} streams, the most allowed; delete one first")]
+    LimitReached {
+        /// The per-user limit.
+        limit: u32,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
@@ -34,6 +43,7 @@ impl From<StoreError> for StreamError {
         match e {
             StoreError::NotFound => Self::NotFound,
             StoreError::Conflict(f) => Self::Conflict(f),
+            StoreError::LimitReached { limit } => Self::LimitReached { limit },
             other => Self::Store(other),
         }
     }
@@ -49,10 +59,15 @@ pub struct CreatedStream {
     pub key: StreamKey,
 }
 
+/// Streams a user may own unless configured otherwise
+/// ([`Streams::with_max_per_owner`]).
+pub const DEFAULT_MAX_STREAMS_PER_USER: u32 = 20;
+
 /// Stream management for owners, and live state for ingest.
 #[derive(Clone)]
 pub struct Streams {
     store: Arc<dyn StreamStore>,
+    max_per_owner: u32,
 }
 
 impl std::fmt::Debug for Streams {
@@ -62,9 +77,26 @@ impl std::fmt::Debug for Streams {
 }
 
 impl Streams {
-    /// Streams over a store.
+    /// Streams over a store, at most [`DEFAULT_MAX_STREAMS_PER_USER`] per
+    /// user.
     pub fn new(store: Arc<dyn StreamStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            max_per_owner: DEFAULT_MAX_STREAMS_PER_USER,
+        }
+    }
+
+    /// At most `max` streams per user ([`Streams::create`] refuses more with
+    /// [`StreamError::LimitReached`]; streams a user already has above a
+    /// lowered limit are kept).
+    pub fn with_max_per_owner(mut self, max: u32) -> Self {
+        self.max_per_owner = max;
+        self
+    }
+
+    /// The per-user stream limit.
+    pub fn max_per_owner(&self) -> u32 {
+        self.max_per_owner
     }
 
     /// The store (for health checks and the key validator).
@@ -72,7 +104,8 @@ impl Streams {
         &self.store
     }
 
-    /// Creates a stream for `owner` with a fresh id and key.
+    /// Creates a stream for `owner` with a fresh id and key, unless `owner`
+    /// already has [`Streams::max_per_owner`] streams.
     pub async fn create(&self, owner: UserId, title: &str) -> Result<CreatedStream, StreamError> {
         let title = StreamTitle::parse(title)?;
         let key = new_key()?;
@@ -84,7 +117,9 @@ impl Streams {
             live_since: None,
             created_at: crate::domain::now_utc(),
         };
-        self.store.create(stream.clone()).await?;
+        self.store
+            .create_within_limit(stream.clone(), self.max_per_owner)
+            .await?;
         tracing::info!(stream_id = %stream.id, owner = %owner, "stream created");
         Ok(CreatedStream { stream, key })
     }
@@ -135,6 +170,31 @@ impl Streams {
     /// A user's streams, newest first.
     pub async fn list_by_owner(&self, owner: UserId) -> Result<Vec<Stream>, StreamError> {
         Ok(self.store.list_by_owner(owner).await?)
+    }
+
+    /// One page of [`Streams::list_live`] (by live-since, then id).
+    ///
+    /// The store reads the whole live set and the page is cut here: the live
+    /// set is bounded by what the ingest nodes accept; what the page bounds
+    /// is the answer and the work per item (owner, viewers) above it.
+    pub async fn list_live_page(&self, req: &PageRequest) -> Result<Page<Stream>, StreamError> {
+        let mut live = self.store.list_live().await?;
+        // The store's order already; sorted again so the cursor's order is
+        // this function's, whatever the adapter.
+        sort_live_first(&mut live);
+        Ok(paginate(live, req, |s| s.live_since.unwrap_or(s.created_at)))
+    }
+
+    /// One page of [`Streams::list_by_owner`] (by creation, then id). The
+    /// store reads the owner's streams (bounded by the per-user limit).
+    pub async fn list_by_owner_page(
+        &self,
+        owner: UserId,
+        req: &PageRequest,
+    ) -> Result<Page<Stream>, StreamError> {
+        let mut mine = self.store.list_by_owner(owner).await?;
+        crate::domain::sort_newest_first(&mut mine);
+        Ok(paginate(mine, req, |s| s.created_at))
     }
 
     /// Marks a stream live from now.

@@ -235,7 +235,11 @@ fn stream(owner: UserId, key: &StreamKey) -> Stream {
 #[tokio::test]
 async fn create_stores_only_the_hash_of_the_returned_key() {
     let mut store = MockStreamStore::new();
-    store.expect_create().times(1).returning(|_| Ok(()));
+    store
+        .expect_create_within_limit()
+        .withf(|_, limit| *limit == crate::services::DEFAULT_MAX_STREAMS_PER_USER)
+        .times(1)
+        .returning(|_, _| Ok(()));
     let created = Streams::new(Arc::new(store))
         .create(UserId::new_random(), " My show ")
         .await
@@ -243,6 +247,20 @@ async fn create_stores_only_the_hash_of_the_returned_key() {
     assert_eq!(created.stream.key_hash, created.key.hash());
     assert_eq!(created.stream.title.as_str(), "My show");
     assert!(!created.stream.is_live());
+}
+
+#[tokio::test]
+async fn a_full_owner_gets_limit_reached() {
+    let mut store = MockStreamStore::new();
+    store
+        .expect_create_within_limit()
+        .withf(|_, limit| *limit == 3)
+        .returning(|_, limit| Err(crate::ports::StoreError::LimitReached { limit }));
+    let e = Streams::new(Arc::new(store))
+        .with_max_per_owner(3)
+        .create(UserId::new_random(), "one too many")
+        .await;
+    assert!(matches!(e, Err(StreamError::LimitReached { limit: 3 })), "{e:?}");
 }
 
 #[tokio::test]

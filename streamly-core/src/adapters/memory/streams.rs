@@ -22,7 +22,7 @@ impl MemoryStreamStore {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StreamId, Stream>> {
-        // Every critical section is a single map operation: poison is harmless.
+        // Every critical section ends in at most one map write: poison is harmless.
         self.streams.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -31,18 +31,38 @@ impl MemoryStreamStore {
     }
 }
 
+fn owned_by(streams: &HashMap<StreamId, Stream>, owner: UserId) -> u64 {
+    streams.values().filter(|s| s.owner == owner).count() as u64
+}
+
+fn insert(streams: &mut HashMap<StreamId, Stream>, stream: Stream) -> Result<(), StoreError> {
+    if streams.contains_key(&stream.id) {
+        return Err(StoreError::Conflict(ConflictField::StreamId));
+    }
+    if streams.values().any(|s| s.key_hash == stream.key_hash) {
+        return Err(StoreError::Conflict(ConflictField::StreamKey));
+    }
+    streams.insert(stream.id.clone(), stream);
+    Ok(())
+}
+
 #[async_trait]
 impl StreamStore for MemoryStreamStore {
     async fn create(&self, stream: Stream) -> Result<(), StoreError> {
+        insert(&mut self.lock(), stream)
+    }
+
+    async fn create_within_limit(&self, stream: Stream, limit: u32) -> Result<(), StoreError> {
+        // Counted and inserted under one lock: atomic.
         let mut streams = self.lock();
-        if streams.contains_key(&stream.id) {
-            return Err(StoreError::Conflict(ConflictField::StreamId));
+        if owned_by(&streams, stream.owner) >= u64::from(limit) {
+            return Err(StoreError::LimitReached { limit });
         }
-        if streams.values().any(|s| s.key_hash == stream.key_hash) {
-            return Err(StoreError::Conflict(ConflictField::StreamKey));
-        }
-        streams.insert(stream.id.clone(), stream);
-        Ok(())
+        insert(&mut streams, stream)
+    }
+
+    async fn count_by_owner(&self, owner: UserId) -> Result<u64, StoreError> {
+        Ok(owned_by(&self.lock(), owner))
     }
 
     async fn get(&self, id: &StreamId) -> Result<Stream, StoreError> {

@@ -5,6 +5,9 @@
 pub(super) const INSERT_USER: &str = "INSERT INTO users (id, username, username_canonical, email, password_hash, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6)";
 
+pub(super) const INSERT_STREAM: &str = "INSERT INTO streams (id, owner_id, title, key_hash, live_since, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
 /// Implements `UserStore` and `StreamStore` for `$store`, whose field `pool`
 /// is a sqlx pool of the backend.
 macro_rules! impl_sql_stores {
@@ -95,20 +98,66 @@ macro_rules! impl_sql_stores {
         #[async_trait::async_trait]
         impl $crate::ports::StreamStore for $store {
             async fn create(&self, stream: $crate::domain::Stream) -> Result<(), $crate::ports::StoreError> {
-                sqlx::query(
-                    "INSERT INTO streams (id, owner_id, title, key_hash, live_since, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(stream.id.as_str())
-                .bind(stream.owner.as_uuid())
-                .bind(stream.title.as_str())
-                .bind(&stream.key_hash.as_bytes()[..])
-                .bind(stream.live_since)
-                .bind(stream.created_at)
-                .execute(&self.pool)
-                .await
-                .map_err(super::map_err)?;
+                sqlx::query(super::queries::INSERT_STREAM)
+                    .bind(stream.id.as_str())
+                    .bind(stream.owner.as_uuid())
+                    .bind(stream.title.as_str())
+                    .bind(&stream.key_hash.as_bytes()[..])
+                    .bind(stream.live_since)
+                    .bind(stream.created_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(super::map_err)?;
                 Ok(())
+            }
+
+            async fn create_within_limit(
+                &self,
+                stream: $crate::domain::Stream,
+                limit: u32,
+            ) -> Result<(), $crate::ports::StoreError> {
+                let mut tx = self.pool.begin().await.map_err(super::map_err)?;
+                // A no-op write to the owner's row first: Postgres locks that
+                // row and SQLite takes its write lock, so concurrent
+                // creations for one owner run one after the other and each
+                // counts the rows the previous one committed.
+                sqlx::query("UPDATE users SET username = username WHERE id = $1")
+                    .bind(stream.owner.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(super::map_err)?;
+                let (owned,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM streams WHERE owner_id = $1")
+                    .bind(stream.owner.as_uuid())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(super::map_err)?;
+                if owned >= i64::from(limit) {
+                    // Dropping the transaction rolls it back.
+                    return Err($crate::ports::StoreError::LimitReached { limit });
+                }
+                sqlx::query(super::queries::INSERT_STREAM)
+                    .bind(stream.id.as_str())
+                    .bind(stream.owner.as_uuid())
+                    .bind(stream.title.as_str())
+                    .bind(&stream.key_hash.as_bytes()[..])
+                    .bind(stream.live_since)
+                    .bind(stream.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(super::map_err)?;
+                tx.commit().await.map_err(super::map_err)
+            }
+
+            async fn count_by_owner(
+                &self,
+                owner: $crate::domain::UserId,
+            ) -> Result<u64, $crate::ports::StoreError> {
+                let (owned,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM streams WHERE owner_id = $1")
+                    .bind(owner.as_uuid())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(super::map_err)?;
+                Ok(u64::try_from(owned).unwrap_or(0))
             }
 
             async fn get(
