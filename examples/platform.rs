@@ -21,6 +21,8 @@
 //! | `STREAMLY_HLS_JS_PATH` | none | an hls.js file (`dist/hls.min.js` of the npm package) the platform serves at `/assets/vendor/hls.min.js`; the watch page then plays in low-latency mode with it |
 //! | `STREAMLY_HLS_JS_URL` | none | an hls.js you serve elsewhere (ignored when `STREAMLY_HLS_JS_PATH` is set) |
 //! | `STREAMLY_RESET_LIVE_ON_START` | `true` | mark every stream offline at start (right on one machine; set `false` when several nodes share the database) |
+//! | `STREAMLY_MAX_STREAMS_PER_USER` | `20` | streams one account may own (more: 409 `stream_limit`) |
+//! | `STREAMLY_AUTH_RATE_BURST`, `STREAMLY_AUTH_RATE_PER_SECOND` | `10`, `0.5` | register/login rate limit per client address: burst, then refill per second |
 //! | `STREAMLY_TRUST_FORWARDED_FOR` | `0` (off) | number of trusted reverse proxies that append to `X-Forwarded-For` (`true` = 1); the auth rate limit then keys on the rightmost entry they did not add |
 //! | `STREAMLY_LOG_FORMAT` | text | `json` for JSON logs; filter with `RUST_LOG` |
 
@@ -194,6 +196,25 @@ async fn main() -> Result<()> {
         None => UiConfig::with_hls_js(env("STREAMLY_HLS_JS_URL")),
     };
     config.reset_live_on_start = env_bool("STREAMLY_RESET_LIVE_ON_START", true)?;
+    if let Some(max) = env("STREAMLY_MAX_STREAMS_PER_USER") {
+        config.max_streams_per_user = max.parse().with_context(|| {
+            format!("STREAMLY_MAX_STREAMS_PER_USER: expected a number of streams, got {max:?}")
+        })?;
+    }
+    if let Some(burst) = env("STREAMLY_AUTH_RATE_BURST") {
+        config.api.auth_rate_limit.burst = burst.parse().with_context(|| {
+            format!("STREAMLY_AUTH_RATE_BURST: expected a number of requests, got {burst:?}")
+        })?;
+    }
+    if let Some(rate) = env("STREAMLY_AUTH_RATE_PER_SECOND") {
+        config.api.auth_rate_limit.per_second = rate
+            .parse()
+            .ok()
+            .filter(|r: &f64| r.is_finite() && *r > 0.0)
+            .with_context(|| {
+                format!("STREAMLY_AUTH_RATE_PER_SECOND: expected a positive number, got {rate:?}")
+            })?;
+    }
     let hops = trusted_proxy_hops()?;
     config.api.auth_rate_limit.trust_forwarded_for = hops > 0;
     config.api.auth_rate_limit.trusted_proxy_hops = hops.max(1);

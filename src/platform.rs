@@ -71,6 +71,9 @@ pub struct PlatformConfig {
     /// Mark every stream offline at start. Right with one ingest node (a
     /// crash may have left streams "live"); wrong with several.
     pub reset_live_on_start: bool,
+    /// Streams one user may own (default 20); `POST /api/streams` beyond it
+    /// is a 409 `stream_limit`.
+    pub max_streams_per_user: u32,
 }
 
 impl PlatformConfig {
@@ -95,6 +98,7 @@ impl PlatformConfig {
             password_hasher: PasswordHasher::default(),
             password_hashing: HashingLimit::default(),
             reset_live_on_start: true,
+            max_streams_per_user: streamly_core::services::DEFAULT_MAX_STREAMS_PER_USER,
         }
     }
 }
@@ -191,7 +195,7 @@ impl PlatformBuilder {
         let jwt = JwtKeys::new(&config.jwt)?;
         let accounts = Accounts::new(users.clone(), config.password_hasher.clone(), jwt.clone())
             .with_hashing_limit(config.password_hashing);
-        let streams = Streams::new(stream_store.clone());
+        let streams = Streams::new(stream_store.clone()).with_max_per_owner(config.max_streams_per_user);
         if config.reset_live_on_start {
             for stream in stream_store.list_live().await? {
                 tracing::info!(stream_id = %stream.id, "marking stale live stream offline");

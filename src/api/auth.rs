@@ -19,12 +19,21 @@ pub struct RegisterRequest {
     /// 3–32 of `[A-Za-z0-9_]`, unique without regard to case.
     #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_]{3,32}$")]
     pub username: String,
-    /// A plausible email address, unique.
-    #[schema(max_length = 254)]
+    /// A plausible email address (`name@example.com`: one `@`, a dotted
+    /// domain, no spaces or control characters; at most 254 bytes once
+    /// lowercased), unique.
+    #[schema(
+        max_length = 254,
+        pattern = "^[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000@\\u0000-\\u001F\\u007F-\\u009F]+@[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000@.\\u0000-\\u001F\\u007F-\\u009F]+(\\.[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000@.\\u0000-\\u001F\\u007F-\\u009F]+)+[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
+    )]
     pub email: String,
     /// 8–1,024 characters, not only whitespace, control or invisible
     /// (format) characters.
-    #[schema(min_length = 8, max_length = 1024)]
+    #[schema(
+        min_length = 8,
+        max_length = 1024,
+        pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\u0000-\\u001F\\u007F-\\u009F\\u00AD\\u0600-\\u0605\\u061C\\u06DD\\u070F\\u0890\\u0891\\u08E2\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF\\uFFF9-\\uFFFB]"
+    )]
     pub password: String,
 }
 

@@ -42,6 +42,14 @@ pub enum ApiError {
     /// A unique value is taken (409).
     #[error("{0}")]
     Conflict(String),
+    /// The user already has as many streams as allowed (409,
+    /// `stream_limit`): deleting one makes room, so it is a conflict with
+    /// the account's state, not a rate (429) or a permission (403).
+    #[error("you already have {limit} streams, the most allowed; delete one first")]
+    StreamLimit {
+        /// The per-user limit.
+        limit: u32,
+    },
     /// The body is larger than the configured cap (413).
     #[error("request body is too large")]
     PayloadTooLarge,
@@ -118,7 +126,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::StreamLimit { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -137,6 +145,7 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict(_) => "conflict",
+            Self::StreamLimit { .. } => "stream_limit",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unprocessable { .. } => "validation_failed",
@@ -222,6 +231,7 @@ impl From<StreamError> for ApiError {
         match e {
             StreamError::Invalid(v) => v.into(),
             StreamError::NotFound => Self::stream_not_found(),
+            StreamError::LimitReached { limit } => Self::StreamLimit { limit },
             StreamError::Store(s) => store_failure(&s),
             other => {
                 tracing::error!(error = %other, "stream failure");

@@ -1,7 +1,9 @@
 //! `GET /api/openapi.json`: the OpenAPI 3 description of the API.
 
 use axum::Json;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{auth, error, health, metrics, streams};
@@ -65,6 +67,123 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Adds to every operation the answers that come from the router's layers
+/// and extractors rather than from the handler, unless the handler's own
+/// annotation already names that status (its description wins):
+///
+/// | status | when | from |
+/// |---|---|---|
+/// | 400, 413, 415, 422 | the operation takes a JSON body | `ApiJson` and the body cap |
+/// | 401, 503 | the operation needs a token | `AuthUser` (checks the user in the store) |
+/// | 403 | a write under `/api` | the `Origin` check |
+/// | 404 | the path has an `{id}` | unknown or foreign stream |
+/// | 429 + `Retry-After` | a route in `RATE_LIMITED` | the per-IP limiter |
+/// | 503 | any `/api` operation but this document | the store is unavailable |
+/// | 408 | every operation | `http_server`'s request timeout (empty body) |
+struct LayerResponses;
+
+impl Modify for LayerResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in &mut openapi.paths.paths {
+            let ops = [
+                ("get", item.get.as_mut()),
+                ("post", item.post.as_mut()),
+                ("patch", item.patch.as_mut()),
+                ("delete", item.delete.as_mut()),
+                ("put", item.put.as_mut()),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op else { continue };
+                if !super::ROUTES.contains(&(method, path.as_str())) {
+                    // HLS and chat: documented by hand, not served by this router.
+                    continue;
+                }
+                add_layer_responses(path, method, op);
+            }
+        }
+    }
+}
+
+fn add_layer_responses(path: &str, method: &str, op: &mut Operation) {
+    let api = path.starts_with("/api") && path != "/api/openapi.json";
+    if op.request_body.is_some() {
+        ensure(op, "400", || error("Malformed JSON, or a body that is not UTF-8"));
+        ensure(op, "413", || {
+            error("Body larger than the configured cap (64 KiB by default)")
+        });
+        ensure(op, "415", || {
+            error("Not a JSON body (`Content-Type: application/json` missing)")
+        });
+        ensure(op, "422", || {
+            error("A field is missing, of the wrong type, or invalid (`field` names it)")
+        });
+    }
+    if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+        ensure(op, "401", || {
+            error("Missing, malformed, expired or revoked token, or a deleted account")
+        });
+    }
+    if api && method != "get" {
+        ensure(op, "403", || {
+            error("Cross-site request from an origin that is not allowed")
+        });
+    }
+    if path.contains("{id}") {
+        ensure(op, "404", || error("No such stream, or not yours"));
+    }
+    if super::RATE_LIMITED.contains(&path) {
+        ensure(op, "429", || {
+            error("Too many requests from this address (or its IPv6 /64)")
+        });
+        // The handler's own 429 gets the header too.
+        if let Some(RefOr::T(limited)) = op.responses.responses.get_mut("429") {
+            limited
+                .headers
+                .entry("Retry-After".to_owned())
+                .or_insert_with(|| RefOr::T(retry_after()));
+        }
+    }
+    if api {
+        ensure(op, "503", || error("The store is unavailable; retry later"));
+    }
+    ensure(op, "408", || {
+        ResponseBuilder::new()
+            .description("The request did not complete within the server's request timeout (empty body)")
+            .build()
+    });
+}
+
+fn ensure(op: &mut Operation, status: &str, response: impl FnOnce() -> Response) {
+    op.responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert_with(|| RefOr::T(response()));
+}
+
+fn error(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+}
+
+fn retry_after() -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .schema(Some(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::Integer)
+                .minimum(Some(1))
+                .build(),
+        ))
+        .description(Some("Seconds to wait before retrying"))
+        .build()
+}
+
 /// The OpenAPI document, derived from the handlers' annotations.
 #[derive(OpenApi)]
 #[openapi(
@@ -76,7 +195,7 @@ impl Modify for BearerAuth {
         health::health, metrics::metrics, openapi_json, hls, ws,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &LayerResponses),
     tags(
         (name = "auth", description = "Accounts and tokens"),
         (name = "streams", description = "Streams and their keys"),

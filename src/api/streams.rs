@@ -1,15 +1,15 @@
 //! `/api/streams*`: create, list, read, rename, delete, rotate keys.
 
 use axum::Json;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use streamly_core::domain::{RoomId, Stream, StreamId, UserId};
+use streamly_core::domain::{Page, PageRequest, RoomId, Stream, StreamCursor, StreamId, UserId};
 use streamly_core::services::AccountError;
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::ApiState;
 use super::auth::AuthUser;
@@ -18,9 +18,63 @@ use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 /// `POST /api/streams` and `PATCH /api/streams/{id}` body.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct StreamTitleRequest {
-    /// 1–140 characters, no control characters.
+    /// 1–140 characters, not only whitespace (surrounding whitespace is
+    /// trimmed); no control characters and no format characters (zero
+    /// width, bidi controls: the pattern lists those of the BMP; a zero
+    /// width joiner or non-joiner is allowed between two visible
+    /// characters only).
+    #[schema(
+        min_length = 1,
+        max_length = 140,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F\\u00AD\\u0600-\\u0605\\u061C\\u06DD\\u070F\\u0890\\u0891\\u08E2\\u180E\\u200B\\u200E\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF\\uFFF9-\\uFFFB]*[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\u0000-\\u001F\\u007F-\\u009F\\u00AD\\u0600-\\u0605\\u061C\\u06DD\\u070F\\u0890\\u0891\\u08E2\\u180E\\u200B\\u200E\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF\\uFFF9-\\uFFFB][^\\u0000-\\u001F\\u007F-\\u009F\\u00AD\\u0600-\\u0605\\u061C\\u06DD\\u070F\\u0890\\u0891\\u08E2\\u180E\\u200B\\u200E\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF\\uFFF9-\\uFFFB]*$"
+    )]
     pub title: String,
 }
+
+/// The query of the list endpoints: `?limit=&cursor=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Items per page, 1–100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// Where the page starts: the `X-Next-Cursor` of the previous page
+    /// (treat it as opaque). A malformed one is a 400. The pattern is
+    /// `streamly_core::domain::CURSOR_PATTERN` (a test checks).
+    #[param(
+        min_length = 3,
+        max_length = 86,
+        pattern = "^-?[0-9]{1,20}\\.[A-Za-z0-9_-]{1,64}$"
+    )]
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    fn page(query: Result<Query<PageQuery>, QueryRejection>) -> ApiResult<PageRequest> {
+        let Query(q) = query.map_err(|_| {
+            ApiError::BadRequest("malformed query: `limit` must be an integer from 1 to 100".into())
+        })?;
+        PageRequest::parse(q.limit, q.cursor.as_deref()).map_err(|e| ApiError::BadRequest(e.to_string()))
+    }
+}
+
+/// `X-Next-Cursor` and `Link: <…>; rel="next"` when a next page exists.
+fn next_page_headers(path: &str, req: &PageRequest, next: Option<&StreamCursor>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(next) = next {
+        let cursor = next.encode();
+        let link = format!("<{path}?limit={}&cursor={cursor}>; rel=\"next\"", req.limit());
+        // Digits, '.', '-', '_' and letters only: always a valid header value.
+        if let (Ok(cursor), Ok(link)) = (HeaderValue::from_str(&cursor), HeaderValue::from_str(&link)) {
+            headers.insert(NEXT_CURSOR, cursor);
+            headers.insert(header::LINK, link);
+        }
+    }
+    headers
+}
+
+/// The response header naming the next page's cursor.
+const NEXT_CURSOR: &str = "x-next-cursor";
 
 /// The public part of a stream's owner.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -126,7 +180,8 @@ impl ApiState {
     }
 }
 
-/// Create a stream; the answer carries its key, once.
+/// Create a stream; the answer carries its key, once. A user owns at most
+/// `max_streams_per_user` streams (20 by default).
 #[utoipa::path(post, path = "/api/streams", tag = "streams",
     security(("bearer" = [])),
     request_body = StreamTitleRequest,
@@ -134,6 +189,7 @@ impl ApiState {
         (status = 201, description = "Created", body = CreatedStreamResponse),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 409, description = "`stream_limit`: you already have as many streams as allowed (20 by default); delete one first", body = ErrorBody),
         (status = 422, description = "Invalid title", body = ErrorBody),
     ))]
 pub async fn create(
@@ -153,38 +209,66 @@ pub async fn create(
     ))
 }
 
-/// Live streams, most recently started first, with viewer counts.
+/// Live streams, most recently started first (then by id), with viewer
+/// counts; one page at a time: follow `X-Next-Cursor` (or `Link`).
 #[utoipa::path(get, path = "/api/streams", tag = "streams",
-    responses((status = 200, description = "Live streams", body = Vec<StreamView>)))]
-pub async fn list_live(State(state): State<ApiState>) -> ApiResult<Json<Vec<StreamView>>> {
-    let streams = state.streams.list_live().await?;
-    let mut views = Vec::with_capacity(streams.len());
-    for s in &streams {
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of live streams", body = Vec<StreamView>, headers(
+            ("X-Next-Cursor" = String, description = "Cursor of the next page; absent on the last page"),
+            ("Link" = String, description = "`<url of the next page>; rel=\"next\"`; absent on the last page"),
+        )),
+        (status = 400, description = "`limit` out of range or malformed, or a cursor this API did not return", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ))]
+pub async fn list_live(
+    State(state): State<ApiState>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<(HeaderMap, Json<Vec<StreamView>>)> {
+    let req = PageQuery::page(query)?;
+    let Page { items, next } = state.streams.list_live_page(&req).await?;
+    let mut views = Vec::with_capacity(items.len());
+    for s in &items {
         views.push(state.view(s).await?);
     }
-    Ok(Json(views))
+    Ok((
+        next_page_headers("/api/streams", &req, next.as_ref()),
+        Json(views),
+    ))
 }
 
-/// The signed-in user's streams, newest first.
+/// The signed-in user's streams, newest first (then by id); one page at a
+/// time: follow `X-Next-Cursor` (or `Link`).
 #[utoipa::path(get, path = "/api/streams/mine", tag = "streams",
     security(("bearer" = [])),
+    params(PageQuery),
     responses(
-        (status = 200, description = "Your streams", body = Vec<OwnedStreamView>),
+        (status = 200, description = "A page of your streams", body = Vec<OwnedStreamView>, headers(
+            ("X-Next-Cursor" = String, description = "Cursor of the next page; absent on the last page"),
+            ("Link" = String, description = "`<url of the next page>; rel=\"next\"`; absent on the last page"),
+        )),
+        (status = 400, description = "`limit` out of range or malformed, or a cursor this API did not return", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
     ))]
 pub async fn list_mine(
     State(state): State<ApiState>,
     AuthUser(user): AuthUser,
-) -> ApiResult<Json<Vec<OwnedStreamView>>> {
-    let streams = state.streams.list_by_owner(user.id).await?;
-    let mut views = Vec::with_capacity(streams.len());
-    for s in &streams {
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<(HeaderMap, Json<Vec<OwnedStreamView>>)> {
+    let req = PageQuery::page(query)?;
+    let Page { items, next } = state.streams.list_by_owner_page(user.id, &req).await?;
+    let mut views = Vec::with_capacity(items.len());
+    for s in &items {
         views.push(OwnedStreamView {
             stream: state.view(s).await?,
             rtmp_url: state.urls.rtmp.clone(),
         });
     }
-    Ok(Json(views))
+    Ok((
+        next_page_headers("/api/streams/mine", &req, next.as_ref()),
+        Json(views),
+    ))
 }
 
 /// One stream (public information).
