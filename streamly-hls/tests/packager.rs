@@ -121,11 +121,7 @@ async fn an_ended_window_expires_after_its_retention_and_its_files_go() {
             .await
             .unwrap()
             .unwrap();
-        let parts: Vec<u8> = seg
-            .parts
-            .iter()
-            .flat_map(|p| p.data.to_vec())
-            .collect();
+        let parts: Vec<u8> = seg.parts.iter().flat_map(|p| p.data.to_vec()).collect();
         assert_eq!(data.to_vec(), parts, "{name}: the persisted segment is its parts");
     }
     assert!(get(&sink, &format!("demo/{}_init0.mp4", s.token)).await.is_some());

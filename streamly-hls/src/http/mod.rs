@@ -183,11 +183,7 @@ async fn serve(
             }
         }
         FileName::Segment { token, msn } if token == &*snapshot.token => match snapshot.segment(msn) {
-            Some(s) => media(
-                Chunks::new([s.bytes()]),
-                "video/mp4",
-                &headers,
-            ),
+            Some(s) => media(Chunks::new([s.bytes()]), "video/mp4", &headers),
             None => not_found(),
         },
         FileName::Part { token, msn, index } if token == &*snapshot.token => {
