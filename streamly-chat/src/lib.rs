@@ -11,8 +11,9 @@
 //!   [`ChatHub::builder`].
 //! - [`ChatHub::serve`] — the connection handler, generic over any
 //!   `Stream + Sink` of [`Frame`]s (testable without a network).
-//! - [`router`] / [`serve`] — the axum WebSocket route `GET /ws?room=…` and a
-//!   standalone server. A room writes its frames straight to the sockets of
+//! - [`router`] — the axum WebSocket route `GET /ws?room=…` (serve it with
+//!   limits and timeouts: the facade's `streamly::http_server::serve`, as
+//!   `examples/chat_server.rs` does). A room writes its frames straight to the sockets of
 //!   the clients this route accepted, from one fan-out task per runtime
 //!   worker, so that a message to 10,000 clients costs 10,000 writes, not
 //!   10,000 task wake-ups (`docs/chat-protocol.md`, "Delivery on one node").
@@ -96,4 +97,4 @@ pub use connection::JoinRequest;
 pub use frame::{Frame, close_code};
 pub use hub::{Admission, AdmitError, ChatHub, ChatHubBuilder};
 pub use rate_limit::TokenBucket;
-pub use ws::{WsTransport, disable_nagle, router, serve};
+pub use ws::{WsTransport, disable_nagle, router};

@@ -10,7 +10,6 @@ use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use bytes::Bytes;
 use futures_util::{Sink, Stream};
 use hyper::upgrade::OnUpgrade;
@@ -229,45 +228,16 @@ impl Sink<Frame> for WsTransport {
     }
 }
 
-/// Serves `router(hub)` (plus `GET /health`) on `listener` until `shutdown`
-/// completes, then closes every chat connection with 1001 and waits for
-/// them. This is the standalone chat server.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    hub: ChatHub,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = Router::new()
-        .route("/health", get(health))
-        .with_state(hub.clone())
-        .merge(router(hub.clone()));
-    let stop = hub.clone();
-    let result = axum::serve(listener.tap_io(disable_nagle), app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            stop.shutdown().await;
-        })
-        .await;
-    hub.shutdown().await;
-    result
-}
-
 /// Chat frames are small and latency-bound: with Nagle's algorithm on, a
 /// frame written while the previous one waits for a (delayed) ACK would
-/// wait up to 40 ms. Used on every socket [`serve`] accepts; integrators
-/// serving [`router`] themselves should do the same.
+/// wait up to 40 ms. Integrators serving [`router`] should set it on every
+/// socket they accept (the facade's hardened `http_server` does).
 pub fn disable_nagle(socket: &mut tokio::net::TcpStream) {
     if let Err(e) = socket.set_nodelay(true) {
         tracing::debug!(error = %e, "could not set TCP_NODELAY");
     }
 }
 
-async fn health(State(hub): State<ChatHub>) -> Result<&'static str, (StatusCode, String)> {
-    hub.health()
-        .await
-        .map(|()| "ok")
-        .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
-}
 
 #[cfg(test)]
 mod tests {
