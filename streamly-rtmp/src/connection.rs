@@ -23,8 +23,17 @@ use crate::error::RtmpError;
 use crate::hub::{Publisher, StreamHub};
 use crate::session::{IngestSession, SessionConfig, SessionEvent};
 
-/// Size of the per-connection read buffer.
+/// Bytes reserved in the session's input buffer for reads, once a read
+/// would otherwise find less than [`MIN_READ_SPACE`] free. Media messages
+/// that fit in one chunk are slices of this buffer, so a block lives as long
+/// as the last frame cut from it (in the hub's GOP cache, say): a connection
+/// pins about the wire bytes since its oldest live frame, plus one block.
 const READ_BUFFER: usize = 64 * 1024;
+/// The free space below which a fresh block is reserved before a read.
+const MIN_READ_SPACE: usize = 16 * 1024;
+/// Before the handshake completes: C0+C1 and C2 (3,073 bytes) and a little.
+/// Idle and junk connections hold this, not a whole block.
+const HANDSHAKE_READ: usize = 4 * 1024;
 
 /// What every connection task shares.
 pub(crate) struct ConnContext {
@@ -139,7 +148,6 @@ impl Connection {
     async fn run(&mut self) -> Result<(), RtmpError> {
         let shutdown = self.shutdown.clone();
         let handshake_deadline = Instant::now() + self.ctx.config.handshake_timeout;
-        let mut buf = vec![0u8; READ_BUFFER];
         loop {
             // A fresh token never fires: nothing to kick before a grant.
             let kicked = self.publisher.as_ref().map(Publisher::kicked).unwrap_or_default();
@@ -154,6 +162,16 @@ impl Connection {
             } else {
                 Instant::now() + self.ctx.config.idle_timeout
             };
+            // Read straight into the session's input: no copy on the way in.
+            let (space, block) = if self.session.handshake_done() {
+                (MIN_READ_SPACE, READ_BUFFER)
+            } else {
+                (1, HANDSHAKE_READ)
+            };
+            let input = self.session.input_buffer();
+            if input.capacity() - input.len() < space {
+                input.reserve(block);
+            }
             let read = tokio::select! {
                 () = shutdown.cancelled() => {
                     info!("server shutting down");
@@ -163,7 +181,7 @@ impl Connection {
                     info!("publisher disconnected by the hub");
                     return Ok(());
                 }
-                r = timeout_at(deadline, self.socket.read(&mut buf)) => r,
+                r = timeout_at(deadline, self.socket.read_buf(self.session.input_buffer())) => r,
             };
             let n = match read {
                 Ok(r) => r?,
@@ -179,7 +197,7 @@ impl Connection {
             if n == 0 {
                 return Ok(());
             }
-            let result = self.session.handle_input(&buf[..n]);
+            let result = self.session.process_input();
             // Flush first: on error the output may hold a status for the client.
             self.flush().await?;
             result?;

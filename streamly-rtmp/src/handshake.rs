@@ -7,7 +7,7 @@
 //! this server ingests only. C2 is not verified (clients differ in what they
 //! echo), so the handshake costs no hashing.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 
 use crate::error::HandshakeError;
 
@@ -25,7 +25,6 @@ enum State {
 #[derive(Debug)]
 pub struct Handshake {
     state: State,
-    input: BytesMut,
     seed: u64,
 }
 
@@ -34,7 +33,6 @@ impl Handshake {
     pub fn new(seed: u64) -> Self {
         Self {
             state: State::WaitC0C1,
-            input: BytesMut::new(),
             seed: seed | 1,
         }
     }
@@ -44,22 +42,23 @@ impl Handshake {
         self.state == State::Done
     }
 
-    /// Consumes handshake bytes, appending any response to `out`. Once the
-    /// handshake completes, returns the bytes that followed C2 (the start of
-    /// the chunk stream).
-    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<Option<Bytes>, HandshakeError> {
-        self.input.extend_from_slice(bytes);
+    /// Consumes the handshake packets at the head of `input` once they are
+    /// whole, appending any response to `out`, and returns whether the
+    /// handshake is complete. Bytes after C2 (the start of the chunk
+    /// stream) are left in `input`, so the caller can read the socket into
+    /// one buffer that the chunk decoder then continues from.
+    pub fn consume(&mut self, input: &mut BytesMut, out: &mut Vec<u8>) -> Result<bool, HandshakeError> {
         if self.state == State::WaitC0C1 {
-            let Some(&version) = self.input.first() else {
-                return Ok(None);
+            let Some(&version) = input.first() else {
+                return Ok(false);
             };
             if version != 3 {
                 return Err(HandshakeError::UnsupportedVersion(version));
             }
-            if self.input.len() < 1 + PACKET_LEN {
-                return Ok(None);
-            }
-            let c1 = self.input.split_to(1 + PACKET_LEN).split_off(1);
+            let Some(c1) = input.get(1..1 + PACKET_LEN) else {
+                return Ok(false);
+            };
+            out.reserve(1 + 2 * PACKET_LEN);
             out.push(3);
             // S1: time (0), zero, filler.
             out.extend_from_slice(&[0; 8]);
@@ -75,17 +74,17 @@ impl Handshake {
             out.extend_from_slice(&c1[..4]);
             out.extend_from_slice(&[0; 4]);
             out.extend_from_slice(&c1[8..]);
+            input.advance(1 + PACKET_LEN);
             self.state = State::WaitC2;
         }
         if self.state == State::WaitC2 {
-            if self.input.len() < PACKET_LEN {
-                return Ok(None);
+            if input.len() < PACKET_LEN {
+                return Ok(false);
             }
-            self.input.advance(PACKET_LEN);
+            input.advance(PACKET_LEN);
             self.state = State::Done;
-            return Ok(Some(std::mem::take(&mut self.input).freeze()));
         }
-        Ok(None)
+        Ok(self.state == State::Done)
     }
 }
 
@@ -99,15 +98,18 @@ mod tests {
         let mut out = Vec::new();
         let mut c0c1 = vec![3u8];
         c0c1.extend((0..PACKET_LEN).map(|i| i as u8));
-        assert_eq!(hs.push(&c0c1[..100], &mut out), Ok(None));
+        let mut input = BytesMut::from(&c0c1[..100]);
+        assert_eq!(hs.consume(&mut input, &mut out), Ok(false));
         assert!(out.is_empty());
-        assert_eq!(hs.push(&c0c1[100..], &mut out), Ok(None));
+        input.extend_from_slice(&c0c1[100..]);
+        assert_eq!(hs.consume(&mut input, &mut out), Ok(false));
+        assert!(input.is_empty());
         assert_eq!(out.len(), 1 + 2 * PACKET_LEN);
         assert_eq!(&out[1 + PACKET_LEN + 8..], &c0c1[9..]);
-        let mut c2 = vec![0u8; PACKET_LEN];
-        c2.extend_from_slice(b"rest");
-        let rest = hs.push(&c2, &mut out).expect("ok").expect("done");
-        assert_eq!(&rest[..], b"rest");
+        input.extend_from_slice(&[0u8; PACKET_LEN]);
+        input.extend_from_slice(b"rest");
+        assert_eq!(hs.consume(&mut input, &mut out), Ok(true));
+        assert_eq!(&input[..], b"rest");
         assert!(hs.is_done());
     }
 
@@ -115,7 +117,7 @@ mod tests {
     fn wrong_version_fails_at_once() {
         let mut hs = Handshake::new(1);
         assert_eq!(
-            hs.push(b"GET / HTTP/1.1\r\n", &mut Vec::new()),
+            hs.consume(&mut BytesMut::from(&b"GET / HTTP/1.1\r\n"[..]), &mut Vec::new()),
             Err(HandshakeError::UnsupportedVersion(b'G'))
         );
     }

@@ -5,12 +5,15 @@
 //! (`connect`, `releaseStream`, `FCPublish`, `createStream`, `publish`,
 //! `FCUnpublish`, `deleteStream`), protocol control (set chunk size, window
 //! acknowledgement size, acknowledgements, ping) and media messages. It owns
-//! no socket and no clock: the caller feeds [`handle_input`], writes what
+//! no socket and no clock: the caller feeds [`handle_input`] (or reads into
+//! [`input_buffer`] and calls [`process_input`]), writes what
 //! [`take_output`] returns, drains [`poll_event`], and answers a
 //! [`SessionEvent::PublishRequested`] with [`accept_publish`] or
 //! [`reject_publish`].
 //!
 //! [`handle_input`]: IngestSession::handle_input
+//! [`input_buffer`]: IngestSession::input_buffer
+//! [`process_input`]: IngestSession::process_input
 //! [`take_output`]: IngestSession::take_output
 //! [`poll_event`]: IngestSession::poll_event
 //! [`accept_publish`]: IngestSession::accept_publish
@@ -18,7 +21,7 @@
 
 use std::collections::VecDeque;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use streamly_core::auth::StreamKey;
 use streamly_core::media::StreamMetadata;
 
@@ -129,6 +132,9 @@ pub struct IngestSession {
     next_msid: u32,
     closed: bool,
     received: u64,
+    /// Length of the input buffer when it was last processed: what the
+    /// caller appended since is new.
+    input_seen: usize,
     acked: u64,
     peer_window: u32,
     dropped_messages: u64,
@@ -151,6 +157,7 @@ impl IngestSession {
             next_msid: 1,
             closed: false,
             received: 0,
+            input_seen: 0,
             acked: 0,
             dropped_messages: 0,
         }
@@ -192,29 +199,61 @@ impl IngestSession {
         self.events.pop_front()
     }
 
-    /// Processes received bytes. After an error the session is closed: flush
+    /// Processes received bytes (a copy into [`input_buffer`]; a socket
+    /// reader should read into that buffer and call [`process_input`]).
+    /// After an error the session is closed: flush
     /// [`take_output`](Self::take_output) (it may hold an error status) and
     /// close the connection.
+    ///
+    /// [`input_buffer`]: Self::input_buffer
+    /// [`process_input`]: Self::process_input
     pub fn handle_input(&mut self, bytes: &[u8]) -> Result<(), SessionError> {
         if self.closed {
             return Err(SessionError::Closed);
         }
-        let result = self.process(bytes);
+        self.decoder.push(bytes);
+        self.process_input()
+    }
+
+    /// The buffer received bytes go into, for a reader to fill in place
+    /// (`reserve`, then `read_buf`) before calling
+    /// [`process_input`](Self::process_input): the bytes are then parsed
+    /// where they landed, and a media message that fits in one chunk is
+    /// handed out as a slice of this buffer, without a copy.
+    ///
+    /// The contract: only append. Bytes already in the buffer are unparsed
+    /// input (at most one incomplete chunk after `process_input`) and must
+    /// not be changed or removed. How much to reserve is the reader's
+    /// choice; the buffer holds at most one chunk (`max_chunk_size`) plus
+    /// what the reader appended since the last `process_input`.
+    pub fn input_buffer(&mut self) -> &mut BytesMut {
+        self.decoder.input_buffer()
+    }
+
+    /// Processes the bytes appended to [`input_buffer`](Self::input_buffer)
+    /// since the last call, with the same results and error rules as
+    /// [`handle_input`](Self::handle_input).
+    pub fn process_input(&mut self) -> Result<(), SessionError> {
+        if self.closed {
+            return Err(SessionError::Closed);
+        }
+        let result = self.process();
+        self.input_seen = self.decoder.input_buffer().len();
         if result.is_err() {
             self.closed = true;
         }
         result
     }
 
-    fn process(&mut self, bytes: &[u8]) -> Result<(), SessionError> {
-        self.received += bytes.len() as u64;
-        if self.handshake.is_done() {
-            self.decoder.push(bytes);
-        } else {
-            match self.handshake.push(bytes, &mut self.out)? {
-                Some(rest) => self.decoder.push(&rest),
-                None => return Ok(()),
-            }
+    fn process(&mut self) -> Result<(), SessionError> {
+        let len = self.decoder.input_buffer().len();
+        self.received += len.saturating_sub(self.input_seen) as u64;
+        if !self.handshake.is_done()
+            && !self
+                .handshake
+                .consume(self.decoder.input_buffer(), &mut self.out)?
+        {
+            return Ok(());
         }
         while !self.closed {
             let Some(msg) = self.decoder.next_message()? else {

@@ -6,10 +6,19 @@
 //! and large video frames are interleaved). Every quantity taken from the peer
 //! is bounded by [`ChunkLimits`]; a chunk is consumed only once it is
 //! complete, so "need more bytes" never leaves half-updated state.
+//!
+//! The byte path: the caller reads the socket straight into the decoder's
+//! input ([`ChunkDecoder::input_buffer`]). A message that fits in one chunk
+//! (most audio and inter frames at chunk size 4096) is handed out as a slice
+//! of that input, without a copy; a longer message is copied once, chunk by
+//! chunk, into a buffer allocated once at its declared length. That
+//! reservation counts against `max_buffered_bytes` from its first chunk, so
+//! a peer's headers alone can never make the decoder reserve more than the
+//! limit.
 
 use std::collections::HashMap;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 
 use super::{ChunkLimits, DEFAULT_CHUNK_SIZE, RtmpMessage, TYPE_ABORT, TYPE_SET_CHUNK_SIZE};
 use crate::error::ChunkError;
@@ -33,13 +42,15 @@ struct ChunkStream {
     length: u32,
     type_id: u8,
     stream_id: u32,
-    /// Payload received so far of the message in flight.
+    /// Payload received so far of the message in flight (a multi-chunk
+    /// message; its capacity is `length`, reserved on its first chunk).
     partial: Option<BytesMut>,
 }
 
 /// Turns the bytes of an RTMP chunk stream into messages.
 ///
-/// Feed bytes with [`push`](Self::push), then call
+/// Feed bytes with [`push`](Self::push) (or append them to
+/// [`input_buffer`](Self::input_buffer), e.g. with `read_buf`), then call
 /// [`next_message`](Self::next_message) until it returns `Ok(None)`. Set Chunk
 /// Size and Abort Message (protocol control types 1 and 2) take effect inside
 /// the decoder, between two chunks, as the spec requires; they are still
@@ -52,6 +63,9 @@ pub struct ChunkDecoder {
     streams: HashMap<u32, ChunkStream>,
     /// Sum of the partial payload bytes over all chunk streams.
     buffered: usize,
+    /// Sum of the declared lengths of the messages in flight (the capacity
+    /// their buffers reserved), bounded by `max_buffered_bytes`.
+    reserved: usize,
 }
 
 /// What parsing the head of the input buffer found.
@@ -69,6 +83,7 @@ impl ChunkDecoder {
             input: BytesMut::new(),
             streams: HashMap::new(),
             buffered: 0,
+            reserved: 0,
         }
     }
 
@@ -82,9 +97,26 @@ impl ChunkDecoder {
         self.input.len() + self.buffered
     }
 
-    /// Appends received bytes.
+    /// Bytes reserved for the messages in flight: their declared lengths,
+    /// at least [`buffered_bytes`](Self::buffered_bytes) minus the unparsed
+    /// input, at most `max_buffered_bytes`.
+    pub fn reserved_bytes(&self) -> usize {
+        self.reserved
+    }
+
+    /// Appends received bytes (a copy; a socket reader should rather read
+    /// into [`input_buffer`](Self::input_buffer)).
     pub fn push(&mut self, bytes: &[u8]) {
         self.input.extend_from_slice(bytes);
+    }
+
+    /// The unparsed input, for a reader to append received bytes to in
+    /// place (`read_buf`, after a `reserve`). Append only: bytes already in
+    /// the buffer must not be changed or removed. Messages handed out share
+    /// this buffer's memory, so a reserve after them allocates a fresh block
+    /// while they live.
+    pub fn input_buffer(&mut self) -> &mut BytesMut {
+        &mut self.input
     }
 
     /// The next complete message, `Ok(None)` if more bytes are needed.
@@ -127,6 +159,7 @@ impl ChunkDecoder {
             && let Some(partial) = stream.partial.take()
         {
             self.buffered = self.buffered.saturating_sub(partial.len());
+            self.reserved = self.reserved.saturating_sub(stream.length as usize);
         }
         Ok(())
     }
@@ -240,19 +273,27 @@ impl ChunkDecoder {
         }
 
         // The chunk is complete: commit.
-        let abandoned = if continuing {
-            0
-        } else {
-            prev.and_then(|s| s.partial.as_ref()).map_or(0, BytesMut::len)
+        // A partial message abandoned by a new header: its bytes and its
+        // reservation (the declared length stored with it) are released.
+        let (abandoned, abandoned_reserved) = match prev {
+            Some(s) if !continuing => s
+                .partial
+                .as_ref()
+                .map_or((0, 0), |p| (p.len(), s.length as usize)),
+            _ => (0, 0),
         };
-        let buffered = self.buffered.saturating_sub(abandoned) + piece;
-        if buffered > self.limits.max_buffered_bytes {
+        // A message that fits in this chunk is handed out from the input.
+        let single = !continuing && piece == length as usize;
+        let reserved = self.reserved.saturating_sub(abandoned_reserved)
+            + if single || continuing { 0 } else { length as usize };
+        if reserved > self.limits.max_buffered_bytes {
             return Err(ChunkError::BufferLimit {
-                buffered,
+                buffered: reserved,
                 max: self.limits.max_buffered_bytes,
             });
         }
-        self.buffered = buffered;
+        self.reserved = reserved;
+        self.buffered = self.buffered.saturating_sub(abandoned);
         let stream = self.streams.entry(csid).or_default();
         stream.has_header = true;
         stream.timestamp = timestamp;
@@ -261,21 +302,31 @@ impl ChunkDecoder {
         stream.length = length;
         stream.type_id = type_id;
         stream.stream_id = stream_id;
-        if !continuing {
-            // Never preallocate more than one chunk from a peer's header.
-            stream.partial = Some(BytesMut::with_capacity(piece));
-        }
         self.input.advance(pos);
-        let payload_piece = self.input.split_to(piece);
-        let Some(partial) = stream.partial.as_mut() else {
-            return Ok(Parsed::Consumed(None));
+        let payload = if single {
+            stream.partial = None;
+            // No copy: the payload shares the input's memory.
+            self.input.split_to(piece).freeze()
+        } else {
+            // One allocation per message, at its declared length (at most
+            // `max_message_len`, and counted in `reserved` above).
+            if !continuing {
+                stream.partial = Some(BytesMut::with_capacity(length as usize));
+            }
+            let Some(partial) = stream.partial.as_mut() else {
+                return Ok(Parsed::Consumed(None));
+            };
+            partial.extend_from_slice(&self.input[..piece]);
+            self.input.advance(piece);
+            if partial.len() < length as usize {
+                self.buffered += piece;
+                return Ok(Parsed::Consumed(None));
+            }
+            let received = partial.len() - piece;
+            self.buffered = self.buffered.saturating_sub(received);
+            self.reserved = self.reserved.saturating_sub(length as usize);
+            stream.partial.take().map(BytesMut::freeze).unwrap_or_default()
         };
-        partial.extend_from_slice(&payload_piece);
-        if partial.len() < length as usize {
-            return Ok(Parsed::Consumed(None));
-        }
-        let payload: Bytes = stream.partial.take().map(BytesMut::freeze).unwrap_or_default();
-        self.buffered = self.buffered.saturating_sub(payload.len());
         Ok(Parsed::Consumed(Some(RtmpMessage {
             csid,
             timestamp,
