@@ -28,7 +28,7 @@ pub enum JwtError {
     #[error("token has expired")]
     Expired,
     /// The token's `nbf` or `iat` is in the future (beyond
-    /// [`JWT_LEEWAY_SECS`]): minted ahead of time, or by a wrong clock.
+    /// `JWT_LEEWAY_SECS`, 5 s): minted ahead of time, or by a wrong clock.
     #[error("token is not valid yet")]
     NotYetValid,
     /// Bad signature, wrong issuer, wrong algorithm or not a JWT at all.
