@@ -264,6 +264,7 @@ proptest! {
         }
         prop_assert_eq!(got.len(), expected.len());
         prop_assert_eq!(dec.buffered_bytes(), 0);
+        prop_assert_eq!(dec.reserved_bytes(), 0);
     }
 
     /// Random bytes never panic the decoder and never exceed its bounds.
