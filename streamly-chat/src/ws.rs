@@ -238,7 +238,6 @@ pub fn disable_nagle(socket: &mut tokio::net::TcpStream) {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::bearer_token;
