@@ -158,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn({
         let shutdown = shutdown.clone();
         async move {
-            wait_for_signal().await;
+            streamly::signal::shutdown_signal().await;
             tracing::info!("shutting down: closing chat connections");
             shutdown.cancel();
         }
@@ -189,20 +189,4 @@ async fn health(State(hub): State<ChatHub>) -> Result<&'static str, (StatusCode,
         .await
         .map(|()| "ok")
         .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
-}
-
-/// Ctrl-C or SIGTERM.
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

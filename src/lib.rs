@@ -54,6 +54,7 @@ pub mod fd_budget;
 pub mod http_server;
 pub mod live;
 pub mod platform;
+pub mod signal;
 pub mod web;
 
 pub use streamly_chat as chat;
