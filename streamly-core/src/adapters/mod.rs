@@ -2,14 +2,18 @@
 //!
 //! The in-memory adapters are always built: they are the reference
 //! implementations and the test doubles. SQL stores sit behind the `sqlite`
-//! and `postgres` features.
+//! and `postgres` features; the HTTP key validator behind `http-validator`.
 
 pub mod fs_segments;
+#[cfg(feature = "http-validator")]
+pub mod http_keys;
 pub mod memory;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod sql;
 pub mod static_keys;
 
 pub use fs_segments::FsSegmentSink;
+#[cfg(feature = "http-validator")]
+pub use http_keys::{HttpKeyValidator, HttpValidatorConfig};
 pub use memory::{MemoryChatBus, MemorySegmentSink, MemoryStreamStore, MemoryUserStore};
 pub use static_keys::StaticKeyValidator;
