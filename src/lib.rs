@@ -17,6 +17,8 @@
 //!   listeners.
 //! - [`live`] — RTMP → HLS glue: a packager per published stream.
 //! - [`web`] — the browser UI, embedded from `web/`.
+//! - [`webhooks`] — signed `stream.live` / `stream.offline` POSTs, retried
+//!   with backoff from a bounded queue.
 //!
 //! `examples/platform.rs` runs it all from environment variables
 //! (`docs/operations.md`).
@@ -56,6 +58,7 @@ pub mod live;
 pub mod platform;
 pub mod signal;
 pub mod web;
+pub mod webhooks;
 
 pub use streamly_chat as chat;
 pub use streamly_core as core;

@@ -43,6 +43,7 @@ use crate::fd_budget::FdBudget;
 use crate::http_server::HttpLimits;
 use crate::live::Ingest;
 use crate::web::{self, UiConfig};
+use crate::webhooks::{WebhookConfig, WebhookConfigError, Webhooks};
 
 /// Everything the platform needs besides its ports.
 #[derive(Debug, Clone)]
@@ -74,6 +75,9 @@ pub struct PlatformConfig {
     /// Streams one user may own (default 20); `POST /api/streams` beyond it
     /// is a 409 `stream_limit`.
     pub max_streams_per_user: u32,
+    /// Where `stream.live` / `stream.offline` are POSTed, signed (default:
+    /// nowhere). See [`crate::webhooks`].
+    pub webhooks: Option<WebhookConfig>,
 }
 
 impl PlatformConfig {
@@ -99,6 +103,7 @@ impl PlatformConfig {
             password_hashing: HashingLimit::default(),
             reset_live_on_start: true,
             max_streams_per_user: streamly_core::services::DEFAULT_MAX_STREAMS_PER_USER,
+            webhooks: None,
         }
     }
 }
@@ -119,6 +124,9 @@ pub enum PlatformError {
     /// The store failed during start-up.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The webhook configuration was refused (a URL, the secret).
+    #[error("webhooks: {0}")]
+    Webhooks(#[from] WebhookConfigError),
 }
 
 /// Builds a [`Platform`] from ports; any port not given is in memory.
@@ -202,9 +210,11 @@ impl PlatformBuilder {
                 stream_store.set_live(&stream.id, None).await?;
             }
         }
-        let validator = self
-            .validator
-            .unwrap_or_else(|| Arc::new(StoreKeyValidator::new(streams.clone(), config.rtmp.apps.clone())));
+        // The store's key check: the RTMP server's unless another validator
+        // was given, and always the one `/api/internal/publish` answers with.
+        let store_validator: Arc<dyn StreamKeyValidator> =
+            Arc::new(StoreKeyValidator::new(streams.clone(), config.rtmp.apps.clone()));
+        let validator = self.validator.unwrap_or_else(|| Arc::clone(&store_validator));
         let rtmp = RtmpServer::bind(config.rtmp_addr, config.rtmp.clone(), validator)?;
         // A public RTMP URL with port 0 (tests binding port 0) gets the real port.
         let mut config = config;
@@ -212,6 +222,11 @@ impl PlatformBuilder {
             config.api.urls.rtmp = fixed;
         }
         let hub = rtmp.hub();
+        // Its own hub subscription, apart from the packagers'.
+        let webhooks = match config.webhooks.clone() {
+            Some(c) => Some(Webhooks::new(c)?.listen_to(&hub, streams.clone())),
+            None => None,
+        };
         let mut publisher = HlsPublisher::new(config.hls.clone());
         if let Some(sink) = &segments {
             publisher = publisher.persist_to(Arc::clone(sink));
@@ -257,6 +272,7 @@ impl PlatformBuilder {
             config.api.urls.clone(),
             dependencies,
         )
+        .key_validator(store_validator)
         .on_scrape(move || {
             metrics::gauge!("streamly_chat_connections").set(scrape_chat.connections() as f64);
             metrics::gauge!("streamly_ingest_live_streams").set(scrape_hub.live_streams().len() as f64);
@@ -286,6 +302,7 @@ impl PlatformBuilder {
             rtmp,
             ingest: Ingest::new(hub, publisher),
             chat,
+            webhooks,
             accounts,
             streams,
         })
@@ -299,6 +316,7 @@ pub struct Platform {
     rtmp: RtmpServer,
     ingest: Ingest,
     chat: ChatHub,
+    webhooks: Option<Webhooks>,
     accounts: Accounts,
     streams: Streams,
 }
@@ -326,6 +344,10 @@ pub struct PlatformParts {
     pub ingest: Ingest,
     /// The chat hub: call `shutdown()` to close chat connections.
     pub chat: ChatHub,
+    /// The webhook sender, when configured: `tokio::spawn(webhooks.run(token))`
+    /// with a token cancelled once the RTMP server has stopped, so the
+    /// `stream.offline` of publishers closed at shutdown are sent.
+    pub webhooks: Option<Webhooks>,
 }
 
 impl Platform {
@@ -369,6 +391,7 @@ impl Platform {
             rtmp: self.rtmp,
             ingest: self.ingest,
             chat: self.chat,
+            webhooks: self.webhooks,
         }
     }
 
@@ -402,7 +425,11 @@ impl Platform {
             rtmp,
             ingest,
             chat,
+            webhooks,
         } = self.into_parts();
+        // Stopped after RTMP (below): the publishers' `stream.offline` go out.
+        let stop_webhooks = CancellationToken::new();
+        let webhooks_task = webhooks.map(|w| tokio::spawn(w.run(stop_webhooks.clone())));
         let rtmp_task = tokio::spawn(rtmp.run(shutdown.clone()));
         let ingest_task = tokio::spawn(ingest.run(shutdown.clone()));
         // Chat WebSockets are upgraded out of the HTTP server's hands: the
@@ -428,6 +455,12 @@ impl Platform {
         let rtmp_result = rtmp_task.await;
         if let Err(e) = ingest_task.await {
             tracing::error!(error = %e, "ingest task failed");
+        }
+        stop_webhooks.cancel();
+        if let Some(task) = webhooks_task
+            && let Err(e) = task.await
+        {
+            tracing::error!(error = %e, "webhooks task failed");
         }
         served?;
         match rtmp_result {
