@@ -29,9 +29,25 @@ fn prefix() -> Vec<u8> {
     out.extend(std::iter::repeat_n(7u8, 2 * PACKET_LEN));
     let mut enc = ChunkEncoder::new();
     let app = Amf0Value::Object(vec![("app".into(), s("live"))]);
-    command(&mut enc, 0, &[s("connect"), Amf0Value::Number(1.0), app], &mut out);
-    command(&mut enc, 0, &[s("createStream"), Amf0Value::Number(2.0), Amf0Value::Null], &mut out);
-    let publish = [s("publish"), Amf0Value::Number(3.0), Amf0Value::Null, s("key"), s("live")];
+    command(
+        &mut enc,
+        0,
+        &[s("connect"), Amf0Value::Number(1.0), app],
+        &mut out,
+    );
+    command(
+        &mut enc,
+        0,
+        &[s("createStream"), Amf0Value::Number(2.0), Amf0Value::Null],
+        &mut out,
+    );
+    let publish = [
+        s("publish"),
+        Amf0Value::Number(3.0),
+        Amf0Value::Null,
+        s("key"),
+        s("live"),
+    ];
     command(&mut enc, 1, &publish, &mut out);
     out
 }
@@ -40,12 +56,12 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, data)) = data.split_first() else {
         return;
     };
-    let mut session = IngestSession::new(SessionConfig::default(), 1);
+    let mut session = IngestSession::new(SessionConfig::default(), 1, std::time::Instant::now());
     let mut input = if mode & 1 == 1 { prefix() } else { Vec::new() };
     input.extend_from_slice(data);
     let piece = usize::from(mode >> 1).max(1) * 16;
     for part in input.chunks(piece) {
-        if session.handle_input(part).is_err() {
+        if session.handle_input(part, std::time::Instant::now()).is_err() {
             return;
         }
         let _ = session.take_output();

@@ -119,6 +119,11 @@ impl RtmpConfig {
             window_ack_size: self.window_ack_size,
             out_chunk_size: self.out_chunk_size,
             max_amf_message_len: self.max_amf_message_len,
+            timeouts: crate::session::SessionTimeouts {
+                handshake: self.handshake_timeout,
+                publish: self.publish_timeout,
+                idle: self.idle_timeout,
+            },
         }
     }
 }

@@ -14,14 +14,14 @@ use streamly_core::ports::{PublishDecision, PublishRequest, StreamKeyValidator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, debug, info, warn};
 
 use crate::RtmpConfig;
 use crate::error::RtmpError;
 use crate::hub::{Publisher, StreamHub};
-use crate::session::{IngestSession, SessionConfig, SessionEvent};
+use crate::session::{Expired, IngestSession, SessionConfig, SessionEvent};
 
 /// Bytes reserved in the session's input buffer for reads, once a read
 /// would otherwise find less than [`MIN_READ_SPACE`] free. Media messages
@@ -84,9 +84,6 @@ struct Connection {
     shutdown: CancellationToken,
     session: IngestSession,
     publisher: Option<Publisher>,
-    /// When a connection without a publish is closed: set when the handshake
-    /// completes (and again when a publish ends), see `publish_timeout`.
-    publish_deadline: Option<Instant>,
     video: Track,
     audio: Track,
     bad_frames: u64,
@@ -110,13 +107,12 @@ pub(crate) async fn serve(
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
         let mut conn = Connection {
-            session: IngestSession::new(ctx.session.clone(), seed),
+            session: IngestSession::new(ctx.session.clone(), seed, Instant::now().into_std()),
             ctx,
             id,
             socket,
             shutdown,
             publisher: None,
-            publish_deadline: None,
             video: Track::Ok,
             audio: Track::Ok,
             bad_frames: 0,
@@ -147,21 +143,16 @@ pub(crate) async fn serve(
 impl Connection {
     async fn run(&mut self) -> Result<(), RtmpError> {
         let shutdown = self.shutdown.clone();
-        let handshake_deadline = Instant::now() + self.ctx.config.handshake_timeout;
+        // One timer, at the session's deadline (handshake, publish, idle).
+        // Input only moves the idle deadline later, so the timer is re-armed
+        // when it fires, not on every read; it is moved earlier only when
+        // the session's next deadline comes before the armed one.
+        let mut armed = self.session.poll_timeout();
+        let timer = tokio::time::sleep_until(to_tokio(armed));
+        tokio::pin!(timer);
         loop {
             // A fresh token never fires: nothing to kick before a grant.
             let kicked = self.publisher.as_ref().map(Publisher::kicked).unwrap_or_default();
-            let publish_timeout = self.ctx.config.publish_timeout;
-            let deadline = if !self.session.handshake_done() {
-                handshake_deadline
-            } else if self.publisher.is_none() {
-                let publish = *self
-                    .publish_deadline
-                    .get_or_insert_with(|| Instant::now() + publish_timeout);
-                publish.min(Instant::now() + self.ctx.config.idle_timeout)
-            } else {
-                Instant::now() + self.ctx.config.idle_timeout
-            };
             // Read straight into the session's input: no copy on the way in.
             let (space, block) = if self.session.handshake_done() {
                 (MIN_READ_SPACE, READ_BUFFER)
@@ -172,7 +163,7 @@ impl Connection {
             if input.capacity() - input.len() < space {
                 input.reserve(block);
             }
-            let read = tokio::select! {
+            let n = tokio::select! {
                 () = shutdown.cancelled() => {
                     info!("server shutting down");
                     return Ok(());
@@ -181,28 +172,39 @@ impl Connection {
                     info!("publisher disconnected by the hub");
                     return Ok(());
                 }
-                r = timeout_at(deadline, self.socket.read_buf(self.session.input_buffer())) => r,
-            };
-            let n = match read {
-                Ok(r) => r?,
-                Err(_)
-                    if self.publisher.is_none()
-                        && self.publish_deadline.is_some_and(|d| Instant::now() >= d) =>
-                {
-                    return Err(RtmpError::PublishTimeout);
+                () = &mut timer => {
+                    if let Some(expired) = self.session.handle_timeout(Instant::now().into_std()) {
+                        return Err(match expired {
+                            Expired::Handshake => RtmpError::HandshakeTimeout,
+                            Expired::Publish => RtmpError::PublishTimeout,
+                            Expired::Idle => RtmpError::IdleTimeout,
+                        });
+                    }
+                    armed = self.session.poll_timeout();
+                    timer.as_mut().reset(to_tokio(armed));
+                    continue;
                 }
-                Err(_) if self.session.handshake_done() => return Err(RtmpError::IdleTimeout),
-                Err(_) => return Err(RtmpError::HandshakeTimeout),
+                r = self.socket.read_buf(self.session.input_buffer()) => r?,
             };
             if n == 0 {
                 return Ok(());
             }
-            let result = self.session.process_input();
+            let result = self.session.process_input(Instant::now().into_std());
             // Flush first: on error the output may hold a status for the client.
             self.flush().await?;
             result?;
             if let Flow::Close = self.drain_events().await? {
                 return Ok(());
+            }
+            let next = self.session.poll_timeout();
+            let earlier = match (next, armed) {
+                (Some(next), Some(armed)) => next < armed,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if earlier {
+                armed = next;
+                timer.as_mut().reset(to_tokio(armed));
             }
         }
     }
@@ -241,9 +243,8 @@ impl Connection {
                     }
                 }
                 SessionEvent::PublishFinished => {
+                    // The session starts a new publish timeout.
                     self.end_publish("publisher unpublished").await;
-                    // A new `publish_timeout` starts for the next publish.
-                    self.publish_deadline = None;
                 }
             }
         }
@@ -351,4 +352,12 @@ impl Connection {
         // Dropping the publisher broadcasts `Ended`, after the validator knows.
         drop(publisher);
     }
+}
+
+/// The tokio instant of a session deadline; without one, far away.
+fn to_tokio(deadline: Option<std::time::Instant>) -> Instant {
+    deadline.map_or_else(
+        || Instant::now() + std::time::Duration::from_secs(365 * 24 * 3600),
+        Instant::from_std,
+    )
 }

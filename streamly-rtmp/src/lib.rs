@@ -108,4 +108,4 @@ pub use config::RtmpConfig;
 pub use error::{AmfError, ChunkError, HandshakeError, RtmpError, SessionError};
 pub use hub::{StreamEvent, StreamHub};
 pub use server::RtmpServer;
-pub use session::{IngestSession, SessionConfig, SessionEvent};
+pub use session::{Expired, IngestSession, SessionConfig, SessionEvent, SessionTimeouts};

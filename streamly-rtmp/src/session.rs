@@ -20,6 +20,7 @@
 //! [`reject_publish`]: IngestSession::reject_publish
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use streamly_core::auth::StreamKey;
@@ -58,6 +59,9 @@ pub struct SessionConfig {
     /// command is a [`SessionError::CommandTooLarge`]; a longer data message
     /// is dropped.
     pub max_amf_message_len: usize,
+    /// When a session gives up on its client (see
+    /// [`IngestSession::poll_timeout`]).
+    pub timeouts: SessionTimeouts,
 }
 
 impl Default for SessionConfig {
@@ -68,8 +72,46 @@ impl Default for SessionConfig {
             window_ack_size: 2_500_000,
             out_chunk_size: 4096,
             max_amf_message_len: DEFAULT_MAX_AMF_MESSAGE_LEN,
+            timeouts: SessionTimeouts::default(),
         }
     }
+}
+
+/// The session's timers: each is a deadline the session computes from the
+/// times it is given; the host arms one timer at
+/// [`IngestSession::poll_timeout`] and calls
+/// [`IngestSession::handle_timeout`] when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionTimeouts {
+    /// The handshake must finish this long after the session starts
+    /// (default 10 s).
+    pub handshake: Duration,
+    /// A publish must be granted this long after the handshake, or after
+    /// the previous publish ended (default 30 s).
+    pub publish: Duration,
+    /// Input must arrive at least this often (default 30 s).
+    pub idle: Duration,
+}
+
+impl Default for SessionTimeouts {
+    fn default() -> Self {
+        Self {
+            handshake: Duration::from_secs(10),
+            publish: Duration::from_secs(30),
+            idle: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Which of the [`SessionTimeouts`] expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expired {
+    /// The handshake did not finish in time.
+    Handshake,
+    /// No publish was granted in time.
+    Publish,
+    /// No input arrived in time.
+    Idle,
 }
 
 /// Something the host must act on.
@@ -135,16 +177,26 @@ pub struct IngestSession {
     /// Length of the input buffer when it was last processed: what the
     /// caller appended since is new.
     input_seen: usize,
+    /// When the handshake must be done.
+    handshake_deadline: Instant,
+    /// When input last arrived (or the session started).
+    last_input: Instant,
+    /// When a publish must be granted by (after the handshake, while none
+    /// is granted).
+    publish_deadline: Option<Instant>,
     acked: u64,
     peer_window: u32,
     dropped_messages: u64,
 }
 
 impl IngestSession {
-    /// A session waiting for the client's C0+C1. `seed` varies the
-    /// handshake filler bytes.
-    pub fn new(config: SessionConfig, seed: u64) -> Self {
+    /// A session waiting for the client's C0+C1, started at `now`. `seed`
+    /// varies the handshake filler bytes.
+    pub fn new(config: SessionConfig, seed: u64, now: Instant) -> Self {
         Self {
+            handshake_deadline: now + config.timeouts.handshake,
+            last_input: now,
+            publish_deadline: None,
             decoder: ChunkDecoder::new(config.limits),
             peer_window: config.window_ack_size,
             config,
@@ -166,6 +218,41 @@ impl IngestSession {
     /// Whether the handshake has completed.
     pub fn handshake_done(&self) -> bool {
         self.handshake.is_done()
+    }
+
+    /// The next deadline: the handshake's until it is done, then the
+    /// earlier of the publish deadline (while no publish is granted) and
+    /// the idle deadline. `None` once the session is closed. The host arms
+    /// one timer there; it may arm it late (a deadline only moves later as
+    /// input arrives, so re-arming when it fires is enough) but must
+    /// re-arm when this returns an earlier time than the one armed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.closed {
+            return None;
+        }
+        if !self.handshake.is_done() {
+            return Some(self.handshake_deadline);
+        }
+        let idle = self.last_input + self.config.timeouts.idle;
+        Some(self.publish_deadline.map_or(idle, |p| p.min(idle)))
+    }
+
+    /// The host's timer fired at `now`: which deadline expired, if any.
+    /// After an expiry the session is closed; close the connection.
+    pub fn handle_timeout(&mut self, now: Instant) -> Option<Expired> {
+        let expired = if self.closed {
+            None
+        } else if !self.handshake.is_done() {
+            (now >= self.handshake_deadline).then_some(Expired::Handshake)
+        } else if self.publish_deadline.is_some_and(|p| now >= p) {
+            Some(Expired::Publish)
+        } else {
+            (now >= self.last_input + self.config.timeouts.idle).then_some(Expired::Idle)
+        };
+        if expired.is_some() {
+            self.closed = true;
+        }
+        expired
     }
 
     /// Whether a publish has been accepted and not finished.
@@ -207,12 +294,12 @@ impl IngestSession {
     ///
     /// [`input_buffer`]: Self::input_buffer
     /// [`process_input`]: Self::process_input
-    pub fn handle_input(&mut self, bytes: &[u8]) -> Result<(), SessionError> {
+    pub fn handle_input(&mut self, bytes: &[u8], now: Instant) -> Result<(), SessionError> {
         if self.closed {
             return Err(SessionError::Closed);
         }
         self.decoder.push(bytes);
-        self.process_input()
+        self.process_input(now)
     }
 
     /// The buffer received bytes go into, for a reader to fill in place
@@ -231,13 +318,19 @@ impl IngestSession {
     }
 
     /// Processes the bytes appended to [`input_buffer`](Self::input_buffer)
-    /// since the last call, with the same results and error rules as
-    /// [`handle_input`](Self::handle_input).
-    pub fn process_input(&mut self) -> Result<(), SessionError> {
+    /// since the last call (they arrived at `now`), with the same results
+    /// and error rules as [`handle_input`](Self::handle_input).
+    pub fn process_input(&mut self, now: Instant) -> Result<(), SessionError> {
         if self.closed {
             return Err(SessionError::Closed);
         }
+        self.last_input = now;
+        let was_done = self.handshake.is_done();
         let result = self.process();
+        if !was_done && self.handshake.is_done() && !self.is_publishing() {
+            self.publish_deadline = Some(now + self.config.timeouts.publish);
+        }
+
         self.input_seen = self.decoder.input_buffer().len();
         if result.is_err() {
             self.closed = true;
@@ -281,6 +374,7 @@ impl IngestSession {
             return;
         };
         self.publish = Publish::Publishing { msid };
+        self.publish_deadline = None;
         let mut begin = vec![0, 0];
         begin.extend_from_slice(&msid.to_be_bytes());
         self.send(CSID_CONTROL, TYPE_USER_CONTROL, 0, begin);
@@ -423,6 +517,9 @@ impl IngestSession {
             "FCUnpublish" | "deleteStream" | "closeStream" => {
                 if matches!(self.publish, Publish::Pending { .. } | Publish::Publishing { .. }) {
                     self.publish = Publish::Finished;
+                    // A new publish timeout starts for the next publish
+                    // (this input arrived at `last_input`).
+                    self.publish_deadline = Some(self.last_input + self.config.timeouts.publish);
                     self.events.push_back(SessionEvent::PublishFinished);
                 }
                 Ok(())

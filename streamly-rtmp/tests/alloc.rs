@@ -70,12 +70,12 @@ fn publishing(p: &mut Publisher) -> IngestSession {
         window_ack_size: u32::MAX,
         ..SessionConfig::default()
     };
-    let mut s = IngestSession::new(config, 7);
+    let mut s = IngestSession::new(config, 7, std::time::Instant::now());
     let mut bytes = c0c1();
     bytes.extend(c2());
     bytes.extend(p.publish_commands("live", KEY));
     bytes.extend(p.set_chunk_size(CHUNK_SIZE));
-    s.handle_input(&bytes).unwrap();
+    s.handle_input(&bytes, std::time::Instant::now()).unwrap();
     while s.poll_event().is_some() {}
     s.accept_publish();
     let _ = s.take_output();
@@ -117,14 +117,14 @@ fn allocations_per_message_from_chunk_bytes() {
     let warm = messages.len() / 4;
     for w in &messages[..warm] {
         s.input_buffer().extend_from_slice(&w.bytes);
-        s.process_input().unwrap();
+        s.process_input(std::time::Instant::now()).unwrap();
         frames(&mut s, &mut held, 256);
     }
     let (mut single, mut multi, mut worst_single, mut worst_multi) = (0u64, 0u64, 0, 0);
     for w in &messages[warm..] {
         let region = Region::new(GLOBAL);
         s.input_buffer().extend_from_slice(&w.bytes);
-        s.process_input().unwrap();
+        s.process_input(std::time::Instant::now()).unwrap();
         let n = frames(&mut s, &mut held, 256);
         let stats = region.change();
         let allocations = stats.allocations + stats.reallocations;
@@ -172,7 +172,7 @@ fn allocations_per_message_from_chunk_bytes() {
                 blocks += 1;
             }
             input.extend_from_slice(piece);
-            s.process_input().unwrap();
+            s.process_input(std::time::Instant::now()).unwrap();
             n += frames(s, held, 256);
         }
         (blocks, n)

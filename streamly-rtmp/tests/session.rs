@@ -9,7 +9,7 @@ use streamly_rtmp::chunk::ChunkLimits;
 use streamly_rtmp::{IngestSession, SessionConfig, SessionError, SessionEvent};
 
 fn session() -> IngestSession {
-    IngestSession::new(SessionConfig::default(), 42)
+    IngestSession::new(SessionConfig::default(), 42, std::time::Instant::now())
 }
 
 fn events(s: &mut IngestSession) -> Vec<SessionEvent> {
@@ -21,7 +21,7 @@ fn published(s: &mut IngestSession, p: &mut Publisher, key: &str) -> Vec<u8> {
     let mut bytes = c0c1();
     bytes.extend(c2());
     bytes.extend(p.publish_commands("live", key));
-    s.handle_input(&bytes).unwrap();
+    s.handle_input(&bytes, std::time::Instant::now()).unwrap();
     s.take_output()
 }
 
@@ -60,7 +60,7 @@ fn publish_flow_and_responses() {
     let mut media = p.message(4, 8, 1, 10, aac_frame(1));
     media.extend(p.message(6, 9, 1, 20, avc_frame(true, 40, 300, 2)));
     media.extend(p.unpublish());
-    s.handle_input(&media).unwrap();
+    s.handle_input(&media, std::time::Instant::now()).unwrap();
     let ev = events(&mut s);
     assert!(matches!(&ev[0], SessionEvent::Audio { timestamp: 10, body } if body.len() == 22));
     assert!(matches!(&ev[1], SessionEvent::Video { timestamp: 20, body } if body.len() == 309));
@@ -77,7 +77,7 @@ fn rejection_sends_bad_name_and_closes() {
     framed.extend(s.take_output());
     assert_eq!(server_statuses(&framed), ["onStatus:NetStream.Publish.BadName"]);
     assert_eq!(
-        s.handle_input(&p.message(4, 8, 1, 0, aac_frame(0))),
+        s.handle_input(&p.message(4, 8, 1, 0, aac_frame(0)), std::time::Instant::now()),
         Err(SessionError::Closed)
     );
 }
@@ -90,7 +90,7 @@ fn unknown_app_is_refused() {
     bytes.extend(c2());
     bytes.extend(p.publish_commands("vod", KEY));
     assert_eq!(
-        s.handle_input(&bytes),
+        s.handle_input(&bytes, std::time::Instant::now()),
         Err(SessionError::UnknownApp { app: "vod".into() })
     );
     assert_eq!(
@@ -111,7 +111,7 @@ fn media_before_publish_is_dropped() {
     let mut bytes = c0c1();
     bytes.extend(c2());
     bytes.extend(p.message(6, 9, 1, 0, avc_frame(true, 0, 10, 0)));
-    s.handle_input(&bytes).unwrap();
+    s.handle_input(&bytes, std::time::Instant::now()).unwrap();
     assert!(events(&mut s).is_empty());
     assert_eq!(s.dropped_messages(), 1);
 }
@@ -171,9 +171,10 @@ fn interleaved_fixture_round_trip() {
     }
     let (slow, fast) = bytes.split_at(5000);
     for b in slow {
-        s.handle_input(std::slice::from_ref(b)).unwrap();
+        s.handle_input(std::slice::from_ref(b), std::time::Instant::now())
+            .unwrap();
     }
-    s.handle_input(fast).unwrap();
+    s.handle_input(fast, std::time::Instant::now()).unwrap();
     let got: Vec<_> = events(&mut s)
         .into_iter()
         .filter_map(|e| match e {
@@ -205,13 +206,17 @@ fn acknowledgements_follow_the_window() {
             ..SessionConfig::default()
         },
         1,
+        std::time::Instant::now(),
     );
     let mut p = Publisher::new();
     let _ = published(&mut s, &mut p, KEY);
     s.accept_publish();
     let _ = s.take_output();
-    s.handle_input(&p.message(6, 9, 1, 0, avc_frame(true, 0, 6000, 1)))
-        .unwrap();
+    s.handle_input(
+        &p.message(6, 9, 1, 0, avc_frame(true, 0, 6000, 1)),
+        std::time::Instant::now(),
+    )
+    .unwrap();
     let out = s.take_output();
     let mut dec = streamly_rtmp::chunk::ChunkDecoder::new(ChunkLimits::default());
     dec.push(&out);
@@ -228,7 +233,10 @@ fn garbage_after_handshake_is_an_error_not_a_panic() {
     bytes.extend(c2());
     // fmt 3 on a chunk stream that never had a header.
     bytes.extend([0xc5, 1, 2, 3]);
-    assert!(matches!(s.handle_input(&bytes), Err(SessionError::Chunk(_))));
+    assert!(matches!(
+        s.handle_input(&bytes, std::time::Instant::now()),
+        Err(SessionError::Chunk(_))
+    ));
 }
 
 #[test]
@@ -250,7 +258,7 @@ fn ping_is_answered_and_amf3_commands_are_understood() {
     bytes.extend(p.message(3, 17, 0, 0, connect));
     // Ping request (user control event 6) with timestamp 0x01020304.
     bytes.extend(p.message(2, 4, 0, 0, vec![0, 6, 1, 2, 3, 4]));
-    s.handle_input(&bytes).unwrap();
+    s.handle_input(&bytes, std::time::Instant::now()).unwrap();
     assert_eq!(events(&mut s), [SessionEvent::Connected { app: "live".into() }]);
     let out = s.take_output();
     let mut dec = streamly_rtmp::chunk::ChunkDecoder::new(ChunkLimits::default());
@@ -274,7 +282,10 @@ fn hostile_amf_messages_are_capped() {
     let mut p = Publisher::new();
     let _ = published(&mut s, &mut p, KEY);
     let err = s
-        .handle_input(&p.message(3, 20, 0, 0, vec![0x05; 4 << 20]))
+        .handle_input(
+            &p.message(3, 20, 0, 0, vec![0x05; 4 << 20]),
+            std::time::Instant::now(),
+        )
         .unwrap_err();
     assert_eq!(
         err,
@@ -289,7 +300,10 @@ fn hostile_amf_messages_are_capped() {
     let mut p = Publisher::new();
     let _ = published(&mut s, &mut p, KEY);
     let err = s
-        .handle_input(&p.message(3, 20, 0, 0, vec![0x05; 60 * 1024]))
+        .handle_input(
+            &p.message(3, 20, 0, 0, vec![0x05; 60 * 1024]),
+            std::time::Instant::now(),
+        )
         .unwrap_err();
     assert_eq!(err, SessionError::Amf(AmfError::TooMany { max: MAX_VALUES }));
 
@@ -303,9 +317,111 @@ fn hostile_amf_messages_are_capped() {
     meta.extend(b"onMetaData");
     meta.extend(vec![0x05; 1 << 20]);
     let before = s.dropped_messages();
-    s.handle_input(&p.message(4, 18, 1, 0, meta)).unwrap();
-    assert_eq!(s.dropped_messages(), before + 1);
-    s.handle_input(&p.message(6, 9, 1, 0, avc_frame(true, 0, 50, 1)))
+    s.handle_input(&p.message(4, 18, 1, 0, meta), std::time::Instant::now())
         .unwrap();
+    assert_eq!(s.dropped_messages(), before + 1);
+    s.handle_input(
+        &p.message(6, 9, 1, 0, avc_frame(true, 0, 50, 1)),
+        std::time::Instant::now(),
+    )
+    .unwrap();
     assert!(matches!(events(&mut s)[..], [SessionEvent::Video { .. }]));
+}
+
+// The session's timers, driven by the times it is given: no clock, no
+// sleeps, exact to the nanosecond.
+
+use std::time::{Duration, Instant};
+use streamly_rtmp::{Expired, SessionTimeouts};
+
+fn timed(t0: Instant) -> IngestSession {
+    let config = SessionConfig {
+        timeouts: SessionTimeouts {
+            handshake: Duration::from_secs(10),
+            publish: Duration::from_secs(20),
+            idle: Duration::from_secs(30),
+        },
+        ..SessionConfig::default()
+    };
+    IngestSession::new(config, 7, t0)
+}
+
+#[test]
+fn a_handshake_that_does_not_finish_expires_at_its_deadline() {
+    let t0 = Instant::now();
+    let mut s = timed(t0);
+    let deadline = t0 + Duration::from_secs(10);
+    assert_eq!(s.poll_timeout(), Some(deadline));
+    // Half a handshake does not move the deadline.
+    s.handle_input(&c0c1()[..100], t0 + Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(s.poll_timeout(), Some(deadline));
+    assert_eq!(s.handle_timeout(deadline - Duration::from_nanos(1)), None);
+    assert_eq!(s.handle_timeout(deadline), Some(Expired::Handshake));
+    assert_eq!(s.poll_timeout(), None, "closed");
+    assert!(s.handle_input(&c2(), deadline).is_err());
+}
+
+#[test]
+fn no_publish_after_the_handshake_expires_then_a_grant_leaves_only_the_idle_timer() {
+    let t0 = Instant::now();
+    let t1 = t0 + Duration::from_secs(2);
+    let mut s = timed(t0);
+    let mut handshake = c0c1();
+    handshake.extend(c2());
+    s.handle_input(&handshake, t1).unwrap();
+    assert!(s.handshake_done());
+    // The publish deadline (20 s) comes before the idle one (30 s).
+    assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_secs(20)));
+    let mut other = timed(t0);
+    other.handle_input(&handshake, t1).unwrap();
+    assert_eq!(
+        other.handle_timeout(t1 + Duration::from_secs(20)),
+        Some(Expired::Publish)
+    );
+
+    // Publish, granted: only the idle timer is left, and input moves it.
+    let mut p = Publisher::new();
+    let t2 = t1 + Duration::from_secs(1);
+    s.handle_input(&p.publish_commands("live", KEY), t2).unwrap();
+    assert!(
+        events(&mut s)
+            .iter()
+            .any(|e| matches!(e, SessionEvent::PublishRequested { .. }))
+    );
+    s.accept_publish();
+    assert_eq!(s.poll_timeout(), Some(t2 + Duration::from_secs(30)));
+    let t3 = t2 + Duration::from_secs(25);
+    s.handle_input(&p.message(4, 9, 1, 0, avc_frame(true, 0, 10, 1)), t3)
+        .unwrap();
+    assert_eq!(
+        s.handle_timeout(t2 + Duration::from_secs(30)),
+        None,
+        "input came since"
+    );
+    assert_eq!(s.poll_timeout(), Some(t3 + Duration::from_secs(30)));
+    assert_eq!(
+        s.handle_timeout(t3 + Duration::from_secs(30)),
+        Some(Expired::Idle)
+    );
+}
+
+#[test]
+fn the_end_of_a_publish_starts_a_new_publish_timeout() {
+    let t0 = Instant::now();
+    let mut s = timed(t0);
+    let mut p = Publisher::new();
+    let mut bytes = c0c1();
+    bytes.extend(c2());
+    bytes.extend(p.publish_commands("live", KEY));
+    s.handle_input(&bytes, t0).unwrap();
+    s.accept_publish();
+    let t1 = t0 + Duration::from_secs(5);
+    s.handle_input(&p.unpublish(), t1).unwrap();
+    assert!(events(&mut s).contains(&SessionEvent::PublishFinished));
+    assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_secs(20)));
+    assert_eq!(
+        s.handle_timeout(t1 + Duration::from_secs(20)),
+        Some(Expired::Publish)
+    );
 }
