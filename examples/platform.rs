@@ -24,6 +24,8 @@
 //! | `STREAMLY_MAX_STREAMS_PER_USER` | `20` | streams one account may own (more: 409 `stream_limit`) |
 //! | `STREAMLY_AUTH_RATE_BURST`, `STREAMLY_AUTH_RATE_PER_SECOND` | `10`, `0.5` | register/login rate limit per client address: burst, then refill per second |
 //! | `STREAMLY_TRUST_FORWARDED_FOR` | `0` (off) | number of trusted reverse proxies that append to `X-Forwarded-For` (`true` = 1); the auth rate limit then keys on the rightmost entry they did not add |
+//! | `STREAMLY_WEBHOOK_URLS` | none | comma-separated `http://` URLs that get `stream.live` / `stream.offline` POSTs |
+//! | `STREAMLY_WEBHOOK_SECRET` | none (required with the URLs) | HMAC-SHA256 key of the `Streamly-Signature` header |
 //! | `STREAMLY_LOG_FORMAT` | text | `json` for JSON logs; filter with `RUST_LOG` |
 
 use std::net::SocketAddr;
@@ -37,6 +39,7 @@ use streamly::chat::redis::{RedisChatBus, RedisModerationStore};
 use streamly::core::adapters::FsSegmentSink;
 use streamly::core::adapters::sql;
 use streamly::web::UiConfig;
+use streamly::webhooks::WebhookConfig;
 use streamly::{Platform, PlatformConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -196,6 +199,20 @@ async fn main() -> Result<()> {
         None => UiConfig::with_hls_js(env("STREAMLY_HLS_JS_URL")),
     };
     config.reset_live_on_start = env_bool("STREAMLY_RESET_LIVE_ON_START", true)?;
+    if let Some(urls) = env("STREAMLY_WEBHOOK_URLS") {
+        let Some(secret) = env("STREAMLY_WEBHOOK_SECRET") else {
+            bail!(
+                "STREAMLY_WEBHOOK_URLS is set: STREAMLY_WEBHOOK_SECRET must be set too (it signs the events)"
+            );
+        };
+        let urls: Vec<String> = urls
+            .split(',')
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .collect();
+        tracing::info!(receivers = urls.len(), "webhooks on");
+        config.webhooks = Some(WebhookConfig::new(urls, secret.into_bytes()));
+    }
     if let Some(max) = env("STREAMLY_MAX_STREAMS_PER_USER") {
         config.max_streams_per_user = max.parse().with_context(|| {
             format!("STREAMLY_MAX_STREAMS_PER_USER: expected a number of streams, got {max:?}")
