@@ -18,6 +18,8 @@
 //! | `STREAMLY_RTMP_PUBLIC_URL` | `rtmp://<public host>:<rtmp port>/live` | RTMP URL handed out |
 //! | `STREAMLY_JWT_SECRET` | generated once, kept beside the database | token signing secret (≥ 32 bytes) |
 //! | `STREAMLY_CORS_ORIGINS` | none | comma-separated origins allowed to call the API |
+//! | `STREAMLY_INTERNAL_SECRET` | none: `/api/internal/*` off | shared by the platform's services (≥ 16 characters): with it set, ingest nodes may check keys here over HTTP (`Authorization: Bearer <secret>`) |
+//! | `STREAMLY_API_URL` | none: keys checked in this process's store | another node's API (`http://api:8080`): RTMP publishes are checked there over HTTP (needs `STREAMLY_INTERNAL_SECRET`, same value on both) |
 //! | `STREAMLY_HLS_JS_PATH` | none | an hls.js file (`dist/hls.min.js` of the npm package) the platform serves at `/assets/vendor/hls.min.js`; the watch page then plays in low-latency mode with it |
 //! | `STREAMLY_HLS_JS_URL` | none | an hls.js you serve elsewhere (ignored when `STREAMLY_HLS_JS_PATH` is set) |
 //! | `STREAMLY_RESET_LIVE_ON_START` | `true` | mark every stream offline at start (right on one machine; set `false` when several nodes share the database) |
@@ -190,6 +192,11 @@ async fn main() -> Result<()> {
     if let Some(origins) = env("STREAMLY_CORS_ORIGINS") {
         config.api.cors_origins = origins.split(',').map(|o| o.trim().to_owned()).collect();
     }
+    let internal_secret = env("STREAMLY_INTERNAL_SECRET")
+        .map(|s| streamly::core::auth::SharedSecret::parse(&s))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("STREAMLY_INTERNAL_SECRET {e}"))?;
+    config.api.internal_secret = internal_secret.clone();
     config.ui = match env("STREAMLY_HLS_JS_PATH") {
         Some(path) => {
             let ui = UiConfig::serve_hls_js(&path).with_context(|| format!("STREAMLY_HLS_JS_PATH={path}"))?;
@@ -246,6 +253,16 @@ async fn main() -> Result<()> {
     let mut builder = Platform::builder(config)
         .users(stores.users)
         .streams(stores.streams);
+    if let Some(api_url) = env("STREAMLY_API_URL") {
+        use streamly::core::adapters::{HttpKeyValidator, HttpValidatorConfig};
+        let Some(secret) = internal_secret else {
+            bail!("STREAMLY_API_URL is set: STREAMLY_INTERNAL_SECRET must be set too (the API checks it)");
+        };
+        let validator = HttpKeyValidator::new(HttpValidatorConfig::streamly(&api_url, secret))
+            .map_err(|e| anyhow::anyhow!("STREAMLY_API_URL {e}"))?;
+        tracing::info!(api = %api_url, "stream keys checked by the API over HTTP");
+        builder = builder.validator(Arc::new(validator));
+    }
     if let Some(redis) = env("STREAMLY_REDIS_URL") {
         let bus = RedisChatBus::connect(&redis)
             .await

@@ -593,7 +593,11 @@ async fn metrics_are_prometheus_text() {
 
 #[tokio::test]
 async fn openapi_lists_every_route() {
-    let app = app();
+    // The internal endpoints are routed only with a secret.
+    let secret = streamly::core::auth::SharedSecret::parse("an-internal-secret-for-tests").expect("secret");
+    let app = app_with(Arc::new(MemoryUserStore::new()), |c| {
+        c.internal_secret = Some(secret)
+    });
     let r = app.call(Method::GET, "/api/openapi.json", None, None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body["openapi"].as_str().unwrap().starts_with("3."));

@@ -7,12 +7,14 @@
 //! | `POST/GET /api/streams`, `GET /api/streams/mine` | create, list live, list yours |
 //! | `GET/PATCH/DELETE /api/streams/{id}`, `POST /api/streams/{id}/key` | one stream; writes are owner-only (404 for others) |
 //! | `GET /health`, `GET /metrics`, `GET /api/openapi.json` | operations |
+//! | `POST /api/internal/publish`, `POST /api/internal/publish_ended` | the key check for ingest nodes (only with an internal secret) |
 //!
 //! Errors are `{"error": {"code", "message"}}` ([`ApiError`]); see `docs/api.md`.
 
 mod auth;
 mod error;
 mod health;
+mod internal;
 mod metrics;
 mod openapi;
 mod rate_limit;
@@ -27,13 +29,16 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{MethodRouter, any, delete, get, patch, post};
 use metrics_exporter_prometheus::PrometheusHandle;
+use streamly_core::auth::SharedSecret;
 use streamly_core::domain::{RoomId, StreamId, UserId};
+use streamly_core::ports::StreamKeyValidator;
 use streamly_core::services::{Accounts, Streams};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use auth::{AuthResponse, AuthUser, LoginRequest, RegisterRequest, UserView};
 pub use error::{ApiError, ApiJson, ApiResult, ErrorBody, ErrorDetail};
 pub use health::{CheckResult, Dependencies, HealthReport};
+pub use internal::{InternalGrant, InternalPublishEnded, InternalPublishRequest};
 pub use metrics::prometheus_handle;
 pub use openapi::ApiDoc;
 pub use rate_limit::{RateLimitConfig, RateLimiter};
@@ -60,6 +65,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/api/openapi.json"),
+    ("post", "/api/internal/publish"),
+    ("post", "/api/internal/publish_ended"),
 ];
 
 /// How many viewers a room has (the chat server counts them).
@@ -126,6 +133,10 @@ pub struct ApiConfig {
     pub body_limit: usize,
     /// Rate limit on register and login, per client IP.
     pub auth_rate_limit: RateLimitConfig,
+    /// The service-to-service secret (`STREAMLY_INTERNAL_SECRET`). Set, the
+    /// `/api/internal/*` key check is served to callers presenting it;
+    /// unset (the default), those paths are not routed (404).
+    pub internal_secret: Option<SharedSecret>,
 }
 
 impl ApiConfig {
@@ -136,6 +147,7 @@ impl ApiConfig {
             cors_origins: Vec::new(),
             body_limit: 64 * 1024,
             auth_rate_limit: RateLimitConfig::default(),
+            internal_secret: None,
         }
     }
 }
@@ -152,6 +164,7 @@ pub struct ApiState {
     on_scrape: Option<Arc<dyn Fn() + Send + Sync>>,
     on_delete: Option<OnDelete>,
     on_user_delete: Option<OnUserDelete>,
+    key_validator: Option<Arc<dyn StreamKeyValidator>>,
 }
 
 /// The hook [`ApiState::on_delete`] installs.
@@ -189,6 +202,7 @@ impl ApiState {
             on_scrape: None,
             on_delete: None,
             on_user_delete: None,
+            key_validator: None,
         }
     }
 
@@ -211,6 +225,15 @@ impl ApiState {
     /// closes the user's chat connections with it.
     pub fn on_user_delete(mut self, gone: impl Fn(UserId) + Send + Sync + 'static) -> Self {
         self.on_user_delete = Some(Arc::new(gone));
+        self
+    }
+}
+
+impl ApiState {
+    /// The key check `/api/internal/publish` runs (the platform passes its
+    /// `StoreKeyValidator`); without one those endpoints answer 503.
+    pub fn key_validator(mut self, validator: Arc<dyn StreamKeyValidator>) -> Self {
+        self.key_validator = Some(validator);
         self
     }
 }
@@ -241,6 +264,16 @@ pub fn router(state: ApiState, config: &ApiConfig) -> Router {
     let mut api = Router::new();
     let mut operations = Router::new();
     for (path, mut handler) in paths {
+        if path.starts_with(INTERNAL_PREFIX) {
+            // Not routed at all without a secret: the JSON 404 answers.
+            let Some(secret) = &config.internal_secret else {
+                continue;
+            };
+            handler = handler.route_layer(middleware::from_fn_with_state(
+                Arc::new(secret.clone()),
+                internal::require_secret,
+            ));
+        }
         if RATE_LIMITED.contains(&path) {
             handler = handler.route_layer(middleware::from_fn_with_state(limiter.clone(), rate_limit::limit));
         }
@@ -267,6 +300,9 @@ pub fn router(state: ApiState, config: &ApiConfig) -> Router {
         .with_state(state)
 }
 
+/// Paths served only with an internal secret, and behind it.
+const INTERNAL_PREFIX: &str = "/api/internal/";
+
 /// Paths behind the per-IP auth rate limit.
 const RATE_LIMITED: &[&str] = &["/api/auth/register", "/api/auth/login"];
 
@@ -287,6 +323,8 @@ fn endpoint(method: &str, path: &str) -> Option<MethodRouter<ApiState>> {
         ("get", "/health") => get(health::health),
         ("get", "/metrics") => get(metrics::metrics),
         ("get", "/api/openapi.json") => get(openapi::openapi_json),
+        ("post", "/api/internal/publish") => post(internal::publish),
+        ("post", "/api/internal/publish_ended") => post(internal::publish_ended),
         _ => return None,
     })
 }

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, error, health, metrics, streams};
+use super::{auth, error, health, internal, metrics, streams};
 
 /// The HLS output of a stream (served by `streamly-hls` from the stream's
 /// live window): `index.m3u8` (LL-HLS over fMP4, blocking reload),
@@ -61,6 +61,17 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "internal",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "STREAMLY_INTERNAL_SECRET, shared by the platform's services",
+                    ))
                     .build(),
             ),
         );
@@ -193,6 +204,7 @@ fn retry_after() -> utoipa::openapi::header::Header {
         streams::create, streams::list_live, streams::list_mine, streams::get,
         streams::update, streams::delete, streams::rotate_key,
         health::health, metrics::metrics, openapi_json, hls, ws,
+        internal::publish, internal::publish_ended,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &LayerResponses),
@@ -202,6 +214,7 @@ fn retry_after() -> utoipa::openapi::header::Header {
         (name = "playback", description = "HLS"),
         (name = "chat", description = "WebSocket chat"),
         (name = "operations", description = "Health, metrics, this document"),
+        (name = "internal", description = "Service to service: the key check ingest nodes ask (served only with STREAMLY_INTERNAL_SECRET set)"),
     )
 )]
 pub struct ApiDoc;
