@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The ingest ladder of issue 12: rtmp_load against Streamly's rtmp_to_hls and
+# nginx-rtmp (one worker, hls on), alternating, one run per rung and server.
+#
+#   cargo build --release --example rtmp_to_hls --example rtmp_load
+#   examples/rtmp_load/ladder.sh "100 500 1000 2000 5000" 45
+#
+# Needs /tmp/load360.flv (the ffmpeg command in main.rs, -t 120) and the
+# Debian packages nginx and libnginx-mod-rtmp. Everything goes under
+# $WORK (default /tmp/rtmp_ladder); segments are written to disk by both.
+set -euo pipefail
+RUNGS=${1:-"100 500 1000 2000"}
+DURATION=${2:-45}
+FLV=${FLV:-/tmp/load360.flv}
+WORK=${WORK:-/tmp/rtmp_ladder}
+BIN=${BIN:-target/release/examples}
+ulimit -n "$(ulimit -Hn)"
+mkdir -p "$WORK"
+
+keys() { # STREAMLY_STREAM_KEYS for publishers 1..N: s1=k1,s2=k2,...
+  seq 1 "$1" | sed 's/.*/s&=k&/' | paste -sd, -
+}
+
+streamly() {
+  local n=$1
+  rm -rf "$WORK/streamly" && mkdir -p "$WORK/streamly"
+  STREAMLY_STREAM_KEYS=$(keys "$n") STREAMLY_SEGMENT_DIR="$WORK/streamly" \
+    STREAMLY_RTMP_ADDR=127.0.0.1:11935 STREAMLY_HTTP_ADDR=127.0.0.1:18000 RUST_LOG=warn \
+    "$BIN/rtmp_to_hls" 2>"$WORK/streamly.log" &
+  local pid=$!
+  sleep 1
+  echo "== streamly $n"
+  "$BIN/rtmp_load" --url rtmp://127.0.0.1:11935/live --key-prefix k --publishers "$n" \
+    --duration "$DURATION" --flv "$FLV" --server-pid "$pid" || true
+  kill "$pid"; wait "$pid" || true
+}
+
+nginx_rtmp() {
+  local n=$1
+  rm -rf "$WORK/nginx" && mkdir -p "$WORK/nginx/hls" && chmod 777 "$WORK/nginx/hls"
+  cat >"$WORK/nginx/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+worker_processes 1;
+worker_rlimit_nofile 65536;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 20000; }
+rtmp {
+  server {
+    listen 127.0.0.1:11936;
+    chunk_size 4096;
+    application live {
+      live on;
+      hls on;
+      hls_path $WORK/nginx/hls;
+      hls_fragment 2s;
+      hls_playlist_length 20s;
+    }
+  }
+}
+CONF
+  nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" 2>>"$WORK/nginx/error.log" &
+  local master=$!
+  sleep 1
+  local workers
+  workers=$(pgrep -P "$master" | sed 's/^/--server-pid /' | paste -sd' ' -)
+  echo "== nginx-rtmp $n"
+  # shellcheck disable=SC2086
+  "$BIN/rtmp_load" --url rtmp://127.0.0.1:11936/live --key-prefix k --publishers "$n" \
+    --duration "$DURATION" --flv "$FLV" $workers || true
+  kill -QUIT "$master"; wait "$master" || true
+}
+
+for n in $RUNGS; do
+  streamly "$n"
+  nginx_rtmp "$n"
+done
