@@ -210,9 +210,11 @@ impl PlatformBuilder {
                 stream_store.set_live(&stream.id, None).await?;
             }
         }
-        let validator = self
-            .validator
-            .unwrap_or_else(|| Arc::new(StoreKeyValidator::new(streams.clone(), config.rtmp.apps.clone())));
+        // The store's key check: the RTMP server's unless another validator
+        // was given, and always the one `/api/internal/publish` answers with.
+        let store_validator: Arc<dyn StreamKeyValidator> =
+            Arc::new(StoreKeyValidator::new(streams.clone(), config.rtmp.apps.clone()));
+        let validator = self.validator.unwrap_or_else(|| Arc::clone(&store_validator));
         let rtmp = RtmpServer::bind(config.rtmp_addr, config.rtmp.clone(), validator)?;
         // A public RTMP URL with port 0 (tests binding port 0) gets the real port.
         let mut config = config;
@@ -270,6 +272,7 @@ impl PlatformBuilder {
             config.api.urls.clone(),
             dependencies,
         )
+        .key_validator(store_validator)
         .on_scrape(move || {
             metrics::gauge!("streamly_chat_connections").set(scrape_chat.connections() as f64);
             metrics::gauge!("streamly_ingest_live_streams").set(scrape_hub.live_streams().len() as f64);
