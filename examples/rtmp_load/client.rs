@@ -177,7 +177,11 @@ async fn try_publish(
                 sock.set_nonblocking(true)?;
                 return Ok(sock);
             }
-            if name == "_error" || code.contains("Rejected") || code.contains("BadName") || code.contains("Failed") {
+            if name == "_error"
+                || code.contains("Rejected")
+                || code.contains("BadName")
+                || code.contains("Failed")
+            {
                 bail!("{name} {code}");
             }
         }
@@ -223,9 +227,24 @@ fn publish_commands(app: &str, key: &str) -> anyhow::Result<Vec<u8>> {
         ("tcUrl".into(), s(&format!("rtmp://127.0.0.1/{app}"))),
     ]);
     command(&mut enc, 0, &[s("connect"), n(1.0), connect], &mut out)?;
-    command(&mut enc, 0, &[s("releaseStream"), n(2.0), Amf0Value::Null, s(key)], &mut out)?;
-    command(&mut enc, 0, &[s("FCPublish"), n(3.0), Amf0Value::Null, s(key)], &mut out)?;
-    command(&mut enc, 0, &[s("createStream"), n(4.0), Amf0Value::Null], &mut out)?;
+    command(
+        &mut enc,
+        0,
+        &[s("releaseStream"), n(2.0), Amf0Value::Null, s(key)],
+        &mut out,
+    )?;
+    command(
+        &mut enc,
+        0,
+        &[s("FCPublish"), n(3.0), Amf0Value::Null, s(key)],
+        &mut out,
+    )?;
+    command(
+        &mut enc,
+        0,
+        &[s("createStream"), n(4.0), Amf0Value::Null],
+        &mut out,
+    )?;
     command(
         &mut enc,
         MSID,

@@ -30,8 +30,9 @@ streamly() {
   local pid=$!
   sleep 1
   echo "== streamly $n"
+  # shellcheck disable=SC2086
   "$BIN/rtmp_load" --url rtmp://127.0.0.1:11935/live --key-prefix k --publishers "$n" \
-    --duration "$DURATION" --flv "$FLV" --server-pid "$pid" || true
+    --duration "$DURATION" --flv "$FLV" ${LOAD_ARGS:-} --server-pid "$pid" || true
   kill "$pid"; wait "$pid" || true
 }
 
@@ -66,9 +67,9 @@ CONF
   local workers
   workers=$(pgrep -P "$master" | sed 's/^/--server-pid /' | paste -sd' ' -)
   echo "== nginx-rtmp $n"
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2086 # word splitting of $workers and $LOAD_ARGS is wanted
   "$BIN/rtmp_load" --url rtmp://127.0.0.1:11936/live --key-prefix k --publishers "$n" \
-    --duration "$DURATION" --flv "$FLV" $workers || true
+    --duration "$DURATION" --flv "$FLV" ${LOAD_ARGS:-} $workers || true
   kill -QUIT "$master"; wait "$master" || true
 }
 

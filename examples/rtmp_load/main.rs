@@ -116,7 +116,11 @@ fn ms(d: Duration) -> f64 {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
-    let target = Arc::new(Target::parse(&get(&a, "url", "rtmp://127.0.0.1:1935/live".to_owned())?)?);
+    let target = Arc::new(Target::parse(&get(
+        &a,
+        "url",
+        "rtmp://127.0.0.1:1935/live".to_owned(),
+    )?)?);
     let prefix: String = get(&a, "key-prefix", "k".to_owned())?;
     let publishers: usize = get(&a, "publishers", 100)?;
     let duration: f64 = get(&a, "duration", 30.0)?;
@@ -153,7 +157,10 @@ async fn main() -> anyhow::Result<()> {
     )?));
     let base = usage_sum(&pids);
 
-    println!("publishing {publishers} streams to {}/{} …", target.addr, target.app);
+    println!(
+        "publishing {publishers} streams to {}/{} …",
+        target.addr, target.app
+    );
     let counts = Arc::new(Counts::default());
     let gate = Arc::new(Semaphore::new(concurrency.max(1)));
     let t0 = Instant::now();
@@ -223,9 +230,7 @@ async fn main() -> anyhow::Result<()> {
     let behind = lags.iter().filter(|l| **l > Duration::from_secs(1)).count();
     let closed = results.iter().filter(|r| r.closed).count();
     let finished = results.iter().filter(|r| r.finished).count();
-    println!(
-        "measured {window:.1} s: closed by the server {closed}, media ended early {finished}"
-    );
+    println!("measured {window:.1} s: closed by the server {closed}, media ended early {finished}");
     println!(
         "lag behind schedule (each publisher's worst): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; more than 1 s behind: {behind}",
         ms(quantile(&lags, 0.5)),
