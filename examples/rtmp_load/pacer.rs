@@ -117,7 +117,7 @@ fn run(
         let measure = measuring.load(Ordering::Relaxed);
         // About once a second, drain what the servers sent (acknowledgements,
         // pings) and notice closed connections.
-        let drain = ticks % (1000 / tick.as_millis().max(1) as u64).max(1) == 0;
+        let drain = ticks.is_multiple_of((1000 / tick.as_millis().max(1) as u64).max(1));
         for p in pubs.iter_mut().filter(|p| !p.closed) {
             step(p, now, media, measure);
             if drain && !p.closed {
