@@ -426,6 +426,16 @@ async fn openapi_documents_every_status_and_the_text_rules() {
         ("get", "/health", &[&["200", "503"]]),
         ("get", "/metrics", &[&["200"]]),
         ("get", "/api/openapi.json", &[&["200"]]),
+        (
+            "post",
+            "/api/internal/publish",
+            &[&body, &["200", "401", "403", "404", "503"]],
+        ),
+        (
+            "post",
+            "/api/internal/publish_ended",
+            &[&body, &write, &["204", "401", "404", "503"]],
+        ),
     ];
     assert_eq!(expected.len(), api::ROUTES.len());
     for (method, path, groups) in expected {
