@@ -189,7 +189,7 @@ impl StreamTask<'_> {
                         self.stats.bytes += segment.len as u64;
                         if self.ctx.sink.is_some() {
                             let name = segment_name(self.window.token(), segment.msn);
-                            self.persist(Job::Segment, &name, segment.bytes().clone());
+                            self.persist(Job::Segment, &name, segment.concatenated());
                             if let Some(text) = self.window.plain_playlist() {
                                 self.persist(Job::Playlist, MEDIA_PLAYLIST, text);
                             }

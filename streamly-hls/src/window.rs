@@ -64,18 +64,29 @@ pub struct SegmentEntry {
 
 impl SegmentEntry {
     /// The segment's bytes in one buffer: its parts, concatenated the first
-    /// time they are asked for (by the first viewer of the whole segment, or
-    /// by persistence) and shared from then on. Sent as one buffer, a
+    /// time a viewer asks for them, and shared from then on. Sent as one buffer, a
     /// response costs one `writev`; sent part by part, hyper writes each
     /// part with its own.
     pub fn bytes(&self) -> &Bytes {
-        self.contiguous.get_or_init(|| {
-            let mut data = BytesMut::with_capacity(self.len);
-            for part in &self.parts {
-                data.extend_from_slice(&part.data);
-            }
-            data.freeze()
-        })
+        self.contiguous.get_or_init(|| self.concatenate())
+    }
+
+    /// The segment's bytes in one buffer, without keeping it: for a one-off
+    /// reader (persistence), so the window does not hold every segment
+    /// twice. Shares the cached buffer when a viewer already made it.
+    pub fn concatenated(&self) -> Bytes {
+        self.contiguous
+            .get()
+            .cloned()
+            .unwrap_or_else(|| self.concatenate())
+    }
+
+    fn concatenate(&self) -> Bytes {
+        let mut data = BytesMut::with_capacity(self.len);
+        for part in &self.parts {
+            data.extend_from_slice(&part.data);
+        }
+        data.freeze()
     }
 }
 
