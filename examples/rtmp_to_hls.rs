@@ -13,7 +13,10 @@
 //!   `demo` publishes with key `secret1` and plays at `/hls/demo/index.m3u8`.
 //! - `STREAMLY_RTMP_ADDR` (default `0.0.0.0:1935`), `STREAMLY_HTTP_ADDR`
 //!   (default `0.0.0.0:8000`).
-//! - `STREAMLY_SEGMENT_DIR` — write segments there; in memory if unset.
+//! - `STREAMLY_SEGMENT_DIR` — also persist segments there (viewers are
+//!   served from memory either way).
+//! - `STREAMLY_RTMP_MAX_CONNECTIONS` — RTMP connections at once (default
+//!   1000; at most the RTMP share of the file-descriptor budget).
 //!
 //! Ctrl-C or SIGTERM shuts down gracefully: publishers are closed and every
 //! live playlist gets `EXT-X-ENDLIST` before the process exits; HTTP
@@ -70,6 +73,9 @@ async fn main() -> anyhow::Result<()> {
     let publisher = Arc::new(publisher);
 
     let mut rtmp_config = RtmpConfig::default();
+    if let Ok(max) = std::env::var("STREAMLY_RTMP_MAX_CONNECTIONS") {
+        rtmp_config.max_connections = max.parse().context("STREAMLY_RTMP_MAX_CONNECTIONS")?;
+    }
     rtmp_config.max_connections = rtmp_config.max_connections.min(budget.rtmp).max(1);
     let limits = HttpLimits::default().within_fd_budget(budget.http);
     tracing::info!(
