@@ -38,10 +38,13 @@ use streamly_core::domain::{UserId, Username};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::proc_usage::proc_usage;
 use crate::reader::Readers;
 
 mod floor_server;
 mod histogram;
+#[path = "../common/proc_usage.rs"]
+mod proc_usage;
 mod reader;
 
 struct Stats {
@@ -72,25 +75,6 @@ where
         Some(v) => v.parse().map_err(|e| anyhow::anyhow!("--{k}: {e}")),
         None => Ok(default),
     }
-}
-
-/// (RSS bytes, CPU seconds) of a process, from /proc.
-fn proc_usage(pid: u32) -> Option<(u64, f64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kb: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    // Linux reports CPU time in clock ticks of 1/100 s (USER_HZ).
-    Some((rss_kb * 1024, (utime + stime) / 100.0))
 }
 
 /// Opens one listening client and hands it to the readers.

@@ -40,9 +40,12 @@ use tokio::sync::Semaphore;
 
 use crate::client::{Media, Outcome, Target};
 use crate::pacer::Pacers;
+use crate::proc_usage::proc_usage;
 
 mod client;
 mod pacer;
+#[path = "../common/proc_usage.rs"]
+mod proc_usage;
 
 /// `--name value` pairs, in order (a name may repeat).
 fn args() -> anyhow::Result<Vec<(String, String)>> {
@@ -68,29 +71,10 @@ where
     }
 }
 
-/// (RSS bytes, CPU seconds) of a process, from /proc (`self` for this one).
-fn proc_usage(pid: &str) -> Option<(u64, f64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kb: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    // Linux reports CPU time in clock ticks of 1/100 s (USER_HZ).
-    Some((rss_kb * 1024, (utime + stime) / 100.0))
-}
-
 /// Summed over `pids`.
 fn usage_sum(pids: &[String]) -> Option<(u64, f64)> {
     pids.iter()
-        .map(|p| proc_usage(p))
+        .map(proc_usage)
         .try_fold((0, 0.0), |(r, c), u| u.map(|(r2, c2)| (r + r2, c + c2)))
 }
 
