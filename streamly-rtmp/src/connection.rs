@@ -325,6 +325,9 @@ impl Connection {
             }
             Err(e) => {
                 self.bad_frames += 1;
+                if let Some(p) = &self.publisher {
+                    p.dropped_frame();
+                }
                 // First and then every 100th: a broken encoder must not flood logs.
                 if self.bad_frames % 100 == 1 {
                     warn!(error = %e, bad_frames = self.bad_frames, "malformed {kind} tag dropped");

@@ -37,13 +37,22 @@
 //! stream; [`StreamHub::is_live`] tells the two apart), counted in
 //! [`StreamHub::dropped_subscribers`] and logged. The publisher never waits
 //! for a subscriber, so one slow consumer never stalls any stream's ingest.
+//!
+//! ## Health
+//!
+//! Each live stream keeps a [`StreamHealth`] that every forwarded frame
+//! updates under the lock `forward` already holds: O(1), no copy, no
+//! allocation (see `streamly_core::media::StreamHealth`). The arrival time
+//! is read here, the one clock call per frame. [`StreamHub::health`]
+//! reports it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use streamly_core::domain::StreamId;
-use streamly_core::media::MediaFrame;
+use streamly_core::media::{HealthReport, HealthThresholds, MediaFrame, StreamHealth};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -121,7 +130,7 @@ fn config_kind(frame: &MediaFrame) -> Option<u8> {
 }
 
 /// One live stream's fan-out state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct LiveStream {
     subscribers: Vec<mpsc::Sender<MediaFrame>>,
     /// The latest configuration frames.
@@ -138,6 +147,25 @@ struct LiveStream {
     closed: bool,
     /// Cancelled by [`StreamHub::disconnect`]: the publisher's connection ends.
     kick: CancellationToken,
+    /// What the dashboard shows, updated by every frame.
+    health: StreamHealth,
+}
+
+impl LiveStream {
+    fn new(subscribers: Vec<mpsc::Sender<MediaFrame>>, kick: CancellationToken, started: Instant) -> Self {
+        Self {
+            subscribers,
+            current: Replay::default(),
+            gop_start: Replay::default(),
+            gop: Vec::new(),
+            gop_bytes: 0,
+            gop_overflow: false,
+            seen_keyframe: false,
+            closed: false,
+            kick,
+            health: StreamHealth::new(started),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -221,6 +249,14 @@ impl StreamHub {
         true
     }
 
+    /// The health of a live stream's ingest now (see the module docs),
+    /// with warnings raised at `limits`; `None` if the stream is not live.
+    pub fn health(&self, stream: &StreamId, limits: &HealthThresholds) -> Option<HealthReport> {
+        let live = lock(&self.inner.streams).get(stream).cloned()?;
+        let live = lock(&live);
+        Some(live.health.snapshot(Instant::now(), limits))
+    }
+
     /// Subscribes to a live stream's frames: the replayed state first (see
     /// the module docs), then live frames. `None` if the stream is not live.
     /// The receiver yields `None` when the publish ends (or when this
@@ -294,11 +330,11 @@ impl StreamHub {
                 return Err(AlreadyLive);
             }
             let subscribers = lock(&self.inner.waiting).remove(stream_id).unwrap_or_default();
-            let live = Arc::new(Mutex::new(LiveStream {
+            let live = Arc::new(Mutex::new(LiveStream::new(
                 subscribers,
-                kick: kick.clone(),
-                ..LiveStream::default()
-            }));
+                kick.clone(),
+                Instant::now(),
+            )));
             streams.insert(stream_id.clone(), Arc::clone(&live));
             live
         };
@@ -347,6 +383,7 @@ impl Publisher {
         let cache_max = self.hub.inner.gop_cache_bytes;
         let mut live = lock(&self.live);
         let live = &mut *live;
+        live.health.observe(&frame, Instant::now());
         match &frame {
             MediaFrame::Metadata(_) => live.current.metadata = Some(frame.clone()),
             MediaFrame::VideoConfig(_) => live.current.video_config = Some(frame.clone()),
@@ -388,15 +425,23 @@ impl Publisher {
         }
         let stream_id = &self.stream_id;
         let dropped = &self.hub.inner.dropped;
+        let health = &mut live.health;
         live.subscribers.retain(|tx| match tx.try_send(frame.clone()) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
+                health.dropped_subscriber();
                 let total = dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 tracing::warn!(%stream_id, dropped_total = total, "slow subscriber dropped (channel full)");
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         });
+    }
+
+    /// Counts a frame the connection dropped (a malformed tag) in the
+    /// stream's health.
+    pub(crate) fn dropped_frame(&self) {
+        lock(&self.live).health.dropped_frame(Instant::now());
     }
 
     /// Unregisters the stream: `is_live` turns false and subscribers'

@@ -12,9 +12,13 @@ mod avc;
 mod error;
 mod flv;
 mod frame;
+mod health;
 
 pub use aac::AacConfig;
 pub use avc::AvcConfig;
 pub use error::MediaError;
 pub use flv::{FlvReader, FlvTag, FlvTagKind, parse_audio_tag, parse_video_tag};
 pub use frame::{AudioFrame, MediaFrame, StreamMetadata, VideoFrame};
+pub use health::{
+    AudioHealth, HealthReport, HealthThresholds, HealthWarning, HealthWarningCode, StreamHealth, VideoHealth,
+};

@@ -228,3 +228,27 @@ fn config_frames_count_against_the_cache_bound() {
     );
     assert!(live.gop.is_empty() && live.gop_bytes == 0);
 }
+
+#[test]
+fn health_follows_the_forwarded_frames_and_ends_with_the_publish() {
+    let hub = StreamHub::new(4, 1 << 20);
+    let limits = HealthThresholds::default();
+    assert!(hub.health(&id("a"), &limits).is_none());
+    let mut p = hub.register(&id("a"), 1, "live").unwrap();
+    let _slow = hub.subscribe(&id("a")).unwrap();
+    p.forward(aac());
+    for i in 0..10 {
+        p.forward(video(i * 40, i == 0, 100));
+        p.forward(audio(i * 23));
+    }
+    p.dropped_frame();
+    let r = hub.health(&id("a"), &limits).unwrap();
+    let (video, audio) = (r.video.unwrap(), r.audio.unwrap());
+    assert_eq!((video.frames, audio.frames), (10, 10));
+    assert_eq!(audio.sample_rate, Some(44100));
+    assert_eq!(r.dropped_frames, 1);
+    // The subscriber never read: its 4 + 1 slots filled, then it was cut off.
+    assert_eq!(r.dropped_subscribers, 1);
+    p.close();
+    assert!(hub.health(&id("a"), &limits).is_none());
+}
