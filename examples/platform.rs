@@ -14,6 +14,7 @@
 //! | `STREAMLY_DATABASE_URL` | `sqlite://streamly.db` | `sqlite://…` or `postgres://…` |
 //! | `STREAMLY_REDIS_URL` | unset: in-memory chat bus | `redis://host:6379` to share chat across nodes |
 //! | `STREAMLY_SEGMENT_DIR` | unset: segments in memory | directory for HLS segments and playlists |
+//! | `STREAMLY_SEGMENT_STORE` | unset: segments in memory | `s3://bucket/prefix`: segments and playlists in S3 or an S3-compatible store, configured by `AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ALLOW_HTTP` (not with `STREAMLY_SEGMENT_DIR`; see docs/operations.md) |
 //! | `STREAMLY_PUBLIC_URL` | `http://localhost:<http port>` | base URL handed out in API answers |
 //! | `STREAMLY_RTMP_PUBLIC_URL` | `rtmp://<public host>:<rtmp port>/live` | RTMP URL handed out |
 //! | `STREAMLY_JWT_SECRET` | generated once, kept beside the database | token signing secret (≥ 32 bytes) |
@@ -38,8 +39,9 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use streamly::api::PublicUrls;
 use streamly::chat::redis::{RedisChatBus, RedisModerationStore};
-use streamly::core::adapters::FsSegmentSink;
 use streamly::core::adapters::sql;
+use streamly::core::adapters::{FsSegmentSink, ObjectStoreSegmentSink, ObjectStoreSinkConfig};
+use streamly::core::ports::SegmentSink;
 use streamly::web::UiConfig;
 use streamly::webhooks::WebhookConfig;
 use streamly::{Platform, PlatformConfig};
@@ -275,14 +277,33 @@ async fn main() -> Result<()> {
     } else {
         tracing::info!("chat bus: in memory (set STREAMLY_REDIS_URL to share chat across nodes)");
     }
-    if let Some(dir) = env("STREAMLY_SEGMENT_DIR") {
-        let sink = FsSegmentSink::open(&dir)
-            .await
-            .with_context(|| format!("segment directory {dir}"))?;
-        builder = builder.segments(Arc::new(sink));
-        tracing::info!(dir = %dir, "HLS segments on disk");
-    } else {
-        tracing::info!("HLS segments in memory (set STREAMLY_SEGMENT_DIR to keep them on disk)");
+    match (env("STREAMLY_SEGMENT_DIR"), env("STREAMLY_SEGMENT_STORE")) {
+        (Some(_), Some(_)) => {
+            bail!("set STREAMLY_SEGMENT_DIR or STREAMLY_SEGMENT_STORE, not both")
+        }
+        (Some(dir), None) => {
+            let sink = FsSegmentSink::open(&dir)
+                .await
+                .with_context(|| format!("segment directory {dir}"))?;
+            builder = builder.segments(Arc::new(sink));
+            tracing::info!(dir = %dir, "HLS segments on disk");
+        }
+        (None, Some(url)) => {
+            // Endpoint, keys, region and AWS_ALLOW_HTTP come from the AWS_*
+            // variables; timeouts and retries are sized for live segments.
+            let sink = ObjectStoreSegmentSink::from_url(&url, &ObjectStoreSinkConfig::default())
+                .with_context(|| format!("STREAMLY_SEGMENT_STORE {url}"))?;
+            // A wrong bucket or key is the usual mistake: refuse to start
+            // rather than lose every segment quietly.
+            sink.ping()
+                .await
+                .with_context(|| format!("STREAMLY_SEGMENT_STORE {url} is not usable"))?;
+            builder = builder.segments(Arc::new(sink));
+            tracing::info!(store = %url, "HLS segments in an object store");
+        }
+        (None, None) => tracing::info!(
+            "HLS segments in memory (set STREAMLY_SEGMENT_DIR or STREAMLY_SEGMENT_STORE to keep them)"
+        ),
     }
     let platform = builder.build().await?;
     let http = tokio::net::TcpListener::bind(http_addr)
