@@ -273,6 +273,13 @@ impl PlatformBuilder {
             dependencies,
         )
         .key_validator(store_validator)
+        .stream_health({
+            // The hub answers for the streams this node ingests; keyframe
+            // warnings at twice the HLS segment target.
+            let hub = hub.clone();
+            let limits = streamly_core::media::HealthThresholds::for_segment(config.hls.segment_duration);
+            Arc::new(move |id: &streamly_core::domain::StreamId| hub.health(id, &limits))
+        })
         .on_scrape(move || {
             metrics::gauge!("streamly_chat_connections").set(scrape_chat.connections() as f64);
             metrics::gauge!("streamly_ingest_live_streams").set(scrape_hub.live_streams().len() as f64);

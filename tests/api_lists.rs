@@ -423,6 +423,11 @@ async fn openapi_documents_every_status_and_the_text_rules() {
             "/api/streams/{id}/key",
             &[&signed_in, &write, &["200", "404"]],
         ),
+        (
+            "get",
+            "/api/streams/{id}/health",
+            &[&signed_in, &["200", "404", "409"]],
+        ),
         ("get", "/health", &[&["200", "503"]]),
         ("get", "/metrics", &[&["200"]]),
         ("get", "/api/openapi.json", &[&["200"]]),

@@ -50,6 +50,10 @@ pub enum ApiError {
         /// The per-user limit.
         limit: u32,
     },
+    /// The stream exists but is not live (on this node), so it has no
+    /// live figures (409, `not_live`).
+    #[error("the stream is not live")]
+    NotLive,
     /// The body is larger than the configured cap (413).
     #[error("request body is too large")]
     PayloadTooLarge,
@@ -126,7 +130,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) | Self::StreamLimit { .. } => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::StreamLimit { .. } | Self::NotLive => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -146,6 +150,7 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict(_) => "conflict",
             Self::StreamLimit { .. } => "stream_limit",
+            Self::NotLive => "not_live",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unprocessable { .. } => "validation_failed",

@@ -6,6 +6,7 @@
 //! | `GET /api/auth/me`, `DELETE /api/auth/me` | the token's user; delete the account and its streams |
 //! | `POST/GET /api/streams`, `GET /api/streams/mine` | create, list live, list yours |
 //! | `GET/PATCH/DELETE /api/streams/{id}`, `POST /api/streams/{id}/key` | one stream; writes are owner-only (404 for others) |
+//! | `GET /api/streams/{id}/health` | a live stream's ingest health, owner-only (409 `not_live` when offline) |
 //! | `GET /health`, `GET /metrics`, `GET /api/openapi.json` | operations |
 //! | `POST /api/internal/publish`, `POST /api/internal/publish_ended` | the key check for ingest nodes (only with an internal secret) |
 //!
@@ -19,6 +20,7 @@ mod metrics;
 mod openapi;
 mod rate_limit;
 mod security;
+mod stream_health;
 mod streams;
 
 use std::collections::BTreeMap;
@@ -43,6 +45,9 @@ pub use metrics::prometheus_handle;
 pub use openapi::ApiDoc;
 pub use rate_limit::{RateLimitConfig, RateLimiter};
 pub use security::{OriginPolicy, content_security_policy};
+pub use stream_health::{
+    AudioHealthView, HealthWarningView, StreamHealthSource, StreamHealthView, VideoHealthView,
+};
 pub use streams::{
     CreatedStreamResponse, OwnedStreamView, OwnerView, RotatedKeyResponse, StreamTitleRequest, StreamView,
 };
@@ -62,6 +67,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/streams/{id}"),
     ("delete", "/api/streams/{id}"),
     ("post", "/api/streams/{id}/key"),
+    ("get", "/api/streams/{id}/health"),
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/api/openapi.json"),
@@ -165,6 +171,7 @@ pub struct ApiState {
     on_delete: Option<OnDelete>,
     on_user_delete: Option<OnUserDelete>,
     key_validator: Option<Arc<dyn StreamKeyValidator>>,
+    stream_health: Option<stream_health::SharedHealthSource>,
 }
 
 /// The hook [`ApiState::on_delete`] installs.
@@ -203,6 +210,7 @@ impl ApiState {
             on_delete: None,
             on_user_delete: None,
             key_validator: None,
+            stream_health: None,
         }
     }
 
@@ -234,6 +242,13 @@ impl ApiState {
     /// `StoreKeyValidator`); without one those endpoints answer 503.
     pub fn key_validator(mut self, validator: Arc<dyn StreamKeyValidator>) -> Self {
         self.key_validator = Some(validator);
+        self
+    }
+
+    /// Where `GET /api/streams/{id}/health` reads live figures (the
+    /// platform: its RTMP hub); without one every stream is `not_live`.
+    pub fn stream_health(mut self, source: Arc<dyn StreamHealthSource>) -> Self {
+        self.stream_health = Some(source);
         self
     }
 }
@@ -320,6 +335,7 @@ fn endpoint(method: &str, path: &str) -> Option<MethodRouter<ApiState>> {
         ("patch", "/api/streams/{id}") => patch(streams::update),
         ("delete", "/api/streams/{id}") => delete(streams::delete),
         ("post", "/api/streams/{id}/key") => post(streams::rotate_key),
+        ("get", "/api/streams/{id}/health") => get(stream_health::health),
         ("get", "/health") => get(health::health),
         ("get", "/metrics") => get(metrics::metrics),
         ("get", "/api/openapi.json") => get(openapi::openapi_json),

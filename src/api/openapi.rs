@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, error, health, internal, metrics, streams};
+use super::{auth, error, health, internal, metrics, stream_health, streams};
 
 /// The HLS output of a stream (served by `streamly-hls` from the stream's
 /// live window): `index.m3u8` (LL-HLS over fMP4, blocking reload),
@@ -202,7 +202,7 @@ fn retry_after() -> utoipa::openapi::header::Header {
     paths(
         auth::register, auth::login, auth::me, auth::delete_me,
         streams::create, streams::list_live, streams::list_mine, streams::get,
-        streams::update, streams::delete, streams::rotate_key,
+        streams::update, streams::delete, streams::rotate_key, stream_health::health,
         health::health, metrics::metrics, openapi_json, hls, ws,
         internal::publish, internal::publish_ended,
     ),

@@ -1,0 +1,327 @@
+//! `GET /api/streams/{id}/health` as a streamer sees it: the real platform
+//! on port 0, ffmpeg publishing, the figures checked against ffprobe's
+//! reading of the same input; a 6 s GOP, an audio-only and a video-only
+//! publish raise their warnings.
+#![allow(clippy::unwrap_used)]
+
+mod platform_support;
+
+use std::time::Duration;
+
+use platform_support::{Running, fixture, have, http, publish, unique, wait_for};
+use serde_json::{Value, json};
+
+/// Whether ffmpeg and ffprobe are there; under `CI=true` they must be.
+fn tools() -> bool {
+    if have("ffmpeg") && have("ffprobe") {
+        return true;
+    }
+    // Under CI every oracle must run: a missing one fails the test.
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true: a test cannot skip"
+    );
+    eprintln!("skipping: ffmpeg/ffprobe not on PATH");
+    false
+}
+
+/// A signed-in streamer with one stream.
+struct Streamer {
+    token: String,
+    id: String,
+    publish_url: String,
+}
+
+async fn streamer(base: &str) -> Streamer {
+    let name = format!("s{}", unique());
+    let r = http(
+        "POST",
+        &format!("{base}/api/auth/register"),
+        None,
+        Some(json!({"username": name, "email": format!("{name}@example.com"), "password": "correct horse"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let token = r.body["token"].as_str().unwrap().to_owned();
+    let r = http(
+        "POST",
+        &format!("{base}/api/streams"),
+        Some(&token),
+        Some(json!({"title": "Health check"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    Streamer {
+        token,
+        id: r.body["id"].as_str().unwrap().to_owned(),
+        publish_url: format!(
+            "{}/{}",
+            r.body["rtmp_url"].as_str().unwrap(),
+            r.body["stream_key"].as_str().unwrap()
+        ),
+    }
+}
+
+/// Polls the health endpoint until `ready` accepts a 200 answer.
+async fn health_when(base: &str, s: &Streamer, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let url = format!("{base}/api/streams/{}/health", s.id);
+    wait_for(what, Duration::from_secs(30), || async {
+        let r = http("GET", &url, Some(&s.token), None).await;
+        (r.status == 200 && ready(&r.body)).then_some(r.body)
+    })
+    .await
+}
+
+/// ffmpeg encoding lavfi sources in real time to `url` (`args` between
+/// the common head and the FLV output).
+fn encode(args: &[&str], url: &str) -> tokio::process::Child {
+    tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error"])
+        .args(args)
+        .args(["-f", "flv", url])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg starts")
+}
+
+const TESTSRC: &[&str] = &["-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"];
+const SINE: &[&str] = &["-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"];
+const X264: &[&str] = &[
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-pix_fmt",
+    "yuv420p",
+    "-sc_threshold",
+    "0",
+];
+
+fn codes(health: &Value) -> Vec<String> {
+    health["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// What ffprobe reads in the fixture: per-track kbit/s from the packet
+/// sizes, the frame rate, and the first keyframe interval.
+struct Probe {
+    video_kbps: f64,
+    audio_kbps: f64,
+    fps: f64,
+    keyframe_interval_s: f64,
+}
+
+async fn probe_fixture() -> Probe {
+    let out = tokio::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=codec_type,size,pts_time,flags",
+        ])
+        .args(["-show_entries", "format=duration", "-of", "json", &fixture()])
+        .output()
+        .await
+        .expect("ffprobe runs");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("ffprobe JSON");
+    let duration: f64 = v["format"]["duration"].as_str().unwrap().parse().unwrap();
+    let packets = v["packets"].as_array().unwrap();
+    let bytes = |kind: &str| -> f64 {
+        packets
+            .iter()
+            .filter(|p| p["codec_type"] == kind)
+            .map(|p| p["size"].as_str().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    let video: Vec<&Value> = packets.iter().filter(|p| p["codec_type"] == "video").collect();
+    let keyframes: Vec<f64> = video
+        .iter()
+        .filter(|p| p["flags"].as_str().unwrap().starts_with('K'))
+        .map(|p| p["pts_time"].as_str().unwrap().parse().unwrap())
+        .collect();
+    Probe {
+        video_kbps: bytes("video") * 8.0 / 1000.0 / duration,
+        audio_kbps: bytes("audio") * 8.0 / 1000.0 / duration,
+        fps: video.len() as f64 / duration,
+        keyframe_interval_s: keyframes[1] - keyframes[0],
+    }
+}
+
+fn within(what: &str, got: &Value, want: f64, tolerance: f64) {
+    let got = got
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what}: not a number: {got}"));
+    assert!(
+        (got - want).abs() <= tolerance,
+        "{what}: {got} is not within {tolerance} of {want}"
+    );
+    eprintln!("{what}: measured {got}, expected {want:.2}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixture_figures_match_ffprobe_and_only_the_owner_sees_them() {
+    if !tools() {
+        return;
+    }
+    let want = probe_fixture().await;
+    let app = Running::start(None).await;
+    let base = app.base.clone();
+    let s = streamer(&base).await;
+    let url = format!("{base}/api/streams/{}/health", s.id);
+
+    // Not live yet.
+    let r = http("GET", &url, Some(&s.token), None).await;
+    assert_eq!(
+        (r.status, &r.body["error"]["code"]),
+        (409, &json!("not_live")),
+        "{}",
+        r.text
+    );
+
+    let mut ffmpeg = publish(&s.publish_url, false);
+    let h = health_when(&base, &s, "six seconds of health figures", |h| {
+        h["uptime_s"].as_f64().unwrap_or(0.0) >= 6.0
+    })
+    .await;
+    eprintln!("health: {h:#}");
+    let video = &h["video"];
+    assert_eq!(video["codec"], "h264");
+    assert_eq!(video["profile"], "High");
+    assert_eq!((&video["width"], &video["height"]), (&json!(320), &json!(240)));
+    within("fps", &video["fps"], want.fps, want.fps * 0.10);
+    within(
+        "video kbit/s",
+        &video["bitrate_kbps"],
+        want.video_kbps,
+        want.video_kbps * 0.35,
+    );
+    within(
+        "keyframe interval",
+        &video["keyframe_interval_s"],
+        want.keyframe_interval_s,
+        0.2,
+    );
+    let audio = &h["audio"];
+    assert_eq!(
+        (&audio["codec"], &audio["profile"]),
+        (&json!("aac"), &json!("LC"))
+    );
+    assert_eq!(
+        (&audio["sample_rate"], &audio["channels"]),
+        (&json!(44100), &json!(2))
+    );
+    within(
+        "audio kbit/s",
+        &audio["bitrate_kbps"],
+        want.audio_kbps,
+        want.audio_kbps * 0.35,
+    );
+    assert!(
+        h["encoder"].as_str().unwrap().starts_with("Lavf"),
+        "{}",
+        h["encoder"]
+    );
+    assert_eq!(h["timestamp_jumps"], 0);
+    assert_eq!(codes(&h), Vec::<String>::new());
+
+    // Without a token: 401. Someone else's stream, or an unknown one: 404.
+    let r = http("GET", &url, None, None).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let other = streamer(&base).await;
+    let r = http("GET", &url, Some(&other.token), None).await;
+    assert_eq!(
+        (r.status, &r.body["error"]["code"]),
+        (404, &json!("not_found")),
+        "{}",
+        r.text
+    );
+    let unknown = format!("{base}/api/streams/nosuchstream/health");
+    assert_eq!(http("GET", &unknown, Some(&s.token), None).await.status, 404);
+
+    // Once the publish ends: not live.
+    ffmpeg.kill().await.unwrap();
+    wait_for("the stream to go offline", Duration::from_secs(15), || async {
+        let r = http("GET", &url, Some(&s.token), None).await;
+        (r.status == 409).then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_second_gop_raises_the_keyframe_warning() {
+    if !tools() {
+        return;
+    }
+    let app = Running::start(None).await;
+    let s = streamer(&app.base).await;
+    let mut args = [TESTSRC, SINE, X264].concat();
+    args.extend(["-g", "150", "-keyint_min", "150", "-c:a", "aac", "-t", "8"]);
+    let _ffmpeg = encode(&args, &s.publish_url);
+    let h = health_when(&app.base, &s, "the keyframe warning", |h| {
+        codes(h).contains(&"keyframe_interval".to_owned())
+    })
+    .await;
+    // Before the second keyframe (at 6 s) the open interval warns already.
+    assert_eq!(codes(&h), ["keyframe_interval"]);
+    let h = health_when(&app.base, &s, "the second keyframe", |h| {
+        !h["video"]["keyframe_interval_s"].is_null()
+    })
+    .await;
+    eprintln!("health: {h:#}");
+    within("keyframe interval", &h["video"]["keyframe_interval_s"], 6.0, 0.2);
+    assert_eq!(codes(&h), ["keyframe_interval"]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_only_warns_no_video() {
+    if !tools() {
+        return;
+    }
+    let app = Running::start(None).await;
+    let s = streamer(&app.base).await;
+    let mut args = SINE.to_vec();
+    args.extend(["-c:a", "aac", "-t", "8"]);
+    let _ffmpeg = encode(&args, &s.publish_url);
+    let h = health_when(&app.base, &s, "the no-video warning", |h| {
+        codes(h).contains(&"no_video".to_owned())
+    })
+    .await;
+    eprintln!("health: {h:#}");
+    assert!(h["video"].is_null(), "{h}");
+    assert_eq!(
+        (&h["audio"]["sample_rate"], &h["audio"]["channels"]),
+        (&json!(48000), &json!(1))
+    );
+    assert_eq!(codes(&h), ["no_video"]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_only_warns_no_audio() {
+    if !tools() {
+        return;
+    }
+    let app = Running::start(None).await;
+    let s = streamer(&app.base).await;
+    let mut args = [TESTSRC, X264].concat();
+    args.extend(["-g", "50", "-t", "8"]);
+    let _ffmpeg = encode(&args, &s.publish_url);
+    let h = health_when(&app.base, &s, "the no-audio warning", |h| {
+        codes(h).contains(&"no_audio".to_owned())
+    })
+    .await;
+    eprintln!("health: {h:#}");
+    assert!(h["audio"].is_null(), "{h}");
+    let video = &h["video"];
+    assert_eq!((&video["width"], &video["height"]), (&json!(320), &json!(240)));
+    assert_eq!(video["profile"], "Constrained Baseline");
+    assert_eq!(codes(&h), ["no_audio"]);
+    app.stop().await;
+}
