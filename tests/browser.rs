@@ -261,6 +261,29 @@ async fn sign_up_go_live_watch_and_chat_in_chromium() {
     .await;
     save(&alice, "home").await;
 
+    // The dashboard shows the live stream's health (polled every 2 s).
+    alice.goto(&format!("{base}/dashboard")).await.expect("dashboard");
+    let figures = wait_for("the stream health figures", Duration::from_secs(30), || async {
+        let text = alice
+            .find(Locator::Css("#health-figures"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (text.contains("320×240") && text.contains("kbit/s (10 s)") && text.contains("fps")).then_some(text)
+    })
+    .await;
+    eprintln!("dashboard health: {figures}");
+    assert!(figures.contains("H.264 High"), "{figures}");
+    assert!(figures.contains("AAC LC · 44100 Hz · 2 ch"), "{figures}");
+    js(
+        &alice,
+        "document.getElementById('health-panel').scrollIntoView(); return null",
+    )
+    .await;
+    save(&alice, "dashboard-health").await;
+
     // Watch: the video plays (currentTime advances).
     alice
         .goto(&format!("{base}{watch_href}"))

@@ -38,6 +38,10 @@ async function refresh() {
     const streams = await api("GET", "/api/streams/mine");
     body.replaceChildren(...streams.map(row));
     table.hidden = streams.length === 0;
+    // Keep showing the watched stream while it is live, else the first live one.
+    const live = streams.filter((s) => s.live);
+    const watched = live.find((s) => s.id === health.id) || live[0];
+    if (watched) watchHealth(watched); else stopHealth();
     listStatus.textContent = streams.length ? "" : "No streams yet: create one above.";
   } catch (e) {
     if (e.status === 401) { location.href = "/signin?next=/dashboard"; return; }
@@ -64,7 +68,7 @@ function row(s) {
     el("td", {}, el("a", { href: `/watch/${encodeURIComponent(s.id)}`, text: s.title })),
     el("td", {}, el("span", { class: s.live ? "badge live" : "badge", text: s.live ? "LIVE" : "offline" })),
     el("td", { text: String(s.viewers) }),
-    el("td", { class: "actions" }, rotate, del),
+    el("td", { class: "actions" }, ...(s.live ? [healthButton(s)] : []), rotate, del),
   );
 }
 
@@ -82,6 +86,80 @@ document.getElementById("create-form").addEventListener("submit", async (event) 
     error.textContent = e.message;
   }
 });
+
+// Stream health (GET /api/streams/{id}/health) of one live stream, polled
+// every 2 s while the panel shows it.
+const health = { id: null, timer: null };
+const healthPanel = document.getElementById("health-panel");
+const healthStatus = document.getElementById("health-status");
+
+function healthButton(s) {
+  const b = el("button", { type: "button", class: "secondary", text: "Health" });
+  b.addEventListener("click", () => { watchHealth(s); healthPanel.scrollIntoView(); });
+  return b;
+}
+
+function watchHealth(s) {
+  if (health.id === s.id) return;
+  clearInterval(health.timer);
+  health.id = s.id;
+  document.getElementById("health-title").textContent = s.title;
+  document.getElementById("health-warnings").replaceChildren();
+  document.getElementById("health-figures").replaceChildren();
+  healthStatus.textContent = "Loading…";
+  healthPanel.hidden = false;
+  pollHealth();
+  health.timer = setInterval(pollHealth, 2000);
+}
+
+function stopHealth() {
+  clearInterval(health.timer);
+  health.id = null;
+  healthPanel.hidden = true;
+}
+
+async function pollHealth() {
+  const id = health.id;
+  try {
+    const h = await api("GET", `/api/streams/${encodeURIComponent(id)}/health`);
+    if (id === health.id) renderHealth(h);
+  } catch (e) {
+    if (id !== health.id) return;
+    if (e.code === "not_live") { stopHealth(); refresh(); } else healthStatus.textContent = e.message;
+  }
+}
+
+const codecName = (c) => ({ h264: "H.264", aac: "AAC" })[c] || c;
+const num = (x, unit, digits = 0) => (x == null ? "—" : `${x.toFixed(digits)} ${unit}`);
+
+function uptime(s) {
+  const t = Math.floor(s);
+  const hms = [Math.floor(t / 3600), Math.floor(t / 60) % 60, t % 60];
+  return hms.map((n, i) => (i ? String(n).padStart(2, "0") : String(n))).join(":");
+}
+
+function renderHealth(h) {
+  const v = h.video, a = h.audio;
+  const rows = [
+    ["Video", v ? [codecName(v.codec), v.profile, v.level].filter(Boolean).join(" ") : "none"],
+    ["Resolution", v && v.width ? `${v.width}×${v.height}` : "—"],
+    ["Frame rate", num(v && v.fps, "fps", 1)],
+    ["Video bitrate", v ? `${num(v.bitrate_kbps, "kbit/s")} (10 s), ${num(v.bitrate_1s_kbps, "kbit/s")} (1 s)` : "—"],
+    ["Keyframe interval", num(v && v.keyframe_interval_s, "s", 1)],
+    ["Audio", a ? [[codecName(a.codec), a.profile].filter(Boolean).join(" "), a.sample_rate && `${a.sample_rate} Hz`,
+      a.channels && `${a.channels} ch`].filter(Boolean).join(" · ") : "none"],
+    ["Audio bitrate", a ? `${num(a.bitrate_kbps, "kbit/s")} (10 s), ${num(a.bitrate_1s_kbps, "kbit/s")} (1 s)` : "—"],
+    ["Uptime", uptime(h.uptime_s)],
+    ["Encoder", h.encoder || "—"],
+    ["Dropped frames", String(h.dropped_frames)],
+    ["Timestamp jumps", String(h.timestamp_jumps)],
+  ];
+  document.getElementById("health-figures").replaceChildren(
+    ...rows.flatMap(([k, val]) => [el("dt", { text: k }), el("dd", { text: val })]));
+  document.getElementById("health-warnings").replaceChildren(
+    ...h.warnings.map((w) => el("li", { "data-code": w.code, text: w.message })));
+  healthStatus.textContent = h.warnings.length ? "" : "No problems detected.";
+}
 
 refresh();
 setInterval(refresh, 10000);
