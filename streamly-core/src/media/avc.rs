@@ -136,10 +136,36 @@ pub(crate) mod tests {
         }
     }
 
+    /// A well-formed record around `sps` (a NAL header byte, then `sps`).
+    fn record_with_sps(sps: &[u8]) -> Bytes {
+        let mut r = vec![0x01, 0x64, 0x00, 0x0d, 0xff, 0xe1];
+        r.extend_from_slice(&((sps.len() + 1) as u16).to_be_bytes());
+        r.push(0x67);
+        r.extend_from_slice(sps);
+        r.extend_from_slice(&[0x01, 0x00, 0x04, 0x68, 0xef, 0xbc, 0xb0]);
+        Bytes::from(r)
+    }
+
     proptest! {
         #[test]
         fn never_panics(data in proptest::collection::vec(any::<u8>(), 0..128)) {
             let _ = AvcConfig::parse(Bytes::from(data));
         }
+
+        /// The SPS reader behind `dimensions` (what the health report
+        /// shows) on garbage inside an otherwise valid record: no panic,
+        /// and the record still parses (the size is then `None` or
+        /// whatever the garbage says).
+        #[test]
+        fn garbage_sps_never_panics(sps in proptest::collection::vec(any::<u8>(), 0..96)) {
+            prop_assert!(AvcConfig::parse(record_with_sps(&sps)).is_ok());
+        }
+    }
+
+    #[test]
+    fn truncated_sps_has_no_dimensions() {
+        // The fixture's SPS cut after its profile and level bytes.
+        let c = AvcConfig::parse(record_with_sps(&RECORD[9..12])).expect("parses");
+        assert_eq!(c.dimensions, None);
     }
 }
