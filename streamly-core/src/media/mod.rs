@@ -6,6 +6,10 @@
 //! as sequence header, and raw AAC with an AudioSpecificConfig (ISO/IEC
 //! 14496-3 §1.6.2.1). The parsers here are pure, bounded by the input slice,
 //! and never panic on bad bytes: they return [`MediaError`].
+//!
+//! [`StreamHealth`] accumulates a live stream's health (bitrates, frame
+//! rate, keyframe interval, codecs, warnings) from the frames as they pass:
+//! sans-IO, O(1) and allocation-free per frame.
 
 mod aac;
 mod avc;
