@@ -38,7 +38,7 @@
 //! let mut config = PlatformConfig::new(b"a secret of at least thirty-two bytes".to_vec());
 //! config.rtmp_addr = "127.0.0.1:0".parse()?; // any free port
 //! let platform = Platform::builder(config).build().await?;
-//! println!("RTMP on {}", platform.rtmp_addr());
+//! println!("RTMP on {:?}", platform.rtmp_addr());
 //!
 //! // Serve `platform.router()` yourself, nest it in your app, or call
 //! // `platform.serve(listener, shutdown)` to run everything.
@@ -55,7 +55,9 @@ pub mod api;
 pub mod fd_budget;
 pub mod http_server;
 pub mod live;
+pub mod origin;
 pub mod platform;
+pub mod roles;
 pub mod signal;
 pub mod web;
 pub mod webhooks;
@@ -66,3 +68,4 @@ pub use streamly_hls as hls;
 pub use streamly_rtmp as rtmp;
 
 pub use platform::{Platform, PlatformBuilder, PlatformConfig, PlatformError};
+pub use roles::Roles;

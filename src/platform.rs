@@ -28,7 +28,7 @@ use streamly_chat::users::UserStoreDirectory;
 use streamly_chat::{ChatConfig, ChatHub};
 use streamly_core::adapters::{MemoryChatBus, MemoryStreamStore, MemoryUserStore};
 use streamly_core::auth::{JwtConfig, JwtError, JwtKeys, PasswordHasher};
-use streamly_core::domain::{ChatEvent, ChatMessage, RoomId};
+use streamly_core::domain::{ChatEvent, ChatMessage, RoomId, StreamId};
 use streamly_core::ports::{
     ChatBus, ChatBusError, ChatSubscription, SegmentSink, StoreError, StreamKeyValidator, StreamStore,
     UserStore,
@@ -42,6 +42,11 @@ use crate::api::{self, ApiConfig, ApiState, Dependencies, PublicUrls, ViewerCoun
 use crate::fd_budget::FdBudget;
 use crate::http_server::HttpLimits;
 use crate::live::Ingest;
+use crate::origin::announce::OriginAnnouncer;
+use crate::origin::reaper::LeaseReaper;
+use crate::origin::redirect::{RedirectState, redirect_to_origin};
+use crate::origin::{OriginDirectory, OriginLease};
+use crate::roles::Roles;
 use crate::web::{self, UiConfig};
 use crate::webhooks::{WebhookConfig, WebhookConfigError, Webhooks};
 
@@ -78,6 +83,12 @@ pub struct PlatformConfig {
     /// Where `stream.live` / `stream.offline` are POSTed, signed (default:
     /// nowhere). See [`crate::webhooks`].
     pub webhooks: Option<WebhookConfig>,
+    /// The parts this process runs (default: all). See [`crate::roles`].
+    pub roles: Roles,
+    /// Time-to-live of the origin leases (with
+    /// [`PlatformBuilder::origins`]): a dead ingest node's streams go
+    /// offline within it. Default 10 s.
+    pub origin_lease_ttl: Duration,
 }
 
 impl PlatformConfig {
@@ -104,6 +115,8 @@ impl PlatformConfig {
             reset_live_on_start: true,
             max_streams_per_user: streamly_core::services::DEFAULT_MAX_STREAMS_PER_USER,
             webhooks: None,
+            roles: Roles::ALL,
+            origin_lease_ttl: crate::origin::DEFAULT_LEASE_TTL,
         }
     }
 }
@@ -127,6 +140,9 @@ pub enum PlatformError {
     /// The webhook configuration was refused (a URL, the secret).
     #[error("webhooks: {0}")]
     Webhooks(#[from] WebhookConfigError),
+    /// `roles` names none of api, ingest, chat.
+    #[error("no role to run: enable at least one of api, ingest, chat")]
+    NoRoles,
 }
 
 /// Builds a [`Platform`] from ports; any port not given is in memory.
@@ -139,6 +155,7 @@ pub struct PlatformBuilder {
     segments: Option<Arc<dyn SegmentSink>>,
     validator: Option<Arc<dyn StreamKeyValidator>>,
     moderation: Option<Arc<dyn ModerationStore>>,
+    origins: Option<Arc<dyn OriginDirectory>>,
 }
 
 impl std::fmt::Debug for PlatformBuilder {
@@ -190,15 +207,27 @@ impl PlatformBuilder {
         self
     }
 
-    /// Binds the RTMP port and assembles the parts.
+    /// The shared stream → origin-node leases (Redis with several ingest
+    /// nodes; see [`crate::origin`]). With them, an ingest node claims a
+    /// lease per stream it serves and redirects `/hls` requests for the
+    /// others to their origin, and an API node marks offline the streams
+    /// whose origin died. Default: none (one ingest node).
+    pub fn origins(mut self, directory: Arc<dyn OriginDirectory>) -> Self {
+        self.origins = Some(directory);
+        self
+    }
+
+    /// Binds the RTMP port (ingest role) and assembles the parts the
+    /// config's [`Roles`] name.
     pub async fn build(self) -> Result<Platform, PlatformError> {
         let config = self.config;
+        let roles = config.roles;
+        if !(roles.api || roles.ingest || roles.chat) {
+            return Err(PlatformError::NoRoles);
+        }
         let users = self.users.unwrap_or_else(|| Arc::new(MemoryUserStore::new()));
         let stream_store = self.streams.unwrap_or_else(|| Arc::new(MemoryStreamStore::new()));
-        let raw_bus = self
-            .chat_bus
-            .unwrap_or_else(|| Arc::new(MemoryChatBus::default()));
-        let segments = self.segments;
+        let origins = self.origins;
 
         let jwt = JwtKeys::new(&config.jwt)?;
         let accounts = Accounts::new(users.clone(), config.password_hasher.clone(), jwt.clone())
@@ -214,10 +243,193 @@ impl PlatformBuilder {
         // was given, and always the one `/api/internal/publish` answers with.
         let store_validator: Arc<dyn StreamKeyValidator> =
             Arc::new(StoreKeyValidator::new(streams.clone(), config.rtmp.apps.clone()));
-        let validator = self.validator.unwrap_or_else(|| Arc::clone(&store_validator));
+        let mut config = config;
+        let ingest = if roles.ingest {
+            let validator = self.validator.unwrap_or_else(|| Arc::clone(&store_validator));
+            Some(
+                IngestParts::build(
+                    &mut config,
+                    validator,
+                    self.segments.clone(),
+                    &streams,
+                    &stream_store,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        let node_id = uuid::Uuid::new_v4().to_string();
+        let announcer = match (&ingest, &origins) {
+            (Some(parts), Some(directory)) => Some(OriginAnnouncer::new(
+                Arc::clone(directory),
+                OriginLease {
+                    node_id: node_id.clone(),
+                    url: config.api.urls.http.clone(),
+                },
+                config.origin_lease_ttl,
+                parts.rtmp.hub(),
+                Arc::clone(&parts.publisher),
+            )),
+            _ => None,
+        };
+        let reaper = match (&origins, roles.api) {
+            (Some(directory), true) => Some(LeaseReaper::new(
+                Arc::clone(directory),
+                stream_store.clone(),
+                config.origin_lease_ttl,
+            )),
+            _ => None,
+        };
+
+        let chat = roles.chat.then(|| {
+            let bus: Arc<dyn ChatBus> = Arc::new(MeteredChatBus(
+                self.chat_bus
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(MemoryChatBus::default())),
+            ));
+            // Rooms are streams: refuse the others rather than open a room
+            // per name a client makes up.
+            let mut chat_config = config.chat.clone();
+            chat_config.require_known_room = true;
+            let mut chat = ChatHub::builder(bus)
+                .config(chat_config)
+                .jwt(jwt.clone())
+                .authority(Arc::new(StreamStoreAuthority::new(stream_store.clone())))
+                // A token outlives its account: chat asks the store on each join.
+                .users(Arc::new(UserStoreDirectory::new(users.clone())));
+            if let Some(store) = self.moderation.clone() {
+                chat = chat.moderation(store);
+            }
+            chat.build()
+        });
+
+        let dependencies = Dependencies {
+            users: (roles.api || roles.chat).then(|| users.clone()),
+            streams: Some(stream_store),
+            chat: if roles.chat { self.chat_bus.clone() } else { None },
+            segments: if roles.ingest { self.segments.clone() } else { None },
+            origins: origins.clone(),
+        };
+        let viewers: Arc<dyn ViewerCounts> = match &chat {
+            Some(chat) => Arc::new(ChatViewers(chat.clone())),
+            None => Arc::new(NoChatViewers),
+        };
+        let state = ApiState::new(
+            accounts.clone(),
+            streams.clone(),
+            viewers,
+            config.api.urls.clone(),
+            dependencies,
+        )
+        .key_validator(store_validator)
+        .stream_health({
+            // The hub answers for the streams this node ingests; keyframe
+            // warnings at twice the HLS segment target.
+            let hub = ingest.as_ref().map(|i| i.rtmp.hub());
+            let limits = streamly_core::media::HealthThresholds::for_segment(config.hls.segment_duration);
+            Arc::new(move |id: &StreamId| hub.as_ref()?.health(id, &limits))
+        })
+        .on_scrape({
+            let chat = chat.clone();
+            let hub = ingest.as_ref().map(|i| i.rtmp.hub());
+            move || {
+                if let Some(chat) = &chat {
+                    metrics::gauge!("streamly_chat_connections").set(chat.connections() as f64);
+                }
+                if let Some(hub) = &hub {
+                    metrics::gauge!("streamly_ingest_live_streams").set(hub.live_streams().len() as f64);
+                }
+            }
+        })
+        .on_delete({
+            let ingest = ingest.as_ref().map(|i| (i.rtmp.hub(), Arc::clone(&i.publisher)));
+            move |id| {
+                let Some((hub, publisher)) = &ingest else { return };
+                if hub.disconnect(id) {
+                    tracing::info!(stream_id = %id, "stream deleted: publisher disconnected");
+                }
+                if publisher.remove(id) {
+                    tracing::info!(stream_id = %id, "stream deleted: its HLS window is gone");
+                }
+            }
+        })
+        .on_user_delete({
+            let chat = chat.clone();
+            move |id| {
+                let Some(chat) = &chat else { return };
+                let closed = chat.disconnect_user(id);
+                if closed > 0 {
+                    tracing::info!(user_id = %id, closed, "account deleted: its chat connections are closed");
+                }
+            }
+        });
+        let mut app = if roles.api {
+            api::router(state, &config.api).merge(web::router(&config.ui))
+        } else {
+            api::operations_router(state, &config.api)
+        };
+        if let Some(parts) = &ingest {
+            let mut hls = streamly_hls::router(Arc::clone(&parts.publisher));
+            if let Some(directory) = &origins {
+                hls = hls.layer(axum::middleware::from_fn_with_state(
+                    RedirectState {
+                        directory: Arc::clone(directory),
+                        publisher: Arc::clone(&parts.publisher),
+                        node_id: node_id.clone(),
+                    },
+                    redirect_to_origin,
+                ));
+            }
+            app = app.merge(hls);
+        }
+        if let Some(chat) = &chat {
+            app = app.merge(streamly_chat::router(chat.clone()));
+        }
+        let router = api::harden(app, &web::content_security_policy(&config.ui));
+        tracing::info!(%roles, node_id, "platform assembled");
+        let (rtmp, ingest, webhooks) = match ingest {
+            Some(parts) => (
+                Some(parts.rtmp),
+                Some(Ingest::new(parts.hub, parts.publisher)),
+                parts.webhooks,
+            ),
+            None => (None, None, None),
+        };
+        Ok(Platform {
+            router,
+            rtmp,
+            ingest,
+            chat,
+            webhooks,
+            announcer,
+            reaper,
+            accounts,
+            streams,
+        })
+    }
+}
+
+/// The ingest role's parts, before they run.
+struct IngestParts {
+    rtmp: RtmpServer,
+    hub: StreamHub,
+    publisher: Arc<HlsPublisher>,
+    webhooks: Option<Webhooks>,
+}
+
+impl IngestParts {
+    /// Binds RTMP, sets up packaging (and persistence, cleaning up what an
+    /// earlier run left) and the webhooks that listen to the hub.
+    async fn build(
+        config: &mut PlatformConfig,
+        validator: Arc<dyn StreamKeyValidator>,
+        segments: Option<Arc<dyn SegmentSink>>,
+        streams: &Streams,
+        stream_store: &Arc<dyn StreamStore>,
+    ) -> Result<Self, PlatformError> {
         let rtmp = RtmpServer::bind(config.rtmp_addr, config.rtmp.clone(), validator)?;
         // A public RTMP URL with port 0 (tests binding port 0) gets the real port.
-        let mut config = config;
         if let Some(fixed) = with_bound_port(&config.api.urls.rtmp, rtmp.local_addr().port()) {
             config.api.urls.rtmp = fixed;
         }
@@ -231,87 +443,24 @@ impl PlatformBuilder {
         if let Some(sink) = &segments {
             publisher = publisher.persist_to(Arc::clone(sink));
         }
-        let publisher = Arc::new(publisher);
-        match publisher.recover().await {
+        // Streams live elsewhere (other ingest nodes sharing the store and
+        // the sink) keep their files.
+        let live_elsewhere: Vec<StreamId> = stream_store
+            .list_live()
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        match publisher.recover_except(&live_elsewhere).await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "cleaned up the segments an earlier run left"),
             Err(e) => tracing::warn!(error = %e, "could not clean up the segments an earlier run left"),
         }
-
-        let bus: Arc<dyn ChatBus> = Arc::new(MeteredChatBus(raw_bus.clone()));
-        // Rooms are streams: refuse the others rather than open a room per
-        // name a client makes up.
-        let mut chat_config = config.chat.clone();
-        chat_config.require_known_room = true;
-        let mut chat = ChatHub::builder(bus)
-            .config(chat_config)
-            .jwt(jwt)
-            .authority(Arc::new(StreamStoreAuthority::new(stream_store.clone())))
-            // A token outlives its account: chat asks the store on each join.
-            .users(Arc::new(UserStoreDirectory::new(users.clone())));
-        if let Some(store) = self.moderation {
-            chat = chat.moderation(store);
-        }
-        let chat = chat.build();
-
-        let dependencies = Dependencies {
-            users: Some(users),
-            streams: Some(stream_store),
-            chat: Some(raw_bus),
-            segments: segments.clone(),
-        };
-        let scrape_chat = chat.clone();
-        let scrape_hub = hub.clone();
-        let delete_hub = hub.clone();
-        let delete_hls = Arc::clone(&publisher);
-        let delete_chat = chat.clone();
-        let state = ApiState::new(
-            accounts.clone(),
-            streams.clone(),
-            Arc::new(ChatViewers(chat.clone())),
-            config.api.urls.clone(),
-            dependencies,
-        )
-        .key_validator(store_validator)
-        .stream_health({
-            // The hub answers for the streams this node ingests; keyframe
-            // warnings at twice the HLS segment target.
-            let hub = hub.clone();
-            let limits = streamly_core::media::HealthThresholds::for_segment(config.hls.segment_duration);
-            Arc::new(move |id: &streamly_core::domain::StreamId| hub.health(id, &limits))
-        })
-        .on_scrape(move || {
-            metrics::gauge!("streamly_chat_connections").set(scrape_chat.connections() as f64);
-            metrics::gauge!("streamly_ingest_live_streams").set(scrape_hub.live_streams().len() as f64);
-        })
-        .on_delete(move |id| {
-            if delete_hub.disconnect(id) {
-                tracing::info!(stream_id = %id, "stream deleted: publisher disconnected");
-            }
-            if delete_hls.remove(id) {
-                tracing::info!(stream_id = %id, "stream deleted: its HLS window is gone");
-            }
-        })
-        .on_user_delete(move |id| {
-            let closed = delete_chat.disconnect_user(id);
-            if closed > 0 {
-                tracing::info!(user_id = %id, closed, "account deleted: its chat connections are closed");
-            }
-        });
-        let app = Router::new()
-            .merge(api::router(state, &config.api))
-            .merge(streamly_hls::router(Arc::clone(&publisher)))
-            .merge(streamly_chat::router(chat.clone()))
-            .merge(web::router(&config.ui));
-        let router = api::harden(app, &web::content_security_policy(&config.ui));
-        Ok(Platform {
-            router,
+        Ok(Self {
             rtmp,
-            ingest: Ingest::new(hub, publisher),
-            chat,
+            hub,
+            publisher: Arc::new(publisher),
             webhooks,
-            accounts,
-            streams,
         })
     }
 }
@@ -320,10 +469,12 @@ impl PlatformBuilder {
 /// apart with [`Platform::into_parts`] to run the pieces in your own app.
 pub struct Platform {
     router: Router,
-    rtmp: RtmpServer,
-    ingest: Ingest,
-    chat: ChatHub,
+    rtmp: Option<RtmpServer>,
+    ingest: Option<Ingest>,
+    chat: Option<ChatHub>,
     webhooks: Option<Webhooks>,
+    announcer: Option<OriginAnnouncer>,
+    reaper: Option<LeaseReaper>,
     accounts: Accounts,
     streams: Streams,
 }
@@ -337,24 +488,32 @@ impl std::fmt::Debug for Platform {
 }
 
 /// The pieces of a [`Platform`], for integrators who run them themselves.
+/// The parts of a role the config leaves out are `None`.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct PlatformParts {
-    /// API + HLS + chat + UI. Serve with [`crate::http_server::serve`] (or
-    /// axum's `into_make_service_with_connect_info::<SocketAddr>()`) so the
-    /// auth rate limit sees client addresses.
+    /// API + HLS + chat + UI (those of the config's roles). Serve with
+    /// [`crate::http_server::serve`] (or axum's
+    /// `into_make_service_with_connect_info::<SocketAddr>()`) so the auth
+    /// rate limit sees client addresses.
     pub router: Router,
     /// The bound RTMP server: `tokio::spawn(rtmp.run(token))`.
-    pub rtmp: RtmpServer,
+    pub rtmp: Option<RtmpServer>,
     /// RTMP → HLS: `tokio::spawn(ingest.run(token))`; after cancellation it
     /// waits for every packager to write its final playlist.
-    pub ingest: Ingest,
+    pub ingest: Option<Ingest>,
     /// The chat hub: call `shutdown()` to close chat connections.
-    pub chat: ChatHub,
+    pub chat: Option<ChatHub>,
     /// The webhook sender, when configured: `tokio::spawn(webhooks.run(token))`
     /// with a token cancelled once the RTMP server has stopped, so the
     /// `stream.offline` of publishers closed at shutdown are sent.
     pub webhooks: Option<Webhooks>,
+    /// This ingest node's origin leases, with
+    /// [`PlatformBuilder::origins`]: `tokio::spawn(announcer.run(token))`.
+    pub announcer: Option<OriginAnnouncer>,
+    /// Marks offline the streams whose origin died (API role, with
+    /// [`PlatformBuilder::origins`]): `tokio::spawn(reaper.run(token))`.
+    pub reaper: Option<LeaseReaper>,
 }
 
 impl Platform {
@@ -368,17 +527,19 @@ impl Platform {
             segments: None,
             validator: None,
             moderation: None,
+            origins: None,
         }
     }
 
-    /// The HTTP router: API, HLS, chat WebSocket and web UI.
+    /// The HTTP router: API, HLS, chat WebSocket and web UI (those of the
+    /// config's roles).
     pub fn router(&self) -> Router {
         self.router.clone()
     }
 
-    /// Where the RTMP server listens.
-    pub fn rtmp_addr(&self) -> SocketAddr {
-        self.rtmp.local_addr()
+    /// Where the RTMP server listens (`None` without the ingest role).
+    pub fn rtmp_addr(&self) -> Option<SocketAddr> {
+        self.rtmp.as_ref().map(RtmpServer::local_addr)
     }
 
     /// The accounts service (to create users from code).
@@ -399,14 +560,17 @@ impl Platform {
             ingest: self.ingest,
             chat: self.chat,
             webhooks: self.webhooks,
+            announcer: self.announcer,
+            reaper: self.reaper,
         }
     }
 
-    /// Serves HTTP on `http` and RTMP on its bound port until `shutdown` is
-    /// cancelled, then stops cleanly: publishers are closed (their streams go
-    /// offline), every live playlist gets `EXT-X-ENDLIST`, chat connections
-    /// are closed and in-flight HTTP requests finish, within
-    /// `HttpLimits::shutdown_timeout` whatever clients do.
+    /// Serves HTTP on `http` (and RTMP on its bound port, with the ingest
+    /// role) until `shutdown` is cancelled, then stops cleanly: publishers
+    /// are closed (their streams go offline), every live playlist gets
+    /// `EXT-X-ENDLIST`, chat connections are closed and in-flight HTTP
+    /// requests finish, within `HttpLimits::shutdown_timeout` whatever
+    /// clients do.
     ///
     /// HTTP runs with [`HttpLimits::default`] fitted to this process's
     /// descriptor budget ([`FdBudget::platform_now`]); see
@@ -433,12 +597,19 @@ impl Platform {
             ingest,
             chat,
             webhooks,
+            announcer,
+            reaper,
         } = self.into_parts();
         // Stopped after RTMP (below): the publishers' `stream.offline` go out.
         let stop_webhooks = CancellationToken::new();
         let webhooks_task = webhooks.map(|w| tokio::spawn(w.run(stop_webhooks.clone())));
-        let rtmp_task = tokio::spawn(rtmp.run(shutdown.clone()));
-        let ingest_task = tokio::spawn(ingest.run(shutdown.clone()));
+        let rtmp_task = rtmp.map(|rtmp| tokio::spawn(rtmp.run(shutdown.clone())));
+        let ingest_task = ingest.map(|ingest| tokio::spawn(ingest.run(shutdown.clone())));
+        // Released after the packagers end their playlists: late viewers on
+        // other nodes still find the ended window until then.
+        let stop_announcer = CancellationToken::new();
+        let announcer_task = announcer.map(|a| tokio::spawn(a.run(stop_announcer.clone())));
+        let reaper_task = reaper.map(|r| tokio::spawn(r.run(shutdown.clone())));
         // Chat WebSockets are upgraded out of the HTTP server's hands: the
         // hub closes them (1001), alongside the HTTP drain and within the
         // same deadline.
@@ -447,7 +618,9 @@ impl Platform {
             let deadline = limits.shutdown_timeout;
             async move {
                 shutdown.cancelled().await;
-                if tokio::time::timeout(deadline, chat.shutdown()).await.is_err() {
+                if let Some(chat) = chat
+                    && tokio::time::timeout(deadline, chat.shutdown()).await.is_err()
+                {
                     tracing::warn!("chat connections still open at the shutdown deadline");
                 }
             }
@@ -459,20 +632,33 @@ impl Platform {
         // The HTTP side only returns after cancellation (or on error): make
         // sure the rest stops too, then wait for it.
         shutdown.cancel();
-        let rtmp_result = rtmp_task.await;
-        if let Err(e) = ingest_task.await {
-            tracing::error!(error = %e, "ingest task failed");
-        }
-        stop_webhooks.cancel();
-        if let Some(task) = webhooks_task
+        let rtmp_result = match rtmp_task {
+            Some(task) => Some(task.await),
+            None => None,
+        };
+        if let Some(task) = ingest_task
             && let Err(e) = task.await
         {
-            tracing::error!(error = %e, "webhooks task failed");
+            tracing::error!(error = %e, "ingest task failed");
+        }
+        stop_announcer.cancel();
+        stop_webhooks.cancel();
+        for (name, task) in [
+            ("webhooks", webhooks_task),
+            ("origin leases", announcer_task),
+            ("origin lease sweep", reaper_task),
+        ] {
+            if let Some(task) = task
+                && let Err(e) = task.await
+            {
+                tracing::error!(task = name, error = %e, "task failed");
+            }
         }
         served?;
         match rtmp_result {
-            Ok(r) => r?,
-            Err(e) => tracing::error!(error = %e, "RTMP task failed"),
+            Some(Ok(r)) => r?,
+            Some(Err(e)) => tracing::error!(error = %e, "RTMP task failed"),
+            None => {}
         }
         tracing::info!("platform stopped");
         Ok(())
@@ -496,6 +682,15 @@ struct ChatViewers(ChatHub);
 impl ViewerCounts for ChatViewers {
     fn viewers(&self, room: &RoomId) -> u64 {
         self.0.viewers(room) as u64
+    }
+}
+
+/// Viewer counts on a node without the chat role: none known here.
+struct NoChatViewers;
+
+impl ViewerCounts for NoChatViewers {
+    fn viewers(&self, _room: &RoomId) -> u64 {
+        0
     }
 }
 

@@ -60,6 +60,7 @@ fn app_from(users: Arc<dyn UserStore>, accounts: Accounts, config_edit: impl FnO
         streams: Some(store),
         chat: Some(Arc::new(MemoryChatBus::default())),
         segments: Some(Arc::new(MemorySegmentSink::new(1 << 20))),
+        ..Dependencies::default()
     };
     let deleted = Arc::new(Deleted::default());
     let (on_stream, on_user) = (deleted.clone(), deleted.clone());

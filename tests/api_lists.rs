@@ -49,6 +49,7 @@ fn build(users: Arc<dyn UserStore>, store: Arc<dyn StreamStore>, max_streams: u3
         streams: Some(store),
         chat: None,
         segments: None,
+        ..Dependencies::default()
     };
     let state = ApiState::new(accounts, streams, Arc::new(NoViewers), urls.clone(), deps);
     let mut config = ApiConfig::new(urls);

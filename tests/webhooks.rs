@@ -157,7 +157,7 @@ async fn a_publish_sends_live_then_offline_signed() {
     let stream_id = created.stream.id.to_string();
     let rtmp = format!(
         "rtmp://127.0.0.1:{}/live/{}",
-        platform.rtmp_addr().port(),
+        platform.rtmp_addr().expect("the ingest role runs").port(),
         created.key.expose()
     );
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -28,6 +28,8 @@ pub struct Dependencies {
     pub chat: Option<Arc<dyn ChatBus>>,
     /// Segment storage.
     pub segments: Option<Arc<dyn SegmentSink>>,
+    /// The shared stream → origin-node leases.
+    pub origins: Option<Arc<dyn crate::origin::OriginDirectory>>,
 }
 
 impl std::fmt::Debug for Dependencies {
@@ -37,6 +39,7 @@ impl std::fmt::Debug for Dependencies {
             .field("streams", &self.streams.is_some())
             .field("chat", &self.chat.is_some())
             .field("segments", &self.segments.is_some())
+            .field("origins", &self.origins.is_some())
             .finish()
     }
 }
@@ -59,7 +62,8 @@ pub struct CheckResult {
 pub struct HealthReport {
     /// `ok` when every dependency is up, else `degraded`.
     pub status: String,
-    /// Per dependency: `users`, `streams`, `chat_bus`, `segments`.
+    /// Per dependency this node uses: `users`, `streams`, `chat_bus`,
+    /// `segments`, `origins`.
     pub checks: BTreeMap<String, CheckResult>,
 }
 
@@ -122,12 +126,19 @@ impl Dependencies {
                 None => None,
             }
         };
-        let (users, streams, chat, segments) = tokio::join!(users, streams, chat, segments);
+        let origins = async {
+            match &self.origins {
+                Some(s) => Some(probe("origins", s.ping()).await),
+                None => None,
+            }
+        };
+        let (users, streams, chat, segments, origins) = tokio::join!(users, streams, chat, segments, origins);
         let checks: BTreeMap<String, CheckResult> = [
             ("users", users),
             ("streams", streams),
             ("chat_bus", chat),
             ("segments", segments),
+            ("origins", origins),
         ]
         .into_iter()
         .filter_map(|(name, r)| r.map(|r| (name.to_owned(), r)))

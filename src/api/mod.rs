@@ -318,6 +318,19 @@ pub fn router(state: ApiState, config: &ApiConfig) -> Router {
 /// Paths served only with an internal secret, and behind it.
 const INTERNAL_PREFIX: &str = "/api/internal/";
 
+/// `/health` and `/metrics` alone, for a node without the API role (ingest,
+/// chat), with the same body cap; unknown `/api` paths answer a JSON 404.
+pub fn operations_router(state: ApiState, config: &ApiConfig) -> Router {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/metrics", get(metrics::metrics))
+        .route("/api", get(api_not_found))
+        .route("/api/{*rest}", any(api_not_found))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .with_state(state)
+}
+
 /// Paths behind the per-IP auth rate limit.
 const RATE_LIMITED: &[&str] = &["/api/auth/register", "/api/auth/login"];
 

@@ -312,8 +312,14 @@ impl HlsPublisher {
     /// and files no playlist names are removed. Call it once at start,
     /// before any publish. Returns how many files were removed.
     pub async fn recover(&self) -> Result<usize, HlsError> {
+        self.recover_except(&[]).await
+    }
+
+    /// [`recover`](Self::recover), leaving alone the files of `live`: streams
+    /// another node sharing the sink is publishing right now.
+    pub async fn recover_except(&self, live: &[StreamId]) -> Result<usize, HlsError> {
         let Some(sink) = &self.sink else { return Ok(0) };
-        crate::recovery::recover(&**sink).await
+        crate::recovery::recover(&**sink, live).await
     }
 }
 

@@ -7,13 +7,15 @@
 use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
+use streamly_core::domain::StreamId;
 use streamly_core::ports::{SegmentPath, SegmentSink};
 
 use crate::error::HlsError;
 
 /// Ends every unended media playlist and removes the files no playlist of
-/// their directory names. Returns how many files were removed.
-pub(crate) async fn recover(sink: &dyn SegmentSink) -> Result<usize, HlsError> {
+/// their directory names, except in the directories of `live` streams.
+/// Returns how many files were removed.
+pub(crate) async fn recover(sink: &dyn SegmentSink, live: &[StreamId]) -> Result<usize, HlsError> {
     let all = sink.list("").await.map_err(HlsError::Recovery)?;
     let mut by_dir: HashMap<&str, Vec<&SegmentPath>> = HashMap::new();
     for path in &all {
@@ -22,6 +24,9 @@ pub(crate) async fn recover(sink: &dyn SegmentSink) -> Result<usize, HlsError> {
     }
     let mut removed = 0;
     for (dir, paths) in by_dir {
+        if live.iter().any(|s| s.as_str() == dir) {
+            continue;
+        }
         let mut named: HashSet<String> = HashSet::new();
         for path in paths.iter().filter(|p| p.as_str().ends_with(".m3u8")) {
             let Some(data) = sink.get(path).await.map_err(HlsError::Recovery)? else {
@@ -96,12 +101,16 @@ mod tests {
                 "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nindex.m3u8\n",
             ),
             ("other/t_9.ts", "orphan"),
+            // Published by another node right now: left alone.
+            ("live/index.m3u8", playlist),
+            ("live/t_1.m4s", "not named yet"),
         ] {
             sink.put(&p(path), Bytes::from(data))
                 .await
                 .unwrap_or_else(|_| unreachable!());
         }
-        assert_eq!(recover(&sink).await.ok(), Some(2));
+        let live = [StreamId::parse("live").unwrap_or_else(|_| unreachable!())];
+        assert_eq!(recover(&sink, &live).await.ok(), Some(2));
         let mut left: Vec<String> = sink
             .list("")
             .await
@@ -112,7 +121,14 @@ mod tests {
         left.sort();
         assert_eq!(
             left,
-            ["s/index.m3u8", "s/master.m3u8", "s/t_3.m4s", "s/t_init0.mp4"]
+            [
+                "live/index.m3u8",
+                "live/t_1.m4s",
+                "s/index.m3u8",
+                "s/master.m3u8",
+                "s/t_3.m4s",
+                "s/t_init0.mp4"
+            ]
         );
         let ended = sink
             .get(&p("s/index.m3u8"))
