@@ -187,7 +187,10 @@ impl PlatformBuilder {
 
     /// Where HLS segments and playlists are persisted (recordings, other
     /// nodes). Default: nowhere; live viewers are served from memory either
-    /// way. What an earlier process left there is cleaned up at build.
+    /// way. What an earlier process left there is cleaned up at build
+    /// (ingest role). On an API node with [`origins`](Self::origins), the
+    /// sink the ingest nodes share: the playlists of a stream whose node
+    /// died are ended there.
     pub fn segments(mut self, sink: Arc<dyn SegmentSink>) -> Self {
         self.segments = Some(sink);
         self
@@ -274,11 +277,17 @@ impl PlatformBuilder {
             _ => None,
         };
         let reaper = match (&origins, roles.api) {
-            (Some(directory), true) => Some(LeaseReaper::new(
-                Arc::clone(directory),
-                stream_store.clone(),
-                config.origin_lease_ttl,
-            )),
+            (Some(directory), true) => {
+                let reaper = LeaseReaper::new(
+                    Arc::clone(directory),
+                    stream_store.clone(),
+                    config.origin_lease_ttl,
+                );
+                Some(match &self.segments {
+                    Some(sink) => reaper.ending_playlists_in(Arc::clone(sink)),
+                    None => reaper,
+                })
+            }
             _ => None,
         };
 

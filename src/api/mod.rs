@@ -99,30 +99,53 @@ pub struct PublicUrls {
     pub http: String,
     /// RTMP URL publishers use, without the key, e.g. `rtmp://localhost:1935/live`.
     pub rtmp: String,
+    /// Base of the playback URLs handed out (default: `http`). With ingest
+    /// nodes apart from the API, the URL viewers reach them at (any ingest
+    /// node: it redirects to the stream's origin).
+    pub playback: String,
+    /// Base of the chat URLs handed out (default: `http`): the chat nodes.
+    pub chat: String,
 }
 
 impl PublicUrls {
-    /// Trims trailing slashes.
+    /// Trims trailing slashes. Playback and chat URLs start with `http`.
     pub fn new(http: impl Into<String>, rtmp: impl Into<String>) -> Self {
+        let http = http.into().trim_end_matches('/').to_owned();
         Self {
-            http: http.into().trim_end_matches('/').to_owned(),
+            playback: http.clone(),
+            chat: http.clone(),
+            http,
             rtmp: rtmp.into().trim_end_matches('/').to_owned(),
         }
     }
 
-    /// `<http>/hls/<id>/index.m3u8`.
+    /// Playback URLs start with `base` (the ingest nodes') instead.
+    #[must_use]
+    pub fn with_playback_base(mut self, base: &str) -> Self {
+        self.playback = base.trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Chat URLs start with `base` (the chat nodes') instead.
+    #[must_use]
+    pub fn with_chat_base(mut self, base: &str) -> Self {
+        self.chat = base.trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// `<playback>/hls/<id>/index.m3u8`.
     pub fn playback_url(&self, id: &StreamId) -> String {
-        format!("{}/hls/{id}/index.m3u8", self.http)
+        format!("{}/hls/{id}/index.m3u8", self.playback)
     }
 
     /// `ws(s)://<host>/ws?room=<id>`.
     pub fn chat_url(&self, id: &StreamId) -> String {
-        let ws = if let Some(rest) = self.http.strip_prefix("https://") {
+        let ws = if let Some(rest) = self.chat.strip_prefix("https://") {
             format!("wss://{rest}")
-        } else if let Some(rest) = self.http.strip_prefix("http://") {
+        } else if let Some(rest) = self.chat.strip_prefix("http://") {
             format!("ws://{rest}")
         } else {
-            self.http.clone()
+            self.chat.clone()
         };
         format!("{ws}/ws?room={id}")
     }

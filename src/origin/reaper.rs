@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use streamly_core::ports::StreamStore;
+use streamly_core::ports::{SegmentSink, StreamStore};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
@@ -11,11 +11,13 @@ use super::OriginDirectory;
 
 /// Every TTL, marks offline each stream the store says is live that has
 /// been live for more than one TTL (a new publish claims its lease within
-/// a moment) and that no node holds a lease for.
+/// a moment) and that no node holds a lease for; with the nodes' shared
+/// segment sink, it also ends that stream's persisted playlists.
 pub struct LeaseReaper {
     directory: Arc<dyn OriginDirectory>,
     streams: Arc<dyn StreamStore>,
     ttl: Duration,
+    segments: Option<Arc<dyn SegmentSink>>,
 }
 
 impl std::fmt::Debug for LeaseReaper {
@@ -33,7 +35,15 @@ impl LeaseReaper {
             directory,
             streams,
             ttl,
+            segments: None,
         }
+    }
+
+    /// Also ends the persisted playlists of the streams it marks offline,
+    /// in `sink` (the one the ingest nodes persist to).
+    pub fn ending_playlists_in(mut self, sink: Arc<dyn SegmentSink>) -> Self {
+        self.segments = Some(sink);
+        self
     }
 
     /// Runs until `shutdown`.
@@ -78,6 +88,16 @@ impl LeaseReaper {
                 stream_id = %stream.id,
                 "stream marked offline: no ingest node holds its lease (the node stopped without ending it)"
             );
+            if let Some(sink) = &self.segments {
+                match streamly_hls::end_persisted_playlists(&**sink, &stream.id).await {
+                    Ok(ended) => {
+                        tracing::info!(stream_id = %stream.id, ended, "ended its persisted playlists")
+                    }
+                    Err(e) => {
+                        tracing::warn!(stream_id = %stream.id, error = %e, "could not end its persisted playlists")
+                    }
+                }
+            }
             reaped += 1;
         }
         Ok(reaped)

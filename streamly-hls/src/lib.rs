@@ -94,6 +94,7 @@ pub use http::{PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL, router};
 pub use parts::{Part, PartEvent, PartSegmenter};
 pub use playlist::{DEFAULT_WINDOW, LivePlaylist, PlaylistEntry, Variant, render_master};
 pub use publisher::{HlsPublisher, PackagerStats, StreamWindow};
+pub use recovery::end_persisted_playlists;
 pub use segmenter::{DEFAULT_SEGMENT_DURATION, MAX_SEGMENT_BYTES, Segment, Segmenter};
 pub use streamly_core::ports::SegmentSink;
 pub use timestamp::TimestampUnwrapper;

@@ -34,16 +34,7 @@ pub(crate) async fn recover(sink: &dyn SegmentSink, live: &[StreamId]) -> Result
             };
             let text = String::from_utf8_lossy(&data);
             named.extend(uris(&text).map(str::to_owned));
-            let media = text.contains("#EXTINF:");
-            if media && !text.contains("#EXT-X-ENDLIST") {
-                let mut ended = text.into_owned();
-                if !ended.ends_with('\n') {
-                    ended.push('\n');
-                }
-                ended.push_str("#EXT-X-ENDLIST\n");
-                sink.put(path, Bytes::from(ended))
-                    .await
-                    .map_err(HlsError::Recovery)?;
+            if end_playlist(sink, path, &text).await? {
                 tracing::info!(%path, "ended a playlist an earlier process left open");
             }
         }
@@ -60,6 +51,42 @@ pub(crate) async fn recover(sink: &dyn SegmentSink, live: &[StreamId]) -> Result
         }
     }
     Ok(removed)
+}
+
+/// Appends `EXT-X-ENDLIST` to the media playlist `text` stored at `path`
+/// unless it has one. Whether it wrote.
+async fn end_playlist(sink: &dyn SegmentSink, path: &SegmentPath, text: &str) -> Result<bool, HlsError> {
+    if !text.contains("#EXTINF:") || text.contains("#EXT-X-ENDLIST") {
+        return Ok(false);
+    }
+    let mut ended = text.to_owned();
+    if !ended.ends_with('\n') {
+        ended.push('\n');
+    }
+    ended.push_str("#EXT-X-ENDLIST\n");
+    sink.put(path, Bytes::from(ended))
+        .await
+        .map_err(HlsError::Recovery)?;
+    Ok(true)
+}
+
+/// Ends the persisted media playlists of `stream` (a publish whose node
+/// died: nothing else will). Returns how many it ended.
+pub async fn end_persisted_playlists(sink: &dyn SegmentSink, stream: &StreamId) -> Result<usize, HlsError> {
+    let prefix = format!("{}/", stream.as_str());
+    let mut ended = 0;
+    for path in sink.list(&prefix).await.map_err(HlsError::Recovery)? {
+        if !path.as_str().ends_with(".m3u8") {
+            continue;
+        }
+        let Some(data) = sink.get(&path).await.map_err(HlsError::Recovery)? else {
+            continue;
+        };
+        if end_playlist(sink, &path, &String::from_utf8_lossy(&data)).await? {
+            ended += 1;
+        }
+    }
+    Ok(ended)
 }
 
 /// The URIs a playlist names: its non-tag lines and `URI="…"` attributes.

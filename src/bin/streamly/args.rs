@@ -87,8 +87,9 @@ pub struct ServeArgs {
     #[arg(long, env = "STREAMLY_REDIS_URL")]
     pub redis_url: Option<String>,
 
-    /// Directory HLS segments and playlists are persisted to (ingest role).
-    /// Unset: live windows in memory only.
+    /// Directory HLS segments and playlists are persisted to (ingest role;
+    /// on the api role, the ingest nodes' shared one: the playlists of a
+    /// stream whose node died are ended there). Unset: in memory only.
     #[arg(long, env = "STREAMLY_SEGMENT_DIR", conflicts_with = "segment_store")]
     pub segment_dir: Option<PathBuf>,
 
@@ -103,6 +104,16 @@ pub struct ServeArgs {
     /// Default: http://localhost:<http port>.
     #[arg(long, env = "STREAMLY_PUBLIC_URL")]
     pub public_url: Option<String>,
+
+    /// Base of the playback URLs the API hands out (the ingest nodes, or
+    /// the proxy in front of them). Default: --public-url.
+    #[arg(long, env = "STREAMLY_PLAYBACK_URL")]
+    pub playback_url: Option<String>,
+
+    /// Base of the chat URLs the API hands out (the chat nodes, or the
+    /// proxy in front of them). Default: --public-url.
+    #[arg(long, env = "STREAMLY_CHAT_URL")]
+    pub chat_url: Option<String>,
 
     /// The RTMP URL handed out to streamers.
     /// Default: rtmp://<public host>:<rtmp port>/live.

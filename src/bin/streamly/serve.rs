@@ -47,7 +47,14 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         reserve = budget.reserve,
         "descriptor budget"
     );
-    config.api = ApiConfig::new(PublicUrls::new(&public_url, &rtmp_url));
+    let mut urls = PublicUrls::new(&public_url, &rtmp_url);
+    if let Some(base) = &args.playback_url {
+        urls = urls.with_playback_base(base);
+    }
+    if let Some(base) = &args.chat_url {
+        urls = urls.with_chat_base(base);
+    }
+    config.api = ApiConfig::new(urls);
     config.api.cors_origins = args
         .cors_origins
         .iter()
@@ -112,7 +119,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .streams(stores.streams);
     builder = with_validator(builder, &args, internal_secret)?;
     builder = with_redis(builder, &args).await?;
-    if roles.ingest {
+    // The API node too: it ends the persisted playlists of streams whose
+    // ingest node died.
+    if roles.ingest || roles.api {
         builder = with_segments(builder, &args).await?;
     }
     let platform = builder.build().await?;
