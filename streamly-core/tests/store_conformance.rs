@@ -6,14 +6,18 @@
 use std::sync::Arc;
 
 use streamly_core::auth::StreamKey;
-use streamly_core::domain::{Email, NewUser, Stream, StreamId, StreamTitle, User, UserId, Username};
-use streamly_core::ports::{ConflictField, StoreError, StreamStore, UserStore};
+use streamly_core::domain::{
+    Email, NewUser, PageRequest, Recording, RecordingEnd, RecordingId, RecordingStatus, Stream, StreamId,
+    StreamTitle, User, UserId, Username,
+};
+use streamly_core::ports::{ConflictField, RecordingStore, StoreError, StreamStore, UserStore};
 use time::{Duration, OffsetDateTime};
 
-/// The two stores of one backend.
+/// The stores of one backend.
 struct Stores {
     users: Arc<dyn UserStore>,
     streams: Arc<dyn StreamStore>,
+    recordings: Arc<dyn RecordingStore>,
 }
 
 fn new_user(name: &str, email: &str) -> NewUser {
@@ -33,6 +37,7 @@ fn new_stream(owner: UserId, title: &str, created_at: OffsetDateTime) -> (Stream
         key_hash: key.hash(),
         live_since: None,
         created_at,
+        record: true,
     };
     (stream, key)
 }
@@ -171,6 +176,14 @@ async fn stream_lookups_and_owner_listing(s: Stores) {
             .title,
         title
     );
+    assert!(older.record, "recording is on by default");
+    let off = s.streams.set_record(&older.id, false).await.expect("record off");
+    assert!(!off.record);
+    assert!(!s.streams.get(&older.id).await.expect("get").record);
+    assert!(matches!(
+        s.streams.set_record(&StreamId::new_random(), true).await,
+        Err(StoreError::NotFound)
+    ));
     s.streams.delete(&older.id).await.expect("delete");
     assert!(matches!(
         s.streams.get(&older.id).await,
@@ -321,14 +334,184 @@ async fn per_owner_limit_is_atomic(s: Stores) {
     assert_eq!(s.streams.count_by_owner(a.id).await.expect("count"), 5);
 }
 
+async fn recording_lifecycle(s: Stores) {
+    let stream = StreamId::new_random();
+    let owner = UserId::new_random();
+    let r = Recording::start(stream.clone(), owner, t0());
+    s.recordings.create(r.clone()).await.expect("create");
+    assert_eq!(s.recordings.get(&r.id).await.expect("get"), r);
+    assert!(matches!(
+        s.recordings.create(r.clone()).await,
+        Err(StoreError::Conflict(ConflictField::RecordingId))
+    ));
+    assert_eq!(
+        s.recordings.list_in_progress().await.expect("in progress"),
+        vec![r.clone()]
+    );
+
+    s.recordings
+        .update_progress(&r.id, 4_000, 123_456)
+        .await
+        .expect("progress");
+    let got = s.recordings.get(&r.id).await.expect("get");
+    assert_eq!(
+        (got.duration_ms, got.size_bytes, got.status),
+        (4_000, 123_456, RecordingStatus::Recording)
+    );
+    // Not finalized: never expired.
+    assert!(
+        s.recordings
+            .list_expired(t0() + Duration::days(999), 10)
+            .await
+            .expect("expired")
+            .is_empty()
+    );
+
+    let end = RecordingEnd {
+        ended_at: t0() + Duration::seconds(10),
+        duration_ms: 10_010,
+        size_bytes: 2_000_000,
+        status: RecordingStatus::Ready,
+    };
+    let done = s.recordings.finalize(&r.id, end).await.expect("finalize");
+    assert_eq!(done.ended_at, Some(end.ended_at));
+    assert_eq!(
+        (done.duration_ms, done.size_bytes, done.status),
+        (10_010, 2_000_000, RecordingStatus::Ready)
+    );
+    assert_eq!(s.recordings.get(&r.id).await.expect("get"), done);
+    assert!(
+        s.recordings
+            .list_in_progress()
+            .await
+            .expect("in progress")
+            .is_empty()
+    );
+
+    assert!(
+        s.recordings
+            .list_expired(end.ended_at, 10)
+            .await
+            .expect("expired")
+            .is_empty()
+    );
+    assert_eq!(
+        s.recordings
+            .list_expired(end.ended_at + Duration::seconds(1), 10)
+            .await
+            .expect("expired"),
+        vec![done.clone()]
+    );
+
+    let unknown = RecordingId::new_random();
+    assert!(matches!(
+        s.recordings.get(&unknown).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.recordings.update_progress(&unknown, 1, 1).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.recordings.finalize(&unknown, end).await,
+        Err(StoreError::NotFound)
+    ));
+    s.recordings.delete(&r.id).await.expect("delete");
+    assert!(matches!(s.recordings.get(&r.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.recordings.delete(&r.id).await,
+        Err(StoreError::NotFound)
+    ));
+    s.recordings.ping().await.expect("ping");
+}
+
+async fn recordings_page_newest_first_with_ties_by_id(s: Stores) {
+    let stream = StreamId::new_random();
+    let owner = UserId::new_random();
+    // Seven recordings, three of them started at the same instant.
+    let mut all = Vec::new();
+    for secs in [0, 5, 5, 5, 9, 12, 20] {
+        let r = Recording::start(stream.clone(), owner, t0() + Duration::seconds(secs));
+        s.recordings.create(r.clone()).await.expect("create");
+        all.push(r);
+    }
+    // Another stream's recording is never listed.
+    s.recordings
+        .create(Recording::start(StreamId::new_random(), owner, t0()))
+        .await
+        .expect("create");
+    all.sort_by(|a, b| b.started_at.cmp(&a.started_at).then_with(|| a.id.cmp(&b.id)));
+    let mut req = PageRequest::first(3);
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = s.recordings.list_by_stream(&stream, &req).await.expect("page");
+        assert!(page.items.len() <= 3);
+        pages += 1;
+        seen.extend(page.items);
+        match page.next {
+            Some(c) => req = req.after(c),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, all);
+    let exact = s
+        .recordings
+        .list_by_stream(&stream, &PageRequest::first(7))
+        .await
+        .expect("page");
+    assert_eq!((exact.items.len(), exact.next), (7, None));
+    let none = s
+        .recordings
+        .list_by_stream(&StreamId::new_random(), &PageRequest::first(5))
+        .await
+        .expect("page");
+    assert!(none.items.is_empty() && none.next.is_none());
+}
+
+async fn expired_recordings_oldest_first_up_to_the_limit(s: Stores) {
+    let stream = StreamId::new_random();
+    let owner = UserId::new_random();
+    let mut ended = Vec::new();
+    for i in 0..4 {
+        let r = Recording::start(stream.clone(), owner, t0());
+        s.recordings.create(r.clone()).await.expect("create");
+        let end = RecordingEnd {
+            ended_at: t0() + Duration::hours(i),
+            duration_ms: 1,
+            size_bytes: 1,
+            status: if i == 2 {
+                RecordingStatus::Failed
+            } else {
+                RecordingStatus::Ready
+            },
+        };
+        ended.push(s.recordings.finalize(&r.id, end).await.expect("finalize"));
+    }
+    let expired = s
+        .recordings
+        .list_expired(t0() + Duration::minutes(150), 2)
+        .await
+        .expect("expired");
+    assert_eq!(expired, ended[..2].to_vec());
+    let expired = s
+        .recordings
+        .list_expired(t0() + Duration::minutes(150), 10)
+        .await
+        .expect("expired");
+    assert_eq!(expired, ended[..3].to_vec());
+}
+
 mod backends {
     use super::*;
 
     pub fn memory() -> Stores {
-        use streamly_core::adapters::{MemoryStreamStore, MemoryUserStore};
+        use streamly_core::adapters::{MemoryRecordingStore, MemoryStreamStore, MemoryUserStore};
         Stores {
             users: Arc::new(MemoryUserStore::new()),
             streams: Arc::new(MemoryStreamStore::new()),
+            recordings: Arc::new(MemoryRecordingStore::new()),
         }
     }
 
@@ -340,6 +523,7 @@ mod backends {
         Stores {
             users: stores.users,
             streams: stores.streams,
+            recordings: stores.recordings,
         }
     }
 
@@ -379,7 +563,8 @@ mod backends {
         Some((
             Stores {
                 users: store.clone(),
-                streams: store,
+                streams: store.clone(),
+                recordings: store,
             },
             schema,
         ))
@@ -444,6 +629,9 @@ conformance!(
     live_list,
     per_owner_limit,
     per_owner_limit_is_atomic,
+    recording_lifecycle,
+    recordings_page_newest_first_with_ties_by_id,
+    expired_recordings_oldest_first_up_to_the_limit,
 );
 
 #[tokio::test]

@@ -46,4 +46,10 @@ pub enum HlsError {
     /// earlier process failed.
     #[error("cleaning up the segment sink failed: {0}")]
     Recovery(#[source] SegmentSinkError),
+    /// Reading, rewriting or deleting a recording's files failed.
+    #[error("a recording's files in the segment sink: {0}")]
+    Recording(#[source] SegmentSinkError),
+    /// A recording folder that is not a valid sink path.
+    #[error("not a valid recording folder: {0}")]
+    BadPrefix(String),
 }

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use crate::config::HlsConfig;
 use crate::error::HlsError;
+use crate::recording::RecordTo;
 use crate::stream::{self, RunContext, stream_path};
 use crate::window::{LiveWindow, Snapshot};
 
@@ -223,7 +224,7 @@ impl HlsPublisher {
     ) -> JoinHandle<PackagerStats> {
         let this = Arc::clone(self);
         let opened = self.open(&stream_id);
-        tokio::spawn(async move { this.package(stream_id, opened, frames).await })
+        tokio::spawn(async move { this.package(stream_id, opened, frames, None).await })
     }
 
     /// Packages one publish of `stream_id`: consumes `frames` until the
@@ -231,8 +232,22 @@ impl HlsPublisher {
     /// playlists (`EXT-X-ENDLIST`). The ended window stays served for
     /// [`HlsConfig::ended_retention`].
     pub async fn run(&self, stream_id: StreamId, frames: mpsc::Receiver<MediaFrame>) -> PackagerStats {
+        self.run_recorded(stream_id, frames, None).await
+    }
+
+    /// [`run`](Self::run), also recording the publish to `record` (see
+    /// [`crate::recording`]) when this publisher has a sink: its segments
+    /// are kept in the recording's folder, apart from the live window's
+    /// files, with a VOD playlist. Without `record` it costs nothing more
+    /// than `run`.
+    pub async fn run_recorded(
+        &self,
+        stream_id: StreamId,
+        frames: mpsc::Receiver<MediaFrame>,
+        record: Option<RecordTo>,
+    ) -> PackagerStats {
         let opened = self.open(&stream_id);
-        self.package(stream_id, opened, frames).await
+        self.package(stream_id, opened, frames, record).await
     }
 
     /// Registers a new window for `stream_id`, replacing an older one.
@@ -269,6 +284,7 @@ impl HlsPublisher {
         stream_id: StreamId,
         opened: Opened,
         frames: mpsc::Receiver<MediaFrame>,
+        record: Option<RecordTo>,
     ) -> PackagerStats {
         let Opened {
             token,
@@ -283,6 +299,7 @@ impl HlsPublisher {
             sink: self.sink.as_ref(),
             counters: &self.counters,
             snapshots: &tx,
+            record,
         };
         let (stats, window) = stream::run(ctx, token, frames).await;
         let files = window.files();

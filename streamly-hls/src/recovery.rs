@@ -12,6 +12,9 @@ use streamly_core::ports::{SegmentPath, SegmentSink};
 
 use crate::error::HlsError;
 
+/// The folder recordings live under, left alone by recovery.
+const RECORDINGS_FOLDER: &str = "recordings/";
+
 /// Ends every unended media playlist and removes the files no playlist of
 /// their directory names, except in the directories of `live` streams.
 /// Returns how many files were removed.
@@ -24,7 +27,9 @@ pub(crate) async fn recover(sink: &dyn SegmentSink, live: &[StreamId]) -> Result
     }
     let mut removed = 0;
     for (dir, paths) in by_dir {
-        if live.iter().any(|s| s.as_str() == dir) {
+        // Recordings (`recordings/{id}`: never a stream's folder, which has
+        // no `/`) are finalized by their owner, not swept here.
+        if live.iter().any(|s| s.as_str() == dir) || dir.starts_with(RECORDINGS_FOLDER) {
             continue;
         }
         let mut named: HashSet<String> = HashSet::new();
@@ -131,6 +136,9 @@ mod tests {
             // Published by another node right now: left alone.
             ("live/index.m3u8", playlist),
             ("live/t_1.m4s", "not named yet"),
+            // A recording: not a stream's folder, left alone.
+            ("recordings/r/index.m3u8", playlist),
+            ("recordings/r/t_1.m4s", "written after the playlist"),
         ] {
             sink.put(&p(path), Bytes::from(data))
                 .await
@@ -151,6 +159,8 @@ mod tests {
             [
                 "live/index.m3u8",
                 "live/t_1.m4s",
+                "recordings/r/index.m3u8",
+                "recordings/r/t_1.m4s",
                 "s/index.m3u8",
                 "s/master.m3u8",
                 "s/t_3.m4s",

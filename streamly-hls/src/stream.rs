@@ -24,6 +24,7 @@ use crate::config::HlsConfig;
 use crate::error::MuxError;
 use crate::parts::{PartEvent, PartSegmenter};
 use crate::publisher::{Counters, PackagerStats};
+use crate::recording::{RecordTo, Recorder};
 use crate::segmenter::Segmenter;
 use crate::window::{
     Evicted, LiveWindow, MASTER_PLAYLIST, MEDIA_PLAYLIST, Snapshot, TS_PLAYLIST, segment_name,
@@ -37,6 +38,8 @@ pub(crate) struct RunContext<'a> {
     pub(crate) sink: Option<&'a Arc<dyn SegmentSink>>,
     pub(crate) counters: &'a Counters,
     pub(crate) snapshots: &'a watch::Sender<Arc<Snapshot>>,
+    /// Record this publish too (only with a sink).
+    pub(crate) record: Option<RecordTo>,
 }
 
 /// The state of one run, driven by [`run`].
@@ -52,6 +55,8 @@ struct StreamTask<'a> {
     deletions: VecDeque<(Instant, String)>,
     stats: PackagerStats,
     queue: &'a WriteQueue,
+    /// The recording, when this publish is recorded.
+    recorder: Option<Recorder<'a>>,
 }
 
 /// Packages one publish until `frames` closes; returns the stats and the
@@ -61,7 +66,15 @@ pub(crate) async fn run(
     token: String,
     mut frames: mpsc::Receiver<MediaFrame>,
 ) -> (PackagerStats, LiveWindow) {
+    let mut ctx = ctx;
     let config = ctx.config;
+    // The recording's own queue (empty and idle when not recording).
+    let recording_queue = WriteQueue::new(config.write_queue);
+    let recorder = match (ctx.record.take(), ctx.sink) {
+        (Some(to), Some(_)) => Some(Recorder::new(to, &recording_queue)),
+        _ => None,
+    };
+    let recording = recorder.is_some();
     let parts = PartSegmenter::new(config.ll_segment_duration, config.part_target);
     let window = LiveWindow::new(
         token,
@@ -82,6 +95,7 @@ pub(crate) async fn run(
         deletions: VecDeque::new(),
         stats: PackagerStats::default(),
         queue: &queue,
+        recorder,
     };
     let ingest = async {
         loop {
@@ -102,6 +116,7 @@ pub(crate) async fn run(
         }
         task.finish();
         queue.close();
+        recording_queue.close();
         task
     };
     let writer = async {
@@ -110,9 +125,15 @@ pub(crate) async fn run(
             None => 0,
         }
     };
-    let (task, failed) = tokio::join!(ingest, writer);
+    let recording_writer = async {
+        match &sink {
+            Some(sink) if recording => recording_queue.drain_into(&**sink, &stream).await,
+            _ => 0,
+        }
+    };
+    let (task, failed, recording_failed) = tokio::join!(ingest, writer, recording_writer);
     let mut stats = task.stats;
-    stats.failed_writes = failed;
+    stats.failed_writes = failed + recording_failed;
     stats.dropped_segments = queue.dropped();
     (stats, task.window)
 }
@@ -179,6 +200,9 @@ impl StreamTask<'_> {
             match event {
                 PartEvent::Init(data) => {
                     let name = self.window.push_init(data.clone());
+                    if let (Some(r), Some(init)) = (&mut self.recorder, self.window.current_init()) {
+                        r.init(init.generation, data.clone());
+                    }
                     self.persist(Job::Segment, &name, data);
                 }
                 PartEvent::Part(part) => {
@@ -189,7 +213,11 @@ impl StreamTask<'_> {
                         self.stats.bytes += segment.len as u64;
                         if self.ctx.sink.is_some() {
                             let name = segment_name(self.window.token(), segment.msn);
-                            self.persist(Job::Segment, &name, segment.concatenated());
+                            let data = segment.concatenated();
+                            if let Some(r) = &mut self.recorder {
+                                r.segment(segment.msn, segment.duration, data.clone());
+                            }
+                            self.persist(Job::Segment, &name, data);
                             if let Some(text) = self.window.plain_playlist() {
                                 self.persist(Job::Playlist, MEDIA_PLAYLIST, text);
                             }
@@ -280,6 +308,9 @@ impl StreamTask<'_> {
             self.ts_segment(segment);
         }
         self.window.end();
+        if let Some(r) = &mut self.recorder {
+            r.finish();
+        }
         self.publish();
         if let Some(text) = self.window.plain_playlist() {
             self.persist(Job::Playlist, MEDIA_PLAYLIST, text);

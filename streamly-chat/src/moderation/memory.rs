@@ -217,6 +217,7 @@ mod tests {
             key_hash: StreamKeyHash::from_bytes([1; 32]),
             live_since: None,
             created_at: OffsetDateTime::now_utc(),
+            record: true,
         };
         streams.create(stream.clone()).await.expect("create");
         let authority = StreamStoreAuthority::new(streams);

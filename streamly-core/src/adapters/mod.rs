@@ -18,7 +18,9 @@ pub mod static_keys;
 pub use fs_segments::FsSegmentSink;
 #[cfg(feature = "http-validator")]
 pub use http_keys::{HttpKeyValidator, HttpValidatorConfig};
-pub use memory::{MemoryChatBus, MemorySegmentSink, MemoryStreamStore, MemoryUserStore};
+pub use memory::{
+    MemoryChatBus, MemoryRecordingStore, MemorySegmentSink, MemoryStreamStore, MemoryUserStore,
+};
 #[cfg(feature = "s3")]
 pub use object_store_segments::{ObjectStoreSegmentSink, ObjectStoreSinkConfig};
 pub use static_keys::StaticKeyValidator;

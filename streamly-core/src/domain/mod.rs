@@ -7,6 +7,7 @@
 mod chat;
 mod ids;
 mod page;
+mod recording;
 mod stream;
 mod user;
 mod validation;
@@ -16,6 +17,9 @@ pub use ids::{StreamId, UserId};
 pub use page::{
     CURSOR_MAX_LEN, CURSOR_PATTERN, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, Page, PageRequest, StreamCursor,
     paginate,
+};
+pub use recording::{
+    RECORDINGS_PREFIX, Recording, RecordingEnd, RecordingId, RecordingStatus, recording_prefix,
 };
 pub use stream::{Stream, StreamTitle, TITLE_MAX_CHARS, sort_live_first, sort_newest_first};
 pub use user::{EMAIL_MAX_LEN, Email, NewUser, PASSWORD_MAX_LEN, PASSWORD_MIN_LEN, Password, User, Username};

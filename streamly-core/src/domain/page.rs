@@ -162,6 +162,7 @@ mod tests {
             key_hash: StreamKey::generate().expect("rng").hash(),
             live_since: None,
             created_at: OffsetDateTime::from_unix_timestamp(secs).expect("time"),
+            record: true,
         }
     }
 

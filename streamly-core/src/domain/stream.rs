@@ -73,6 +73,9 @@ pub struct Stream {
     pub live_since: Option<OffsetDateTime>,
     /// When the stream was created.
     pub created_at: OffsetDateTime,
+    /// Whether each broadcast is recorded (kept in the segment sink with a
+    /// VOD playlist). On by default.
+    pub record: bool,
 }
 
 impl Stream {

@@ -3,11 +3,13 @@
 //! live in [`crate::adapters`].
 
 mod chat_bus;
+mod recording_store;
 mod segment_sink;
 mod store;
 mod validator;
 
 pub use chat_bus::{ChatBus, ChatBusError, ChatSubscription, SubscriptionError};
+pub use recording_store::RecordingStore;
 pub use segment_sink::{SegmentPath, SegmentSink, SegmentSinkError};
 pub use store::{ConflictField, StoreError, StreamStore, UserStore};
 pub use validator::{PublishDecision, PublishRequest, RejectReason, StreamKeyValidator, ValidatorError};

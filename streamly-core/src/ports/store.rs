@@ -18,6 +18,8 @@ pub enum ConflictField {
     StreamId,
     /// Another stream has this key hash.
     StreamKey,
+    /// Another recording has this id.
+    RecordingId,
 }
 
 impl std::fmt::Display for ConflictField {
@@ -27,6 +29,7 @@ impl std::fmt::Display for ConflictField {
             Self::Email => "email",
             Self::StreamId => "stream id",
             Self::StreamKey => "stream key",
+            Self::RecordingId => "recording id",
         })
     }
 }
@@ -127,6 +130,10 @@ pub trait StreamStore: Send + Sync {
 
     /// Changes a stream's title and returns the updated stream.
     async fn set_title(&self, id: &StreamId, title: &StreamTitle) -> Result<Stream, StoreError>;
+
+    /// Turns recording of its broadcasts on or off and returns the updated
+    /// stream.
+    async fn set_record(&self, id: &StreamId, record: bool) -> Result<Stream, StoreError>;
 
     /// Replaces the key hash; the old key stops working at once.
     async fn set_key_hash(&self, id: &StreamId, hash: &StreamKeyHash) -> Result<(), StoreError>;

@@ -116,6 +116,7 @@ impl Streams {
             key_hash: key.hash(),
             live_since: None,
             created_at: crate::domain::now_utc(),
+            record: true,
         };
         self.store
             .create_within_limit(stream.clone(), self.max_per_owner)

@@ -229,6 +229,7 @@ fn stream(owner: UserId, key: &StreamKey) -> Stream {
         key_hash: key.hash(),
         live_since: None,
         created_at: crate::domain::now_utc(),
+        record: true,
     }
 }
 

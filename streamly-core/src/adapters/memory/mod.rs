@@ -1,11 +1,13 @@
 //! In-memory adapters: one process, nothing persisted.
 
 mod chat_bus;
+mod recordings;
 mod segments;
 mod streams;
 mod users;
 
 pub use chat_bus::MemoryChatBus;
+pub use recordings::MemoryRecordingStore;
 pub use segments::MemorySegmentSink;
 pub use streams::MemoryStreamStore;
 pub use users::MemoryUserStore;

@@ -97,6 +97,13 @@ impl StreamStore for MemoryStreamStore {
         })
     }
 
+    async fn set_record(&self, id: &StreamId, record: bool) -> Result<Stream, StoreError> {
+        self.update(id, |s| {
+            s.record = record;
+            s.clone()
+        })
+    }
+
     async fn set_key_hash(&self, id: &StreamId, hash: &StreamKeyHash) -> Result<(), StoreError> {
         let mut streams = self.lock();
         if !streams.contains_key(id) {

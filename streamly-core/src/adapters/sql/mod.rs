@@ -10,6 +10,7 @@
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queries;
+mod recordings;
 mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -21,7 +22,7 @@ pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
-use crate::ports::{StoreError, StreamStore, UserStore};
+use crate::ports::{RecordingStore, StoreError, StreamStore, UserStore};
 
 /// Both stores of one database, ready to hand to the services.
 #[derive(Clone)]
@@ -30,6 +31,8 @@ pub struct SqlStores {
     pub users: Arc<dyn UserStore>,
     /// The streams table.
     pub streams: Arc<dyn StreamStore>,
+    /// The recordings table.
+    pub recordings: Arc<dyn RecordingStore>,
 }
 
 impl std::fmt::Debug for SqlStores {
@@ -50,7 +53,8 @@ pub async fn connect(url: &str) -> Result<SqlStores, StoreError> {
         let store = Arc::new(SqliteStore::connect(url).await?);
         return Ok(SqlStores {
             users: store.clone(),
-            streams: store,
+            streams: store.clone(),
+            recordings: store,
         });
     }
     #[cfg(feature = "postgres")]
@@ -58,7 +62,8 @@ pub async fn connect(url: &str) -> Result<SqlStores, StoreError> {
         let store = Arc::new(PostgresStore::connect(url).await?);
         return Ok(SqlStores {
             users: store.clone(),
-            streams: store,
+            streams: store.clone(),
+            recordings: store,
         });
     }
     let scheme = url.split(':').next().unwrap_or_default();

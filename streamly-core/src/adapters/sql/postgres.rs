@@ -44,3 +44,4 @@ impl PostgresStore {
 }
 
 super::queries::impl_sql_stores!(PostgresStore);
+super::recordings::impl_sql_recordings!(PostgresStore);

@@ -5,8 +5,8 @@
 pub(super) const INSERT_USER: &str = "INSERT INTO users (id, username, username_canonical, email, password_hash, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6)";
 
-pub(super) const INSERT_STREAM: &str = "INSERT INTO streams (id, owner_id, title, key_hash, live_since, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6)";
+pub(super) const INSERT_STREAM: &str = "INSERT INTO streams (id, owner_id, title, key_hash, live_since, created_at, record) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 /// Implements `UserStore` and `StreamStore` for `$store`, whose field `pool`
 /// is a sqlx pool of the backend.
@@ -105,6 +105,7 @@ macro_rules! impl_sql_stores {
                     .bind(&stream.key_hash.as_bytes()[..])
                     .bind(stream.live_since)
                     .bind(stream.created_at)
+                    .bind(stream.record)
                     .execute(&self.pool)
                     .await
                     .map_err(super::map_err)?;
@@ -142,6 +143,7 @@ macro_rules! impl_sql_stores {
                     .bind(&stream.key_hash.as_bytes()[..])
                     .bind(stream.live_since)
                     .bind(stream.created_at)
+                    .bind(stream.record)
                     .execute(&mut *tx)
                     .await
                     .map_err(super::map_err)?;
@@ -164,7 +166,7 @@ macro_rules! impl_sql_stores {
                 &self,
                 id: &$crate::domain::StreamId,
             ) -> Result<$crate::domain::Stream, $crate::ports::StoreError> {
-                let sql = "SELECT id, owner_id, title, key_hash, live_since, created_at FROM streams WHERE id = $1";
+                let sql = "SELECT id, owner_id, title, key_hash, live_since, created_at, record FROM streams WHERE id = $1";
                 let row: super::rows::StreamRow = sqlx::query_as(sql)
                     .bind(id.as_str())
                     .fetch_one(&self.pool)
@@ -177,7 +179,7 @@ macro_rules! impl_sql_stores {
                 &self,
                 hash: &$crate::auth::StreamKeyHash,
             ) -> Result<Option<$crate::domain::Stream>, $crate::ports::StoreError> {
-                let sql = "SELECT id, owner_id, title, key_hash, live_since, created_at FROM streams WHERE key_hash = $1";
+                let sql = "SELECT id, owner_id, title, key_hash, live_since, created_at, record FROM streams WHERE key_hash = $1";
                 let row: Option<super::rows::StreamRow> = sqlx::query_as(sql)
                     .bind(&hash.as_bytes()[..])
                     .fetch_optional(&self.pool)
@@ -190,7 +192,7 @@ macro_rules! impl_sql_stores {
                 &self,
                 owner: $crate::domain::UserId,
             ) -> Result<Vec<$crate::domain::Stream>, $crate::ports::StoreError> {
-                let sql = "SELECT id, owner_id, title, key_hash, live_since, created_at FROM streams WHERE owner_id = $1";
+                let sql = "SELECT id, owner_id, title, key_hash, live_since, created_at, record FROM streams WHERE owner_id = $1";
                 let rows: Vec<super::rows::StreamRow> = sqlx::query_as(sql)
                     .bind(owner.as_uuid())
                     .fetch_all(&self.pool)
@@ -204,7 +206,7 @@ macro_rules! impl_sql_stores {
             }
 
             async fn list_live(&self) -> Result<Vec<$crate::domain::Stream>, $crate::ports::StoreError> {
-                let sql = "SELECT id, owner_id, title, key_hash, live_since, created_at FROM streams WHERE live_since IS NOT NULL";
+                let sql = "SELECT id, owner_id, title, key_hash, live_since, created_at, record FROM streams WHERE live_since IS NOT NULL";
                 let rows: Vec<super::rows::StreamRow> =
                     sqlx::query_as(sql).fetch_all(&self.pool).await.map_err(super::map_err)?;
                 let mut streams = super::rows::convert(rows)?;
@@ -219,6 +221,21 @@ macro_rules! impl_sql_stores {
             ) -> Result<$crate::domain::Stream, $crate::ports::StoreError> {
                 let done = sqlx::query("UPDATE streams SET title = $1 WHERE id = $2")
                     .bind(title.as_str())
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(super::map_err)?;
+                super::expect_one(done.rows_affected())?;
+                $crate::ports::StreamStore::get(self, id).await
+            }
+
+            async fn set_record(
+                &self,
+                id: &$crate::domain::StreamId,
+                record: bool,
+            ) -> Result<$crate::domain::Stream, $crate::ports::StoreError> {
+                let done = sqlx::query("UPDATE streams SET record = $1 WHERE id = $2")
+                    .bind(record)
                     .bind(id.as_str())
                     .execute(&self.pool)
                     .await

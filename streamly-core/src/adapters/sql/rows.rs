@@ -4,7 +4,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::auth::StreamKeyHash;
-use crate::domain::{Email, Stream, StreamId, StreamTitle, User, UserId, Username};
+use crate::domain::{
+    Email, Recording, RecordingId, RecordingStatus, Stream, StreamId, StreamTitle, User, UserId, Username,
+};
 use crate::ports::StoreError;
 
 #[derive(sqlx::FromRow)]
@@ -38,6 +40,7 @@ pub(super) struct StreamRow {
     key_hash: Vec<u8>,
     live_since: Option<OffsetDateTime>,
     created_at: OffsetDateTime,
+    record: bool,
 }
 
 impl TryFrom<StreamRow> for Stream {
@@ -51,6 +54,55 @@ impl TryFrom<StreamRow> for Stream {
             key_hash: StreamKeyHash::from_slice(&row.key_hash).map_err(corrupt)?,
             live_since: row.live_since,
             created_at: row.created_at,
+            record: row.record,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct RecordingRow {
+    id: String,
+    stream_id: String,
+    owner_id: Uuid,
+    started_us: i64,
+    ended_us: Option<i64>,
+    duration_ms: i64,
+    size_bytes: i64,
+    status: String,
+}
+
+/// The columns of a [`RecordingRow`], in order.
+pub(super) const RECORDING_COLUMNS: &str =
+    "id, stream_id, owner_id, started_us, ended_us, duration_ms, size_bytes, status";
+
+/// A time as stored: whole microseconds since the epoch.
+pub(super) fn micros(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
+}
+
+fn from_micros(us: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A count as stored (BIGINT), saturating.
+pub(super) fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl TryFrom<RecordingRow> for Recording {
+    type Error = StoreError;
+
+    fn try_from(row: RecordingRow) -> Result<Self, StoreError> {
+        Ok(Recording {
+            id: RecordingId::parse(&row.id).map_err(corrupt)?,
+            stream_id: StreamId::parse(&row.stream_id).map_err(corrupt)?,
+            owner: UserId::from_uuid(row.owner_id),
+            started_at: from_micros(row.started_us)?,
+            ended_at: row.ended_us.map(from_micros).transpose()?,
+            duration_ms: u64::try_from(row.duration_ms).unwrap_or(0),
+            size_bytes: u64::try_from(row.size_bytes).unwrap_or(0),
+            status: RecordingStatus::parse(&row.status).map_err(corrupt)?,
         })
     }
 }

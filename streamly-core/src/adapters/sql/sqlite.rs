@@ -48,3 +48,4 @@ impl SqliteStore {
 }
 
 super::queries::impl_sql_stores!(SqliteStore);
+super::recordings::impl_sql_recordings!(SqliteStore);
