@@ -26,7 +26,7 @@ ENV STREAMLY_HTTP_ADDR=0.0.0.0:8080 \
     STREAMLY_RTMP_ADDR=0.0.0.0:1935
 EXPOSE 8080 1935
 # The port is the one of STREAMLY_HTTP_ADDR, so the same check serves every role.
-HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=3 \
   CMD curl -fsS -o /dev/null "http://127.0.0.1:${STREAMLY_HTTP_ADDR##*:}/health" || exit 1
 USER streamly
 ENTRYPOINT ["streamly"]

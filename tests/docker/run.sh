@@ -17,7 +17,8 @@
 #
 # Variables: DOCKERTEST_{PG,REDIS,API,INGEST,CHAT,RTMP}_PORT (defaults 15432,
 # 16379, 18080, 18000, 18084, 11935), STREAMLY_DOCKERTEST_SKIP_CARGO=1 (use the
-# existing target/release/streamly), STREAMLY_DOCKERTEST_REBUILD_BASE=1.
+# existing target/release/streamly), STREAMLY_DOCKERTEST_BINARY=path (that
+# binary instead; no cargo build), STREAMLY_DOCKERTEST_REBUILD_BASE=1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT="$PWD"
@@ -120,8 +121,8 @@ build streamly-test/postgres tests/docker/postgres.Dockerfile tests/docker --bui
 build streamly-test/redis tests/docker/redis.Dockerfile tests/docker --build-arg "BASE_IMAGE=$BASE_IMAGE"
 lap "postgres and redis images built"
 
-bin="${CARGO_TARGET_DIR:-target}/release/streamly"
-if [ -z "${STREAMLY_DOCKERTEST_SKIP_CARGO:-}" ]; then
+bin="${STREAMLY_DOCKERTEST_BINARY:-${CARGO_TARGET_DIR:-target}/release/streamly}"
+if [ -z "${STREAMLY_DOCKERTEST_SKIP_CARGO:-}" ] && [ -z "${STREAMLY_DOCKERTEST_BINARY:-}" ]; then
   cargo build -q --release --locked --bin streamly || fail "cargo build --release --bin streamly failed"
 fi
 [ -x "$bin" ] || fail "no release binary at $bin"
@@ -254,7 +255,7 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 [ "${segments:-0}" -ge 2 ] || fail "no playlist with segments at $playlist after 30 s"
-streams="$(timeout 60 ffprobe -v error -show_entries stream=codec_type,codec_name -of csv=p=0 "$playlist" | sort | tr '\n' ' ')" ||
+streams="$(timeout 60 ffprobe -v error -show_entries stream=codec_type,codec_name -of csv=p=0 "$playlist" | sed 's/,*$//' | grep . | sort -u | tr '\n' ' ')" ||
   fail "ffprobe could not read $playlist"
 case "$streams" in
   *aac,audio*h264,video*) ;;
