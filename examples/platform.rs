@@ -80,7 +80,8 @@ async fn main() -> Result<()> {
         .with_context(|| format!("opening the database {database_url}"))?;
     let mut builder = Platform::builder(config)
         .users(stores.users)
-        .streams(stores.streams);
+        .streams(stores.streams)
+        .recordings(stores.recordings);
     if let Some(redis) = env("STREAMLY_REDIS_URL") {
         builder = builder
             .chat_bus(Arc::new(RedisChatBus::connect(&redis).await?))

@@ -16,6 +16,9 @@
 //! - [`fd_budget`] — `RLIMIT_NOFILE` raised at start and split between the
 //!   listeners.
 //! - [`live`] — RTMP → HLS glue: a packager per published stream.
+//! - [`recordings`] — each broadcast kept as a recording: finalized at the
+//!   end (or at the next start after a crash), swept by retention, served
+//!   as a VOD playlist and an MP4 download. See `docs/recordings.md`.
 //! - [`web`] — the browser UI, embedded from `web/`.
 //! - [`webhooks`] — signed `stream.live` / `stream.offline` POSTs, retried
 //!   with backoff from a bounded queue.
@@ -57,6 +60,7 @@ pub mod http_server;
 pub mod live;
 pub mod origin;
 pub mod platform;
+pub mod recordings;
 pub mod roles;
 pub mod signal;
 pub mod web;

@@ -18,6 +18,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::recordings::Recordings;
+
 /// How often `streamly_ingest_bytes_total` catches up with the packagers.
 const METRICS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -26,7 +28,13 @@ const METRICS_INTERVAL: Duration = Duration::from_secs(1);
 pub struct Ingest {
     hub: StreamHub,
     publisher: Arc<HlsPublisher>,
+    recordings: Option<Recordings>,
+    retention_sweep: Duration,
 }
+
+/// How often expired recordings are swept unless
+/// [`Ingest::with_recordings`] says otherwise.
+pub const RETENTION_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// The running packagers, by stream (a republish may overlap the end of
 /// the previous run, hence a count).
@@ -37,6 +45,7 @@ struct Packagers {
     /// a stream that [`catch_up`](Self::catch_up) already started is not a
     /// new publish.
     current: HashSet<StreamId>,
+    recordings: Option<Recordings>,
 }
 
 impl Packagers {
@@ -44,6 +53,11 @@ impl Packagers {
         if self.current.insert(stream_id.clone()) {
             self.start(hub, publisher, stream_id);
         }
+    }
+
+    /// Recorded publishes go through these.
+    fn record_with(&mut self, recordings: Option<Recordings>) {
+        self.recordings = recordings;
     }
 
     fn ended(&mut self, stream_id: &StreamId) {
@@ -57,8 +71,12 @@ impl Packagers {
         metrics::counter!("streamly_ingest_publishes_total").increment(1);
         *self.running.entry(stream_id.clone()).or_default() += 1;
         let publisher = Arc::clone(publisher);
+        let recordings = self.recordings.clone();
         self.tasks.spawn(async move {
-            let result = publisher.run(stream_id.clone(), frames).await;
+            let result = match recordings {
+                Some(r) => r.package(&publisher, stream_id.clone(), frames).await,
+                None => publisher.run(stream_id.clone(), frames).await,
+            };
             (stream_id, result)
         });
     }
@@ -94,7 +112,20 @@ impl Packagers {
 impl Ingest {
     /// Glue between this hub and this publisher.
     pub fn new(hub: StreamHub, publisher: Arc<HlsPublisher>) -> Self {
-        Self { hub, publisher }
+        Self {
+            hub,
+            publisher,
+            recordings: None,
+            retention_sweep: RETENTION_SWEEP_INTERVAL,
+        }
+    }
+
+    /// Records the publishes of streams whose `record` is on through
+    /// `recordings`, and sweeps its expired recordings every `sweep`.
+    pub fn with_recordings(mut self, recordings: Recordings, sweep: Duration) -> Self {
+        self.recordings = Some(recordings);
+        self.retention_sweep = sweep.max(Duration::from_millis(10));
+        self
     }
 
     /// Runs until `shutdown` is cancelled, then waits for every running
@@ -113,12 +144,16 @@ impl Ingest {
             tasks: JoinSet::new(),
             running: HashMap::new(),
             current: HashSet::new(),
+            recordings: None,
         };
+        packagers.record_with(self.recordings.clone());
         let bytes = metrics::counter!("streamly_ingest_bytes_total");
         // Segments dropped unwritten because the sink fell behind.
         let dropped = metrics::counter!("streamly_hls_dropped_segments_total");
         let mut tick = tokio::time::interval(METRICS_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut retention = tokio::time::interval(self.retention_sweep);
+        retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         packagers.catch_up(&self.hub, &self.publisher);
         loop {
             tokio::select! {
@@ -127,6 +162,13 @@ impl Ingest {
                     bytes.absolute(self.publisher.ingest_bytes_total());
                     dropped.absolute(self.publisher.dropped_segments_total());
                     self.publisher.sweep().await;
+                }
+                _ = retention.tick(), if self.recordings.is_some() => {
+                    if let Some(r) = &self.recordings
+                        && let Err(e) = r.sweep_expired().await
+                    {
+                        tracing::warn!(error = %e, "sweeping expired recordings failed");
+                    }
                 }
                 Some(done) = packagers.tasks.join_next(), if !packagers.tasks.is_empty() => {
                     packagers.finished(done);

@@ -26,12 +26,12 @@ use axum::Router;
 use streamly_chat::moderation::{ModerationStore, StreamStoreAuthority};
 use streamly_chat::users::UserStoreDirectory;
 use streamly_chat::{ChatConfig, ChatHub};
-use streamly_core::adapters::{MemoryChatBus, MemoryStreamStore, MemoryUserStore};
+use streamly_core::adapters::{MemoryChatBus, MemoryRecordingStore, MemoryStreamStore, MemoryUserStore};
 use streamly_core::auth::{JwtConfig, JwtError, JwtKeys, PasswordHasher};
 use streamly_core::domain::{ChatEvent, ChatMessage, RoomId, StreamId};
 use streamly_core::ports::{
-    ChatBus, ChatBusError, ChatSubscription, SegmentSink, StoreError, StreamKeyValidator, StreamStore,
-    UserStore,
+    ChatBus, ChatBusError, ChatSubscription, RecordingStore, SegmentSink, StoreError, StreamKeyValidator,
+    StreamStore, UserStore,
 };
 use streamly_core::services::{Accounts, HashingLimit, StoreKeyValidator, Streams};
 use streamly_hls::{HlsConfig, HlsPublisher};
@@ -46,6 +46,7 @@ use crate::origin::announce::OriginAnnouncer;
 use crate::origin::reaper::LeaseReaper;
 use crate::origin::redirect::{RedirectState, redirect_to_origin};
 use crate::origin::{OriginDirectory, OriginLease};
+use crate::recordings::Recordings;
 use crate::roles::Roles;
 use crate::web::{self, UiConfig};
 use crate::webhooks::{WebhookConfig, WebhookConfigError, Webhooks};
@@ -89,6 +90,11 @@ pub struct PlatformConfig {
     /// [`PlatformBuilder::origins`]): a dead ingest node's streams go
     /// offline within it. Default 10 s.
     pub origin_lease_ttl: Duration,
+    /// How long a recording is kept after it ended (with a segment sink;
+    /// see [`crate::recordings`]); `None`: forever. Default 30 days.
+    pub recording_retention: Option<Duration>,
+    /// How often expired recordings are swept (ingest role). Default 1 h.
+    pub recording_sweep_interval: Duration,
 }
 
 impl PlatformConfig {
@@ -117,6 +123,8 @@ impl PlatformConfig {
             webhooks: None,
             roles: Roles::ALL,
             origin_lease_ttl: crate::origin::DEFAULT_LEASE_TTL,
+            recording_retention: Some(Duration::from_secs(30 * 86_400)),
+            recording_sweep_interval: crate::live::RETENTION_SWEEP_INTERVAL,
         }
     }
 }
@@ -156,6 +164,7 @@ pub struct PlatformBuilder {
     validator: Option<Arc<dyn StreamKeyValidator>>,
     moderation: Option<Arc<dyn ModerationStore>>,
     origins: Option<Arc<dyn OriginDirectory>>,
+    recordings: Option<Arc<dyn RecordingStore>>,
 }
 
 impl std::fmt::Debug for PlatformBuilder {
@@ -196,6 +205,14 @@ impl PlatformBuilder {
         self
     }
 
+    /// Where recordings are listed (see [`crate::recordings`]). Default:
+    /// in memory. Broadcasts are recorded only with a
+    /// [`segments`](Self::segments) sink.
+    pub fn recordings(mut self, store: Arc<dyn RecordingStore>) -> Self {
+        self.recordings = Some(store);
+        self
+    }
+
     /// The stream key check. Default: [`StoreKeyValidator`] over the stream
     /// store (grant marks the stream live, the end marks it offline).
     pub fn validator(mut self, validator: Arc<dyn StreamKeyValidator>) -> Self {
@@ -231,6 +248,13 @@ impl PlatformBuilder {
         let users = self.users.unwrap_or_else(|| Arc::new(MemoryUserStore::new()));
         let stream_store = self.streams.unwrap_or_else(|| Arc::new(MemoryStreamStore::new()));
         let origins = self.origins;
+        let recordings = Recordings::new(
+            self.recordings
+                .unwrap_or_else(|| Arc::new(MemoryRecordingStore::new())),
+            stream_store.clone(),
+            self.segments.clone(),
+        )
+        .with_retention(config.recording_retention);
 
         let jwt = JwtKeys::new(&config.jwt)?;
         let accounts = Accounts::new(users.clone(), config.password_hasher.clone(), jwt.clone())
@@ -256,6 +280,7 @@ impl PlatformBuilder {
                     self.segments.clone(),
                     &streams,
                     &stream_store,
+                    &recordings,
                 )
                 .await?,
             )
@@ -332,6 +357,7 @@ impl PlatformBuilder {
             dependencies,
         )
         .key_validator(store_validator)
+        .recordings(recordings.clone())
         .stream_health({
             // The hub answers for the streams this node ingests; keyframe
             // warnings at twice the HLS segment target.
@@ -395,12 +421,19 @@ impl PlatformBuilder {
         if let Some(chat) = &chat {
             app = app.merge(streamly_chat::router(chat.clone()));
         }
+        if (roles.api || roles.ingest) && self.segments.is_some() {
+            app = app.merge(crate::recordings::router(recordings.clone()));
+        }
         let router = api::harden(app, &web::content_security_policy(&config.ui));
         tracing::info!(%roles, node_id, "platform assembled");
         let (rtmp, ingest, webhooks) = match ingest {
             Some(parts) => (
                 Some(parts.rtmp),
-                Some(Ingest::new(parts.hub, parts.publisher)),
+                Some(match &self.segments {
+                    Some(_) => Ingest::new(parts.hub, parts.publisher)
+                        .with_recordings(recordings, config.recording_sweep_interval),
+                    None => Ingest::new(parts.hub, parts.publisher),
+                }),
                 parts.webhooks,
             ),
             None => (None, None, None),
@@ -436,6 +469,7 @@ impl IngestParts {
         segments: Option<Arc<dyn SegmentSink>>,
         streams: &Streams,
         stream_store: &Arc<dyn StreamStore>,
+        recordings: &Recordings,
     ) -> Result<Self, PlatformError> {
         let rtmp = RtmpServer::bind(config.rtmp_addr, config.rtmp.clone(), validator)?;
         // A public RTMP URL with port 0 (tests binding port 0) gets the real port.
@@ -464,6 +498,15 @@ impl IngestParts {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "cleaned up the segments an earlier run left"),
             Err(e) => tracing::warn!(error = %e, "could not clean up the segments an earlier run left"),
+        }
+        // Recordings a crash left open are finalized: everything written
+        // so far stays playable.
+        match recordings.recover(&live_elsewhere).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(finalized = n, "finalized the recordings an earlier run left open"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not finalize the recordings an earlier run left open")
+            }
         }
         Ok(Self {
             rtmp,
@@ -537,6 +580,7 @@ impl Platform {
             validator: None,
             moderation: None,
             origins: None,
+            recordings: None,
         }
     }
 

@@ -7,6 +7,7 @@
 //! | `POST/GET /api/streams`, `GET /api/streams/mine` | create, list live, list yours |
 //! | `GET/PATCH/DELETE /api/streams/{id}`, `POST /api/streams/{id}/key` | one stream; writes are owner-only (404 for others) |
 //! | `GET /api/streams/{id}/health` | a live stream's ingest health, owner-only (409 `not_live` when offline) |
+//! | `GET /api/streams/{id}/recordings`, `GET/DELETE /api/recordings/{id}` | past broadcasts (public); delete is owner-only (403) |
 //! | `GET /health`, `GET /metrics`, `GET /api/openapi.json` | operations |
 //! | `POST /api/internal/publish`, `POST /api/internal/publish_ended` | the key check for ingest nodes (only with an internal secret) |
 //!
@@ -19,6 +20,7 @@ mod internal;
 mod metrics;
 mod openapi;
 mod rate_limit;
+mod recordings;
 mod security;
 mod stream_health;
 mod streams;
@@ -44,12 +46,14 @@ pub use internal::{InternalGrant, InternalPublishEnded, InternalPublishRequest};
 pub use metrics::prometheus_handle;
 pub use openapi::ApiDoc;
 pub use rate_limit::{RateLimitConfig, RateLimiter};
+pub use recordings::RecordingView;
 pub use security::{OriginPolicy, content_security_policy};
 pub use stream_health::{
     AudioHealthView, HealthWarningView, StreamHealthSource, StreamHealthView, VideoHealthView,
 };
 pub use streams::{
-    CreatedStreamResponse, OwnedStreamView, OwnerView, RotatedKeyResponse, StreamTitleRequest, StreamView,
+    CreatedStreamResponse, OwnedStreamView, OwnerView, RotatedKeyResponse, StreamTitleRequest,
+    StreamUpdateRequest, StreamView,
 };
 
 /// Every route the API serves, as `(method, OpenAPI path)`: [`router`] is
@@ -68,6 +72,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/streams/{id}"),
     ("post", "/api/streams/{id}/key"),
     ("get", "/api/streams/{id}/health"),
+    ("get", "/api/streams/{id}/recordings"),
+    ("get", "/api/recordings/{id}"),
+    ("delete", "/api/recordings/{id}"),
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/api/openapi.json"),
@@ -195,6 +202,7 @@ pub struct ApiState {
     on_user_delete: Option<OnUserDelete>,
     key_validator: Option<Arc<dyn StreamKeyValidator>>,
     stream_health: Option<stream_health::SharedHealthSource>,
+    recordings: Option<crate::recordings::Recordings>,
 }
 
 /// The hook [`ApiState::on_delete`] installs.
@@ -234,6 +242,7 @@ impl ApiState {
             on_user_delete: None,
             key_validator: None,
             stream_health: None,
+            recordings: None,
         }
     }
 
@@ -265,6 +274,14 @@ impl ApiState {
     /// `StoreKeyValidator`); without one those endpoints answer 503.
     pub fn key_validator(mut self, validator: Arc<dyn StreamKeyValidator>) -> Self {
         self.key_validator = Some(validator);
+        self
+    }
+
+    /// The recordings `/api/streams/{id}/recordings` and
+    /// `/api/recordings/{id}` answer from; without them every stream has
+    /// none.
+    pub fn recordings(mut self, recordings: crate::recordings::Recordings) -> Self {
+        self.recordings = Some(recordings);
         self
     }
 
@@ -372,6 +389,9 @@ fn endpoint(method: &str, path: &str) -> Option<MethodRouter<ApiState>> {
         ("delete", "/api/streams/{id}") => delete(streams::delete),
         ("post", "/api/streams/{id}/key") => post(streams::rotate_key),
         ("get", "/api/streams/{id}/health") => get(stream_health::health),
+        ("get", "/api/streams/{id}/recordings") => get(recordings::list),
+        ("get", "/api/recordings/{id}") => get(recordings::get),
+        ("delete", "/api/recordings/{id}") => delete(recordings::delete),
         ("get", "/health") => get(health::health),
         ("get", "/metrics") => get(metrics::metrics),
         ("get", "/api/openapi.json") => get(openapi::openapi_json),

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, error, health, internal, metrics, stream_health, streams};
+use super::{auth, error, health, internal, metrics, recordings, stream_health, streams};
 
 /// The HLS output of a stream (served by `streamly-hls` from the stream's
 /// live window): `index.m3u8` (LL-HLS over fMP4, blocking reload),
@@ -31,6 +31,26 @@ use super::{auth, error, health, internal, metrics, stream_health, streams};
     ))]
 #[allow(dead_code)]
 fn hls() {}
+
+/// A recording's media (served from the segment sink): `index.m3u8`
+/// (the VOD playlist, `EVENT` while recording), the init segments and
+/// fMP4 segments it names, and `download.mp4`, the whole recording as one
+/// fragmented MP4 (streamed, `Content-Disposition: attachment`).
+#[utoipa::path(get, path = "/recordings/{id}/{file}", tag = "recordings",
+    params(
+        ("id" = String, Path, description = "Recording id"),
+        ("file" = String, Path, description = "`index.m3u8`, `download.mp4`, or an init segment or segment named in the playlist"),
+        ("Range" = Option<String>, Header, description = "Playlist and segments: one byte range"),
+    ),
+    responses(
+        (status = 200, description = "Playlist (application/vnd.apple.mpegurl) or fMP4 (video/mp4)"),
+        (status = 206, description = "The requested byte range"),
+        (status = 404, description = "No such recording or file", body = error::ErrorBody),
+        (status = 416, description = "The byte range is outside the file"),
+        (status = 503, description = "The store or the segment sink is unavailable", body = error::ErrorBody),
+    ))]
+#[allow(dead_code)]
+fn recording_media() {}
 
 /// The chat WebSocket of a room (served by `streamly-chat`). Add
 /// `token=<jwt>` to write; anonymous clients read.
@@ -203,6 +223,7 @@ fn retry_after() -> utoipa::openapi::header::Header {
         auth::register, auth::login, auth::me, auth::delete_me,
         streams::create, streams::list_live, streams::list_mine, streams::get,
         streams::update, streams::delete, streams::rotate_key, stream_health::health,
+        recordings::list, recordings::get, recordings::delete, recording_media,
         health::health, metrics::metrics, openapi_json, hls, ws,
         internal::publish, internal::publish_ended,
     ),
@@ -212,6 +233,7 @@ fn retry_after() -> utoipa::openapi::header::Header {
         (name = "auth", description = "Accounts and tokens"),
         (name = "streams", description = "Streams and their keys"),
         (name = "playback", description = "HLS"),
+        (name = "recordings", description = "Past broadcasts: VOD playlists and MP4 downloads"),
         (name = "chat", description = "WebSocket chat"),
         (name = "operations", description = "Health, metrics, this document"),
         (name = "internal", description = "Service to service: the key check ingest nodes ask (served only with STREAMLY_INTERNAL_SECRET set)"),

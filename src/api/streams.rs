@@ -15,7 +15,7 @@ use super::ApiState;
 use super::auth::AuthUser;
 use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 
-/// `POST /api/streams` and `PATCH /api/streams/{id}` body.
+/// `POST /api/streams` body.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct StreamTitleRequest {
     /// 1–140 characters, not only whitespace (surrounding whitespace is
@@ -29,6 +29,21 @@ pub struct StreamTitleRequest {
         pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F\\u00AD\\u0600-\\u0605\\u061C\\u06DD\\u070F\\u0890\\u0891\\u08E2\\u180E\\u200B\\u200E\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF\\uFFF9-\\uFFFB]*[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\u0000-\\u001F\\u007F-\\u009F\\u00AD\\u0600-\\u0605\\u061C\\u06DD\\u070F\\u0890\\u0891\\u08E2\\u180E\\u200B\\u200E\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF\\uFFF9-\\uFFFB][^\\u0000-\\u001F\\u007F-\\u009F\\u00AD\\u0600-\\u0605\\u061C\\u06DD\\u070F\\u0890\\u0891\\u08E2\\u180E\\u200B\\u200E\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF\\uFFF9-\\uFFFB]*$"
     )]
     pub title: String,
+}
+
+/// `PATCH /api/streams/{id}` body: the fields to change (none: nothing
+/// changes).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StreamUpdateRequest {
+    /// A new title, as [`StreamTitleRequest::title`].
+    #[schema(
+        min_length = 1,
+        max_length = 140,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F\\u00AD\\u0600-\\u0605\\u061C\\u06DD\\u070F\\u0890\\u0891\\u08E2\\u180E\\u200B\\u200E\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF\\uFFF9-\\uFFFB]*[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\u0000-\\u001F\\u007F-\\u009F\\u00AD\\u0600-\\u0605\\u061C\\u06DD\\u070F\\u0890\\u0891\\u08E2\\u180E\\u200B\\u200E\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF\\uFFF9-\\uFFFB][^\\u0000-\\u001F\\u007F-\\u009F\\u00AD\\u0600-\\u0605\\u061C\\u06DD\\u070F\\u0890\\u0891\\u08E2\\u180E\\u200B\\u200E\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF\\uFFF9-\\uFFFB]*$"
+    )]
+    pub title: Option<String>,
+    /// Record the stream's broadcasts (from its next publish on).
+    pub record: Option<bool>,
 }
 
 /// The query of the list endpoints: `?limit=&cursor=`.
@@ -50,7 +65,7 @@ pub struct PageQuery {
 }
 
 impl PageQuery {
-    fn page(query: Result<Query<PageQuery>, QueryRejection>) -> ApiResult<PageRequest> {
+    pub(super) fn page(query: Result<Query<PageQuery>, QueryRejection>) -> ApiResult<PageRequest> {
         let Query(q) = query.map_err(|_| {
             ApiError::BadRequest("malformed query: `limit` must be an integer from 1 to 100".into())
         })?;
@@ -59,7 +74,7 @@ impl PageQuery {
 }
 
 /// `X-Next-Cursor` and `Link: <…>; rel="next"` when a next page exists.
-fn next_page_headers(path: &str, req: &PageRequest, next: Option<&StreamCursor>) -> HeaderMap {
+pub(super) fn next_page_headers(path: &str, req: &PageRequest, next: Option<&StreamCursor>) -> HeaderMap {
     let mut headers = HeaderMap::new();
     if let Some(next) = next {
         let cursor = next.encode();
@@ -108,6 +123,8 @@ pub struct StreamView {
     /// the chat bus — but 0 when the answering node has no client in the
     /// room (it does not follow rooms it does not serve).
     pub viewers: u64,
+    /// Whether its broadcasts are recorded (on by default; `PATCH` it).
+    pub record: bool,
     /// HLS playlist URL.
     pub playback_url: String,
     /// WebSocket chat URL.
@@ -174,6 +191,7 @@ impl ApiState {
             live_since: stream.live_since,
             created_at: stream.created_at,
             viewers: self.viewers.viewers(&RoomId::from(&stream.id)),
+            record: stream.record,
             playback_url: self.urls.playback_url(&stream.id),
             chat_url: self.urls.chat_url(&stream.id),
         })
@@ -287,13 +305,13 @@ pub async fn get(
     Ok(Json(state.view(&stream).await?))
 }
 
-/// Rename a stream you own.
+/// Change a stream you own: its title, whether it is recorded.
 #[utoipa::path(patch, path = "/api/streams/{id}", tag = "streams",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Stream id")),
-    request_body = StreamTitleRequest,
+    request_body = StreamUpdateRequest,
     responses(
-        (status = 200, description = "Renamed", body = StreamView),
+        (status = 200, description = "Changed", body = StreamView),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such stream, or not yours", body = ErrorBody),
         (status = 422, description = "Invalid title", body = ErrorBody),
@@ -302,10 +320,18 @@ pub async fn update(
     State(state): State<ApiState>,
     AuthUser(user): AuthUser,
     path: Result<Path<String>, PathRejection>,
-    ApiJson(req): ApiJson<StreamTitleRequest>,
+    ApiJson(req): ApiJson<StreamUpdateRequest>,
 ) -> ApiResult<Json<StreamView>> {
     let id = stream_id(path)?;
-    let stream = state.streams.set_title(user.id, &id, &req.title).await?;
+    let mut stream = match &req.title {
+        Some(title) => state.streams.set_title(user.id, &id, title).await?,
+        None => state.streams.get_owned(user.id, &id).await?,
+    };
+    if let Some(record) = req.record
+        && record != stream.record
+    {
+        stream = state.streams.set_record(user.id, &id, record).await?;
+    }
     Ok(Json(state.view(&stream).await?))
 }
 

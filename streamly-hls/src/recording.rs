@@ -360,31 +360,126 @@ pub async fn delete_recording(sink: &dyn SegmentSink, prefix: &str) -> Result<us
     Ok(files.len())
 }
 
-/// The recording in `prefix` as one fragmented MP4: the paths to
-/// concatenate, in order (the first init segment, then every segment
-/// written with it). Segments after a codec change (a new init segment)
-/// cannot follow in the same file and are left out; the playlist has them.
-/// `Ok(None)`: no playlist.
-pub async fn recording_mp4_parts(
-    sink: &dyn SegmentSink,
-    prefix: &str,
-) -> Result<Option<Vec<SegmentPath>>, HlsError> {
+/// The recording in `prefix` as one fragmented MP4: what to concatenate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mp4Parts {
+    /// The first init segment (`ftyp` + `moov`).
+    pub init: SegmentPath,
+    /// The segments written with it, in order (gaps left out).
+    pub fragments: Vec<SegmentPath>,
+    /// Their total duration (gaps included: the timeline keeps them).
+    pub duration: Duration,
+}
+
+/// The recording in `prefix` as one fragmented MP4: its first init
+/// segment, then every segment written with it. Segments after a codec
+/// change (a new init segment) cannot follow in the same file and are left
+/// out; the playlist has them. `Ok(None)`: no playlist, or no segment.
+pub async fn recording_mp4_parts(sink: &dyn SegmentSink, prefix: &str) -> Result<Option<Mp4Parts>, HlsError> {
     let playlist_path = path_in(prefix, RECORDING_PLAYLIST)?;
     let Some(text) = sink.get(&playlist_path).await.map_err(HlsError::Recording)? else {
         return Ok(None);
     };
     let playlist = VodPlaylist::parse(&String::from_utf8_lossy(&text));
     let Some(first) = playlist.entries.first() else {
-        return Ok(Some(Vec::new()));
+        return Ok(None);
     };
     let init = first.init.clone();
-    let mut parts = vec![path_in(prefix, &init)?];
+    let mut fragments = Vec::new();
+    let mut duration = Duration::ZERO;
     for e in playlist.entries.iter().take_while(|e| e.init == init) {
+        duration += e.duration;
         if !e.gap {
-            parts.push(path_in(prefix, &e.uri)?);
+            fragments.push(path_in(prefix, &e.uri)?);
         }
     }
-    Ok(Some(parts))
+    Ok(Some(Mp4Parts {
+        init: path_in(prefix, &init)?,
+        fragments,
+        duration,
+    }))
+}
+
+/// `init` (an init segment this crate wrote: `ftyp` + `moov` with a
+/// version-0 `mvhd` and an `mvex`) announcing `duration`: `mvhd`'s
+/// duration is set, as are each track's `tkhd` and `mdhd` durations, and
+/// an `mehd` (ISO/IEC 14496-12 §8.8.2, the whole movie's fragment
+/// duration) is put first in `mvex`, so a player knows the length of a
+/// fragmented file before reading it all. `None` when the
+/// boxes are not where this crate puts them.
+pub fn init_with_duration(init: &[u8], duration: Duration) -> Option<Bytes> {
+    fn size_at(b: &[u8], at: usize) -> Option<usize> {
+        let s = u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?) as usize;
+        (s >= 8 && at + s <= b.len()).then_some(s)
+    }
+    fn find(b: &[u8], from: usize, to: usize, kind: &[u8; 4]) -> Option<usize> {
+        let mut at = from;
+        while at + 8 <= to {
+            let size = size_at(b, at)?;
+            if b.get(at + 4..at + 8)? == kind {
+                return Some(at);
+            }
+            at += size;
+        }
+        None
+    }
+    let moov = find(init, 0, init.len(), b"moov")?;
+    let moov_end = moov + size_at(init, moov)?;
+    let mvhd = find(init, moov + 8, moov_end, b"mvhd")?;
+    let mvex = find(init, moov + 8, moov_end, b"mvex")?;
+    if init.get(mvhd + 8) != Some(&0) {
+        return None; // not version 0
+    }
+    let timescale = u64::from(u32::from_be_bytes(
+        init.get(mvhd + 20..mvhd + 24)?.try_into().ok()?,
+    ));
+    let ticks = u32::try_from(duration.as_millis() as u64 * timescale / 1000).ok()?;
+    let mut out = Vec::with_capacity(init.len() + 16);
+    out.extend_from_slice(&init[..mvex + 8]);
+    // mehd, version 0: size, type, version + flags, fragment_duration.
+    out.extend_from_slice(&16u32.to_be_bytes());
+    out.extend_from_slice(b"mehd");
+    out.extend_from_slice(&0u32.to_be_bytes());
+    out.extend_from_slice(&ticks.to_be_bytes());
+    out.extend_from_slice(&init[mvex + 8..]);
+    let grow = |out: &mut Vec<u8>, at: usize| -> Option<()> {
+        let size = u32::from_be_bytes(out.get(at..at + 4)?.try_into().ok()?);
+        out.get_mut(at..at + 4)?
+            .copy_from_slice(&(size + 16).to_be_bytes());
+        Some(())
+    };
+    grow(&mut out, moov)?;
+    grow(&mut out, mvex)?;
+    out.get_mut(mvhd + 24..mvhd + 28)?
+        .copy_from_slice(&ticks.to_be_bytes());
+    // Each track's `tkhd` (movie timescale) and `mdhd` (its own): what a
+    // reader that cannot seek (a pipe, an HTTP body without a length)
+    // takes the length from. Both before `mvex`, so unmoved.
+    let mut at = moov + 8;
+    while let Some(trak) = find(&out, at, mvex, b"trak") {
+        let trak_end = trak + size_at(&out, trak)?;
+        if let Some(tkhd) = find(&out, trak + 8, trak_end, b"tkhd")
+            && out.get(tkhd + 8) == Some(&0)
+        {
+            out.get_mut(tkhd + 28..tkhd + 32)?
+                .copy_from_slice(&ticks.to_be_bytes());
+        }
+        if let Some(mdia) = find(&out, trak + 8, trak_end, b"mdia") {
+            let mdia_end = mdia + size_at(&out, mdia)?;
+            if let Some(mdhd) = find(&out, mdia + 8, mdia_end, b"mdhd")
+                && out.get(mdhd + 8) == Some(&0)
+            {
+                let scale = u64::from(u32::from_be_bytes(
+                    out.get(mdhd + 20..mdhd + 24)?.try_into().ok()?,
+                ));
+                let track = u32::try_from(duration.as_millis() as u64 * scale / 1000).unwrap_or(u32::MAX);
+                out.get_mut(mdhd + 24..mdhd + 28)?
+                    .copy_from_slice(&track.to_be_bytes());
+            }
+        }
+        at = trak_end;
+    }
+    Some(Bytes::from(out))
 }
 
 #[cfg(test)]
@@ -420,6 +515,28 @@ mod tests {
         assert!(text.ends_with("2.m4s\n#EXT-X-ENDLIST\n"));
         assert_eq!(VodPlaylist::parse(&text), p);
         assert_eq!(p.duration(), Duration::from_millis(5_480));
+    }
+
+    #[test]
+    fn an_init_segment_learns_its_duration() {
+        use crate::fmp4::init_segment;
+        let init = init_segment(None, None);
+        let patched = init_with_duration(&init, Duration::from_millis(10_010)).unwrap_or_default();
+        assert_eq!(patched.len(), init.len() + 16);
+        let at = patched.windows(4).position(|w| w == b"mehd").unwrap_or(0);
+        assert_eq!(&patched[at + 8..at + 12], &10_010u32.to_be_bytes());
+        let mvhd = patched.windows(4).position(|w| w == b"mvhd").unwrap_or(0);
+        assert_eq!(&patched[mvhd + 20..mvhd + 24], &10_010u32.to_be_bytes());
+        // Every box size still adds up: moov ends where the file ends.
+        let moov = patched.windows(4).position(|w| w == b"moov").unwrap_or(0) - 4;
+        let size = u32::from_be_bytes([
+            patched[moov],
+            patched[moov + 1],
+            patched[moov + 2],
+            patched[moov + 3],
+        ]);
+        assert_eq!(moov + size as usize, patched.len());
+        assert_eq!(init_with_duration(b"junk", Duration::ZERO), None);
     }
 
     #[test]
@@ -467,13 +584,12 @@ mod tests {
         let ended = VodPlaylist::parse(&String::from_utf8_lossy(&text));
         assert!(ended.ended);
         let parts = recording_mp4_parts(&sink, "recordings/r").await.ok().flatten();
-        let parts: Vec<String> = parts
-            .unwrap_or_default()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        // The gap is left out of the MP4.
-        assert_eq!(parts, ["recordings/r/init0.mp4", "recordings/r/0.m4s"]);
+        let parts = parts.unwrap_or_else(|| unreachable!());
+        assert_eq!(parts.init.as_str(), "recordings/r/init0.mp4");
+        // The gap is left out of the MP4, not out of its timeline.
+        let fragments: Vec<&str> = parts.fragments.iter().map(SegmentPath::as_str).collect();
+        assert_eq!(fragments, ["recordings/r/0.m4s"]);
+        assert_eq!(parts.duration, Duration::from_millis(4_480));
         assert_eq!(
             finalize_recording(&sink, "recordings/none").await.ok(),
             Some(None)

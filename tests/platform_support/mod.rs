@@ -79,7 +79,8 @@ impl Running {
         config.ui = ui;
         let mut builder = Platform::builder(config)
             .users(stores.users)
-            .streams(stores.streams);
+            .streams(stores.streams)
+            .recordings(stores.recordings);
         if let Some(dir) = segment_dir {
             let sink = streamly::core::adapters::FsSegmentSink::open(dir)
                 .await

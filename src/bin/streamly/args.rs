@@ -191,6 +191,11 @@ pub struct ServeArgs {
     /// ingest node's streams go offline within it.
     #[arg(long, env = "STREAMLY_ORIGIN_LEASE_TTL", default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=3600))]
     pub origin_lease_ttl: u64,
+
+    /// Days a recording is kept after its broadcast ended (0: forever).
+    /// Broadcasts are recorded with a segment directory or store.
+    #[arg(long, env = "STREAMLY_RECORDING_RETENTION_DAYS", default_value_t = 30)]
+    pub recording_retention_days: u64,
 }
 
 /// A positive, finite rate.

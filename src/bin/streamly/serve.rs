@@ -109,6 +109,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         tracing::info!(proxies = hops, "auth rate limit keys on X-Forwarded-For");
     }
     config.origin_lease_ttl = Duration::from_secs(args.origin_lease_ttl);
+    config.recording_retention = (args.recording_retention_days > 0)
+        .then(|| Duration::from_secs(args.recording_retention_days.saturating_mul(86_400)));
 
     let stores = sql::connect(&args.database_url)
         .await
@@ -116,7 +118,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     tracing::info!(database = %redact(&args.database_url), "store ready");
     let mut builder = Platform::builder(config)
         .users(stores.users)
-        .streams(stores.streams);
+        .streams(stores.streams)
+        .recordings(stores.recordings);
     builder = with_validator(builder, &args, internal_secret)?;
     builder = with_redis(builder, &args).await?;
     // The API node too: it ends the persisted playlists of streams whose

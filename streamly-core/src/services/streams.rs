@@ -155,6 +155,19 @@ impl Streams {
         Ok(self.store.set_title(id, &title).await?)
     }
 
+    /// Turns recording of a stream `owner` owns on or off.
+    pub async fn set_record(
+        &self,
+        owner: UserId,
+        id: &StreamId,
+        record: bool,
+    ) -> Result<Stream, StreamError> {
+        self.get_owned(owner, id).await?;
+        let stream = self.store.set_record(id, record).await?;
+        tracing::info!(stream_id = %id, record, "stream recording setting changed");
+        Ok(stream)
+    }
+
     /// Deletes a stream `owner` owns.
     pub async fn delete(&self, owner: UserId, id: &StreamId) -> Result<(), StreamError> {
         self.get_owned(owner, id).await?;
