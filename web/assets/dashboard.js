@@ -68,8 +68,86 @@ function row(s) {
     el("td", {}, el("a", { href: `/watch/${encodeURIComponent(s.id)}`, text: s.title })),
     el("td", {}, el("span", { class: s.live ? "badge live" : "badge", text: s.live ? "LIVE" : "offline" })),
     el("td", { text: String(s.viewers) }),
-    el("td", { class: "actions" }, ...(s.live ? [healthButton(s)] : []), rotate, del),
+    el("td", { class: "actions" }, ...(s.live ? [healthButton(s)] : []), recordButton(s), recordingsButton(s),
+      rotate, del),
   );
+}
+
+// Recordings (issue 14): the `record` setting per stream, and a panel
+// listing a stream's recordings (play, download, delete), a page at a time.
+function recordButton(s) {
+  const b = el("button", { type: "button", class: "secondary", "aria-pressed": String(s.record),
+    text: s.record ? "Recording on" : "Recording off" });
+  b.addEventListener("click", async () => {
+    try { await api("PATCH", `/api/streams/${encodeURIComponent(s.id)}`, { record: !s.record }); refresh(); }
+    catch (e) { listStatus.textContent = e.message; }
+  });
+  return b;
+}
+
+function recordingsButton(s) {
+  const b = el("button", { type: "button", class: "secondary", text: "Recordings" });
+  b.addEventListener("click", () => showRecordings(s));
+  return b;
+}
+
+const recPanel = document.getElementById("recordings-panel");
+const recBody = document.getElementById("recordings-body");
+const recStatus = document.getElementById("recordings-status");
+const recMore = document.getElementById("recordings-more");
+const recPlayer = document.getElementById("recording-player");
+const recState = { stream: null, cursor: null };
+
+async function showRecordings(s) {
+  recState.stream = s;
+  recState.cursor = null;
+  document.getElementById("recordings-title").textContent = s.title;
+  recBody.replaceChildren();
+  recPlayer.hidden = true;
+  recPlayer.removeAttribute("src");
+  recPanel.hidden = false;
+  recPanel.focus();
+  await moreRecordings();
+}
+
+recMore.addEventListener("click", moreRecordings);
+
+async function moreRecordings() {
+  const s = recState.stream;
+  recStatus.textContent = "Loading…";
+  try {
+    const q = recState.cursor ? `?limit=20&cursor=${encodeURIComponent(recState.cursor)}` : "?limit=20";
+    const res = await fetch(`/api/streams/${encodeURIComponent(s.id)}/recordings${q}`);
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const page = await res.json();
+    recBody.append(...page.map(recordingRow));
+    recState.cursor = res.headers.get("x-next-cursor");
+    recMore.hidden = !recState.cursor;
+    document.getElementById("recordings-table").hidden = recBody.children.length === 0;
+    recStatus.textContent = recBody.children.length ? "" : "No recordings yet.";
+  } catch (e) { recStatus.textContent = `Could not load the recordings: ${e.message}`; }
+}
+
+const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
+
+function recordingRow(r) {
+  const play = el("button", { type: "button", class: "secondary", text: "Play" });
+  play.addEventListener("click", () => { recPlayer.src = r.mp4_url; recPlayer.hidden = false; recPlayer.play(); });
+  const download = el("a", { href: r.mp4_url, download: `recording-${r.id}.mp4`, text: "Download" });
+  const del = el("button", { type: "button", class: "danger", text: "Delete" });
+  const tr = el("tr", { "data-id": r.id },
+    el("td", { text: new Date(r.started_at).toLocaleString() }),
+    el("td", { text: uptime(r.duration_ms / 1000) }),
+    el("td", { text: mb(r.size_bytes) }),
+    el("td", { text: r.status }),
+    el("td", { class: "actions" }, play, download, del),
+  );
+  del.addEventListener("click", async () => {
+    if (!confirm("Delete this recording? Its files are removed.")) return;
+    try { await api("DELETE", `/api/recordings/${encodeURIComponent(r.id)}`); tr.remove(); }
+    catch (e) { recStatus.textContent = e.message; }
+  });
+  return tr;
 }
 
 document.getElementById("create-form").addEventListener("submit", async (event) => {
