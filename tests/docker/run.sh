@@ -83,6 +83,32 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
 fi
 lap "dockerd up: $("$DOCKER" version -f 'engine {{.Server.Version}}' 2>/dev/null)"
 
+# Temporary files (the merged compose file holds the generated secrets).
+work="$(mktemp -d)"
+chmod 700 "$work"
+stack="$work/stack.yaml"
+compose() { docker-compose -p "$PROJECT" --project-directory "$ROOT" -f "$stack" "$@"; }
+ffmpeg_pid=""
+passed=""
+cleanup() {
+  local rc=$?
+  [ -n "$ffmpeg_pid" ] && { kill "$ffmpeg_pid" 2>/dev/null || true; }
+  if [ -z "$passed" ] && [ -f "$stack" ]; then
+    echo "[docker-test] services at the failure:" >&2
+    compose ps >&2 || true
+    compose logs --no-color --tail 40 >&2 || true
+    [ -s "$work/ffmpeg.log" ] && { echo "[docker-test] ffmpeg:" >&2; tail -n 20 "$work/ffmpeg.log" >&2; }
+  fi
+  [ -f "$stack" ] && { compose down -v --remove-orphans >/dev/null 2>&1 || true; }
+  rm -rf "$work"
+  if [ -n "$started_dockerd" ]; then
+    kill "$started_dockerd" 2>/dev/null || true
+    wait "$started_dockerd" 2>/dev/null || true
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+
 # --- images ------------------------------------------------------------------
 # The Debian mirror apt uses on this machine (deb822 or one-line sources).
 debian_mirror() {
@@ -128,7 +154,7 @@ fi
 [ -x "$bin" ] || fail "no release binary at $bin"
 lap "release binary ready ($bin)"
 # Only the binary in the build context (target/ is in .dockerignore).
-ctx="$(mktemp -d)"
+ctx="$work/context"
 mkdir -p "$ctx/target/release"
 cp "$bin" "$ctx/target/release/streamly"
 build streamly-test/streamly Dockerfile "$ctx" --target runtime-prebuilt --build-arg "RUNTIME_IMAGE=$BASE_IMAGE"
@@ -147,12 +173,9 @@ export POSTGRES_PASSWORD="pg$(rand 24)"
 export STREAMLY_JWT_SECRET="jwt-$(rand 48)"
 export STREAMLY_INTERNAL_SECRET="internal-$(rand 24)"
 export RUST_LOG=info
-work="$(mktemp -d)"
-chmod 700 "$work"
 # compose.yaml merged with the override by docker-compose itself; then the
 # `ports:` of the services on the host network are dropped (docker-compose 1.29
 # refuses port bindings with network_mode: host instead of ignoring them).
-stack="$work/stack.yaml"
 docker-compose -p "$PROJECT" -f compose.yaml -f tests/docker/compose.offline.yaml config >"$work/merged.yaml" ||
   fail "docker-compose config rejected compose.yaml + tests/docker/compose.offline.yaml"
 python3 - "$work/merged.yaml" "$stack" <<'PY'
@@ -163,27 +186,6 @@ for svc in doc["services"].values():
         svc.pop("ports", None)
 yaml.safe_dump(doc, open(sys.argv[2], "w"), sort_keys=False)
 PY
-compose() { docker-compose -p "$PROJECT" --project-directory "$ROOT" -f "$stack" "$@"; }
-ffmpeg_pid=""
-passed=""
-cleanup() {
-  local rc=$?
-  [ -n "$ffmpeg_pid" ] && kill "$ffmpeg_pid" 2>/dev/null
-  if [ -z "$passed" ]; then
-    echo "[docker-test] services at the failure:" >&2
-    compose ps >&2 || true
-    compose logs --no-color --tail 40 >&2 || true
-    [ -s "$work/ffmpeg.log" ] && { echo "[docker-test] ffmpeg:" >&2; tail -n 20 "$work/ffmpeg.log" >&2; }
-  fi
-  compose down -v --remove-orphans >/dev/null 2>&1 || true
-  rm -rf "$work"
-  if [ -n "$started_dockerd" ]; then
-    kill "$started_dockerd" 2>/dev/null || true
-    wait "$started_dockerd" 2>/dev/null || true
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
 compose down -v --remove-orphans >/dev/null 2>&1 || true
 
 say "docker-compose up (project $PROJECT)"
