@@ -45,6 +45,9 @@ use crate::api::ApiError;
 /// media (and at the end).
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
+/// How long the start of a publish waits on the store for its recording.
+const BEGIN_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Expired recordings deleted per store query during a sweep.
 const SWEEP_BATCH: u32 = 100;
 
@@ -114,7 +117,17 @@ impl Recordings {
         stream_id: StreamId,
         frames: mpsc::Receiver<MediaFrame>,
     ) -> PackagerStats {
-        let Some((recording, record, progress)) = self.begin(&stream_id).await else {
+        // Frames wait in the hub's bounded channel meanwhile (1024 by
+        // default: some 13 s of media), and a full one is dropped: a store
+        // slower than this does not get to decide.
+        let begun = match tokio::time::timeout(BEGIN_TIMEOUT, self.begin(&stream_id)).await {
+            Ok(begun) => begun,
+            Err(_) => {
+                tracing::warn!(%stream_id, "the store was too slow to start a recording: not recording");
+                None
+            }
+        };
+        let Some((recording, record, progress)) = begun else {
             return publisher.run(stream_id, frames).await;
         };
         let (stats, ()) = tokio::join!(

@@ -1,0 +1,222 @@
+//! The dashboard's recordings in headless Chromium (chromedriver): sign up,
+//! create a stream, broadcast the fixture with ffmpeg; the stream's
+//! Recordings panel lists the recording, its MP4 plays in the page's
+//! `<video>` (currentTime advances), the download link is the MP4, and
+//! Delete removes it. Skips, saying why, without chromedriver or ffmpeg —
+//! except under `CI=true`.
+#![allow(clippy::unwrap_used)]
+
+mod platform_support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use platform_support::{Running, have, http, publish, wait_for};
+use serde_json::{Value, json};
+
+struct Driver(tokio::process::Child, String);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.start_kill();
+    }
+}
+
+async fn chromium() -> (Driver, Client) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    let child = tokio::process::Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let driver = Driver(child, format!("http://127.0.0.1:{port}"));
+    wait_for("chromedriver to listen", Duration::from_secs(20), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    let mut options = json!({ "args": [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--autoplay-policy=no-user-gesture-required", "--window-size=1280,900",
+    ]});
+    if std::path::Path::new("/usr/bin/chromium").exists() {
+        options["binary"] = json!("/usr/bin/chromium");
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), options);
+    let client = ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&driver.1)
+        .await
+        .unwrap();
+    (driver, client)
+}
+
+async fn js(client: &Client, script: &str) -> Value {
+    client.execute(script, vec![]).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_plays_downloads_and_deletes_a_recording() {
+    let driver_ok = std::process::Command::new("chromedriver")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !driver_ok || !have("ffmpeg") {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true: a test cannot skip"
+        );
+        eprintln!("skipping: chromedriver or ffmpeg not on PATH");
+        return;
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let segments = tempfile::tempdir().unwrap();
+    let app = Running::start_with(None, Some(segments.path())).await;
+    let base = app.base.clone();
+
+    // An account and a stream through the API; the browser gets the session.
+    let name = format!("rec{}", platform_support::unique());
+    let r = http(
+        "POST",
+        &format!("{base}/api/auth/register"),
+        None,
+        Some(json!({"username": name, "email": format!("{name}@example.com"), "password": "correct horse"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let auth = r.body.clone();
+    let token = auth["token"].as_str().unwrap().to_owned();
+    let r = http(
+        "POST",
+        &format!("{base}/api/streams"),
+        Some(&token),
+        Some(json!({"title": "Recorded in the browser"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let stream = r.body["id"].as_str().unwrap().to_owned();
+    let url = format!(
+        "{}/{}",
+        r.body["rtmp_url"].as_str().unwrap(),
+        r.body["stream_key"].as_str().unwrap()
+    );
+    assert!(publish(&url, false).wait().await.unwrap().success());
+    let rec = wait_for("a ready recording", Duration::from_secs(30), || async {
+        let r = http(
+            "GET",
+            &format!("{base}/api/streams/{stream}/recordings"),
+            None,
+            None,
+        )
+        .await;
+        let first = r.body.as_array()?.first()?.clone();
+        (first["status"] == "ready").then_some(first)
+    })
+    .await;
+
+    let (_driver, client) = chromium().await;
+    client.goto(&format!("{base}/signin")).await.unwrap();
+    // The session the sign-in page would save (app.js's saveSession).
+    let save = format!(
+        "localStorage.setItem('streamly.token', {}); localStorage.setItem('streamly.user', JSON.stringify({})); return true",
+        json!(token),
+        auth["user"]
+    );
+    js(&client, &save).await;
+    client.goto(&format!("{base}/dashboard")).await.unwrap();
+
+    let button = wait_for("the Recordings button", Duration::from_secs(15), || async {
+        let buttons = client.find_all(Locator::Css("#streams-body button")).await.ok()?;
+        for b in buttons {
+            if b.text().await.ok()? == "Recordings" {
+                return Some(b);
+            }
+        }
+        None
+    })
+    .await;
+    let toggle = js(
+        &client,
+        "return [...document.querySelectorAll('#streams-body button')].map(b => b.textContent)",
+    )
+    .await;
+    assert!(toggle.to_string().contains("Recording on"), "{toggle}");
+    button.click().await.unwrap();
+    let row = format!("#recordings-body tr[data-id='{}']", rec["id"].as_str().unwrap());
+    client.wait().for_element(Locator::Css(&row)).await.unwrap();
+    let href = client
+        .find(Locator::Css(&format!("{row} a")))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap();
+    assert_eq!(href.as_deref(), rec["mp4_url"].as_str());
+
+    // Play: the MP4 plays in the page.
+    client
+        .find(Locator::Css(&format!("{row} button.secondary")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let played = wait_for("the recording to play", Duration::from_secs(30), || async {
+        let v = client
+            .execute(
+                "const v = document.getElementById('recording-player'); \
+                 return {t: v.currentTime, d: v.duration, err: v.error && v.error.code};",
+                vec![],
+            )
+            .await
+            .ok()?;
+        assert!(v["err"].is_null(), "video error: {v}");
+        (v["t"].as_f64()? > 1.0).then_some(v)
+    })
+    .await;
+    eprintln!("recording playing: {played}");
+    let duration = played["d"].as_f64().unwrap_or(0.0);
+    assert!(
+        (9.5..=10.6).contains(&duration),
+        "the player knows the length: {played}"
+    );
+    let png = client.screenshot().await.unwrap();
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("dashboard-recordings.png"), png).unwrap();
+
+    // Delete (the page asks first: accept).
+    js(&client, "window.confirm = () => true; return true").await;
+    client
+        .find(Locator::Css(&format!("{row} button.danger")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for("the row to go", Duration::from_secs(10), || async {
+        client.find(Locator::Css(&row)).await.is_err().then_some(())
+    })
+    .await;
+    let r = http(
+        "GET",
+        &format!("{base}/api/recordings/{}", rec["id"].as_str().unwrap()),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    client.close().await.unwrap();
+    app.stop().await;
+}
