@@ -429,6 +429,17 @@ async fn openapi_documents_every_status_and_the_text_rules() {
             "/api/streams/{id}/health",
             &[&signed_in, &["200", "404", "409"]],
         ),
+        (
+            "get",
+            "/api/streams/{id}/recordings",
+            &[&["200", "400", "404", "503"]],
+        ),
+        ("get", "/api/recordings/{id}", &[&["200", "404", "503"]]),
+        (
+            "delete",
+            "/api/recordings/{id}",
+            &[&signed_in, &write, &["204", "404"]],
+        ),
         ("get", "/health", &[&["200", "503"]]),
         ("get", "/metrics", &[&["200"]]),
         ("get", "/api/openapi.json", &[&["200"]]),
