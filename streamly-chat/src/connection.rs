@@ -1,35 +1,31 @@
-//! The connection handler: one task per client, generic over any
-//! `Stream + Sink` of [`Frame`]s, so it runs on a WebSocket or, in tests, on
-//! a pair of channels.
+//! The connection handler: one task per client, on any byte stream that
+//! carries a WebSocket after its opening handshake (a TCP socket under
+//! [`crate::router`], a `tokio::io::duplex` in tests).
 //!
-//! The task owns its transport and selects over: frames from the client,
-//! the room's shared frames (a bounded broadcast window: falling further
-//! behind than `outbound_queue` frames closes the connection with 1013),
-//! the heartbeat, the idle timer, the hub's shutdown and, for a signed-in
-//! client, the deletion of its account ([`ChatHub::disconnect_user`]).
-//!
-//! A WebSocket accepted by [`crate::router`] also has an
-//! [`Outbox`](crate::outbox): the room writes its frames to the socket
-//! itself, the broadcast only carries the frames this task must act on
-//! (a moderator silencing its user), and the task wakes for the outbox only
-//! when a write is left to flush or the client fell behind.
+//! The task owns the WebSocket (tungstenite over the connection's
+//! [`Outbox`](crate::outbox)) and selects over: frames from the client, the
+//! outbox (woken only when a room frame is left to flush, the client fell
+//! behind, or a moderator silenced its user), the heartbeat, the idle timer,
+//! the hub's shutdown and, for a signed-in client, the deletion of its
+//! account ([`ChatHub::disconnect_user`]). Room frames never pass through
+//! the task: the hub's fan-out writes them to the outbox.
 
-use std::collections::HashSet;
 use std::fmt::Display;
 use std::sync::Arc;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use streamly_core::domain::{ChatAuthor, ChatEvent, ChatMessage, ChatText, MessageId, RoomId};
 use time::OffsetDateTime;
-use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::frame::{Frame, close_code};
 use crate::hub::{Admission, ChatHub, HubInner};
-use crate::outbox::{Outbox, Trouble};
+use crate::moderation::Restriction;
+use crate::outbox::{BoxedIo, DirectStream, HistoryFilter, Outbox, Trouble};
 use crate::protocol::{ClientFrame, ErrorCode, Role, ServerFrame};
-use crate::room::{OutKind, Outgoing};
+use crate::ws::{WsTransport, socket_config};
 
 mod commands;
 
@@ -52,9 +48,6 @@ impl std::fmt::Debug for JoinRequest {
     }
 }
 
-/// Frames delivered in one batch before flushing.
-const BATCH: usize = 64;
-
 /// Whether the connection goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Flow {
@@ -69,11 +62,10 @@ pub(crate) struct Conn<'h, T> {
     pub(crate) author: Option<ChatAuthor>,
     pub(crate) role: Role,
     bad_frames: u32,
-    /// Ids of the history sent on join, skipped if they arrive live too.
-    seen: HashSet<MessageId>,
-    /// Where the room writes its frames directly, for WebSocket
-    /// connections upgraded by [`crate::router`].
-    outbox: Option<Arc<Outbox>>,
+    /// The messages of the history sent on join.
+    history: Vec<MessageId>,
+    /// The socket's write side, shared with the room's fan-out.
+    outbox: Arc<Outbox>,
     /// Cancelled when the signed-in user's account is deleted.
     account_gone: Option<CancellationToken>,
 }
@@ -83,24 +75,26 @@ impl ChatHub {
     /// sends `welcome`, `history` and `presence`, then relays frames both
     /// ways until the client leaves, misbehaves, falls behind, idles out or
     /// the hub shuts down.
-    pub async fn serve<T, E>(&self, admission: Admission, request: JoinRequest, transport: T)
+    ///
+    /// `io` carries a WebSocket whose opening handshake is done (this is the
+    /// server end): [`crate::router`] serves it on the upgraded HTTP
+    /// connection, [`crate::testing::pair`] on a `tokio::io::duplex`.
+    pub async fn serve<Io>(&self, admission: Admission, request: JoinRequest, io: Io)
     where
-        T: Stream<Item = Result<Frame, E>> + Sink<Frame> + Unpin + Send,
-        <T as Sink<Frame>>::Error: Display,
-        E: Display,
+        Io: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        self.serve_with(admission, request, transport, None).await;
+        let config = &self.inner.config;
+        let outbox = Outbox::new(Box::new(io) as BoxedIo, config.outbound_queue);
+        let socket = WsTransport::server(DirectStream(Arc::clone(&outbox)), socket_config(config)).await;
+        self.serve_on(admission, request, socket, outbox).await;
     }
 
-    /// [`ChatHub::serve`], with the room's frames written straight to
-    /// `outbox` (the socket under `transport`) instead of through the
-    /// connection's task.
-    pub(crate) async fn serve_with<T, E>(
+    async fn serve_on<T, E>(
         &self,
         admission: Admission,
         request: JoinRequest,
         transport: T,
-        outbox: Option<Arc<Outbox>>,
+        outbox: Arc<Outbox>,
     ) where
         T: Stream<Item = Result<Frame, E>> + Sink<Frame> + Unpin + Send,
         <T as Sink<Frame>>::Error: Display,
@@ -114,7 +108,7 @@ impl ChatHub {
             author: None,
             role: Role::Anonymous,
             bad_frames: 0,
-            seen: HashSet::new(),
+            history: Vec::new(),
             outbox,
             account_gone: None,
         };
@@ -216,19 +210,17 @@ impl ChatHub {
                 }
             }
         };
-        let (membership, rx) = self.join(&conn.room, conn.outbox.as_ref());
+        let user = conn.author.as_ref().map(|a| a.id);
+        let membership = self.join(&conn.room, &conn.outbox, user);
         let ready = membership.room.wait_ready(self.inner.config.write_timeout).await;
         if conn.welcome(ready).await == Flow::Continue {
-            if let Some(outbox) = &conn.outbox {
-                // The history is out: the room frames held since the join
-                // follow it, without the ones it already had.
-                outbox.release(std::mem::take(&mut conn.seen));
-            }
-            conn.run(rx).await;
+            // The history is out: the room frames held since the join
+            // follow it, without the ones it already had.
+            let history = std::mem::take(&mut conn.history);
+            conn.outbox.release(HistoryFilter::new(history));
+            conn.run().await;
         }
-        if let Some(outbox) = &conn.outbox {
-            outbox.stop();
-        }
+        conn.outbox.stop();
         drop(membership);
         drop(session);
         tracing::debug!(room = %conn.room, "chat connection ended");
@@ -246,10 +238,7 @@ where
         let limit = self.hub.config.write_timeout;
         match tokio::time::timeout(limit, self.transport.send(frame)).await {
             Ok(Ok(())) => Flow::Continue,
-            Ok(Err(e)) => {
-                tracing::debug!(room = %self.room, error = %e, "chat client write failed");
-                Flow::Stop
-            }
+            Ok(Err(e)) => self.transport_failed("write", e).await,
             Err(_) => {
                 tracing::info!(room = %self.room, "chat client write timed out; dropping it");
                 Flow::Stop
@@ -276,13 +265,29 @@ where
         .await
     }
 
-    /// Sends a close frame; the connection ends.
+    /// Sends a close frame, after everything already queued; the
+    /// connection ends. Queued by the outbox itself (nothing may follow it,
+    /// room frames included) so that it goes out even when the own-frame
+    /// queue is full.
     pub(crate) async fn close(&mut self, code: u16, reason: &str) -> Flow {
-        // Nothing may follow a close frame: no more room frames either.
-        if let Some(outbox) = &self.outbox {
-            outbox.stop();
+        self.outbox.close(code, reason);
+        let limit = self.hub.config.write_timeout;
+        if let Ok(Err(e)) = tokio::time::timeout(limit, self.outbox.flush()).await {
+            tracing::debug!(room = %self.room, error = %e, "chat client close failed");
         }
-        let _ = self.send(Frame::close(code, reason)).await;
+        Flow::Stop
+    }
+
+    /// The transport failed (`what`: read or write): when the client let its
+    /// own frames pile up past the outbox's bound, it is closed as too slow.
+    async fn transport_failed(&mut self, what: &str, e: impl Display) -> Flow {
+        // Rendered first: the error need not be `Send`.
+        let e = e.to_string();
+        if self.outbox.own_queue_full() {
+            tracing::info!(room = %self.room, "chat client does not read its own frames; closing it");
+            return self.close(close_code::TRY_AGAIN_LATER, "client too slow").await;
+        }
+        tracing::debug!(room = %self.room, error = %e, "chat client {what} failed");
         Flow::Stop
     }
 
@@ -331,7 +336,7 @@ where
                 Vec::new()
             }
         };
-        self.seen = messages.iter().map(|m| m.id).collect();
+        self.history = messages.iter().map(|m| m.id).collect();
         let history = ServerFrame::History { messages: &messages }.to_json();
         if self.send(Frame::text(history)).await == Flow::Stop {
             return Flow::Stop;
@@ -340,7 +345,7 @@ where
         self.send_json(&ServerFrame::Presence { viewers }).await
     }
 
-    async fn run(&mut self, mut rx: broadcast::Receiver<Outgoing>) {
+    async fn run(&mut self) {
         let config = self.hub.config.clone();
         // Pinned once: re-creating it in every select would register a
         // waiter on the hub-wide token (a shared lock) per delivered frame.
@@ -348,6 +353,7 @@ where
         tokio::pin!(shutdown);
         let account_gone = cancelled(self.account_gone.clone());
         tokio::pin!(account_gone);
+        let outbox = Arc::clone(&self.outbox);
         // One timer for both the heartbeat and the idle timeout, so that a
         // wake-up for a room frame polls one timer, not two, and a client
         // frame only moves a deadline instead of re-arming a timer.
@@ -371,18 +377,10 @@ where
                         idle_at = Instant::now() + config.idle_timeout;
                         self.on_frame(frame).await
                     }
-                    Some(Err(e)) => {
-                        tracing::debug!(room = %self.room, error = %e, "chat client read failed");
-                        Flow::Stop
-                    }
+                    Some(Err(e)) => self.transport_failed("read", e).await,
                     None => Flow::Stop,
                 },
-                out = rx.recv() => match out {
-                    Ok(out) => self.deliver(out, &mut rx).await,
-                    Err(RecvError::Lagged(_)) => self.close(close_code::TRY_AGAIN_LATER, "client too slow").await,
-                    Err(RecvError::Closed) => self.close(close_code::GOING_AWAY, "room closed").await,
-                },
-                () = outbox_needed(self.outbox.as_deref()) => self.on_outbox().await,
+                () = outbox.needed() => self.on_outbox().await,
                 () = &mut clock => {
                     let now = Instant::now();
                     let flow = if now >= idle_at {
@@ -406,114 +404,47 @@ where
 
     /// Acts on what the room's fan-out left for this connection.
     async fn on_outbox(&mut self) -> Flow {
-        let Some(outbox) = &self.outbox else {
-            return Flow::Continue;
-        };
-        match outbox.trouble() {
-            Trouble::None => Flow::Continue,
-            Trouble::Pending => {
-                let deadline = Instant::now() + self.hub.config.write_timeout;
-                match tokio::time::timeout_at(deadline, self.transport.flush())
-                    .await
-                    .ok()
-                {
-                    Some(Ok(())) => Flow::Continue,
-                    Some(Err(e)) => {
-                        tracing::debug!(room = %self.room, error = %e, "chat client write failed");
-                        Flow::Stop
-                    }
-                    None => {
-                        tracing::info!(room = %self.room, "chat client write timed out; dropping it");
-                        Flow::Stop
+        loop {
+            match self.outbox.trouble() {
+                Trouble::None => return Flow::Continue,
+                Trouble::Pending => {
+                    let deadline = Instant::now() + self.hub.config.write_timeout;
+                    match tokio::time::timeout_at(deadline, self.transport.flush())
+                        .await
+                        .ok()
+                    {
+                        Some(Ok(())) => {}
+                        Some(Err(e)) => return self.transport_failed("write", e).await,
+                        None => {
+                            tracing::info!(room = %self.room, "chat client write timed out; dropping it");
+                            return Flow::Stop;
+                        }
                     }
                 }
-            }
-            Trouble::Slow => self.close(close_code::TRY_AGAIN_LATER, "client too slow").await,
-            Trouble::Failed => Flow::Stop,
-        }
-    }
-
-    /// Writes `first` and whatever else is already queued (up to a batch),
-    /// then flushes once.
-    async fn deliver(&mut self, first: Outgoing, rx: &mut broadcast::Receiver<Outgoing>) -> Flow {
-        let mut next = Some(first);
-        let mut fed = 0usize;
-        let limit = self.hub.config.write_timeout;
-        let deadline = Instant::now() + limit;
-        while let Some(out) = next.take() {
-            match self.outgoing_frame(out) {
-                Ok(Some(frame)) => match tokio::time::timeout_at(deadline, self.transport.feed(frame))
-                    .await
-                    .ok()
-                {
-                    Some(Ok(())) => fed += 1,
-                    _ => return Flow::Stop,
-                },
-                Ok(None) => {}
-                Err(action) => {
-                    if fed > 0 {
-                        let _ = tokio::time::timeout_at(deadline, self.transport.flush()).await;
-                    }
-                    return self.silenced(action).await;
-                }
-            }
-            if fed >= BATCH {
-                break;
-            }
-            match rx.try_recv() {
-                Ok(out) => next = Some(out),
-                Err(TryRecvError::Empty) => {}
-                Err(TryRecvError::Lagged(_)) => {
+                Trouble::Slow => {
                     return self.close(close_code::TRY_AGAIN_LATER, "client too slow").await;
                 }
-                Err(TryRecvError::Closed) => break,
-            }
-        }
-        if fed == 0 {
-            return Flow::Continue;
-        }
-        match tokio::time::timeout_at(deadline, self.transport.flush())
-            .await
-            .ok()
-        {
-            Some(Ok(())) => Flow::Continue,
-            _ => Flow::Stop,
-        }
-    }
-
-    /// The frame to write for a room frame, `None` to skip it, or the
-    /// silencing that concerns this very client.
-    fn outgoing_frame(&mut self, out: Outgoing) -> Result<Option<Frame>, Option<OffsetDateTime>> {
-        match out.kind {
-            OutKind::Message(id) => {
-                if !self.seen.is_empty() {
-                    if self.seen.remove(&id) {
-                        return Ok(None);
+                Trouble::OwnQueueFull => {
+                    tracing::info!(room = %self.room, "chat client does not read its own frames; closing it");
+                    return self.close(close_code::TRY_AGAIN_LATER, "client too slow").await;
+                }
+                Trouble::Silenced(restriction) => {
+                    if self.silenced(restriction).await == Flow::Stop {
+                        return Flow::Stop;
                     }
-                    // Live messages come in publish order: once one is newer
-                    // than the history, no duplicate can follow.
-                    self.seen = HashSet::new();
                 }
-                Ok(Some(Frame::Text(out.text)))
-            }
-            OutKind::Plain => Ok(Some(Frame::Text(out.text))),
-            OutKind::Silenced { user, until } => {
-                if self.author.as_ref().is_some_and(|a| a.id == user) {
-                    Err(until)
-                } else {
-                    Ok(None)
-                }
+                Trouble::Failed => return Flow::Stop,
             }
         }
     }
 
-    async fn silenced(&mut self, until: Option<OffsetDateTime>) -> Flow {
-        match until {
-            None => {
+    async fn silenced(&mut self, restriction: Restriction) -> Flow {
+        match restriction {
+            Restriction::Banned => {
                 self.refuse(ErrorCode::Banned, "you were banned from this room")
                     .await
             }
-            Some(until) => {
+            Restriction::TimedOut { until } => {
                 let ms = retry_after_ms(until);
                 self.error(ErrorCode::TimedOut, "a moderator timed you out", Some(ms))
                     .await
@@ -576,10 +507,7 @@ where
         let now = OffsetDateTime::now_utc();
         match self.hub.moderation.restriction(&self.room, author.id, now).await {
             Ok(None) => {}
-            Ok(Some(crate::moderation::Restriction::Banned)) => return self.silenced(None).await,
-            Ok(Some(crate::moderation::Restriction::TimedOut { until })) => {
-                return self.silenced(Some(until)).await;
-            }
+            Ok(Some(restriction)) => return self.silenced(restriction).await,
             Err(e) => {
                 tracing::warn!(room = %self.room, error = %e, "moderation store unavailable");
                 return self
@@ -622,14 +550,6 @@ where
 async fn cancelled(token: Option<CancellationToken>) {
     match token {
         Some(token) => token.cancelled_owned().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Resolves when `outbox` needs its connection's task; never without one.
-async fn outbox_needed(outbox: Option<&Outbox>) {
-    match outbox {
-        Some(outbox) => outbox.needed().await,
         None => std::future::pending().await,
     }
 }

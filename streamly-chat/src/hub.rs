@@ -3,21 +3,22 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use streamly_core::auth::{JwtError, JwtKeys};
 use streamly_core::domain::{ChatAuthor, RoomId, UserId};
 use streamly_core::ports::{ChatBus, ChatBusError};
 use thiserror::Error;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ChatConfig;
+use crate::fanout::FanOut;
 use crate::moderation::{MemoryModerationStore, ModerationError, ModerationStore, NoOwners, RoomAuthority};
 use crate::outbox::Outbox;
 use crate::protocol::{ErrorCode, Role};
 use crate::rate_limit::RateLimiter;
-use crate::room::{LocalRoom, Outgoing};
+use crate::room::LocalRoom;
 use crate::users::{TrustTokens, UserDirectory};
 
 /// Why a connection was not admitted.
@@ -56,6 +57,9 @@ pub(crate) struct HubInner {
     // A std mutex: held only to look up, create or remove a room and to
     // change its viewer count, never across an await.
     rooms: Mutex<HashMap<RoomId, Arc<LocalRoom>>>,
+    /// The fan-out shards every room writes through, started with the
+    /// first room (the builder may run outside a runtime).
+    fanout: OnceLock<Arc<FanOut>>,
     pub(crate) limiter: RateLimiter,
     permits: Arc<Semaphore>,
     active: watch::Sender<usize>,
@@ -153,6 +157,7 @@ impl ChatHubBuilder {
                 moderation: self.moderation,
                 users: self.users,
                 rooms: Mutex::new(HashMap::new()),
+                fanout: OnceLock::new(),
                 permits,
                 active: watch::channel(0).0,
                 shutdown: CancellationToken::new(),
@@ -169,8 +174,8 @@ impl ChatHubBuilder {
 pub(crate) struct Membership {
     pub(crate) room: Arc<LocalRoom>,
     hub: Arc<HubInner>,
-    /// The connection's outbox key in the room, if it has one.
-    direct: Option<u64>,
+    /// The connection's key in the room.
+    key: u64,
 }
 
 /// A signed-in connection's entry in the hub's table of users, taken before
@@ -218,9 +223,7 @@ impl Drop for Session {
 
 impl Drop for Membership {
     fn drop(&mut self) {
-        if let Some(key) = self.direct {
-            self.room.remove_direct(key);
-        }
+        self.room.remove(self.key);
         let mut rooms = self.hub.rooms.lock().unwrap_or_else(|p| p.into_inner());
         if self.room.viewers.fetch_sub(1, Ordering::Relaxed) == 1 {
             if rooms
@@ -358,16 +361,16 @@ impl ChatHub {
         Ok(Role::Viewer)
     }
 
-    /// Joins `room` on this node: starts its fan-out if it is the first
-    /// connection, and returns the membership and a receiver of its frames.
-    /// With an `outbox`, the room writes its frames there (held until the
-    /// connection releases it) and the receiver only carries the frames
-    /// the connection must act on itself.
-    pub(crate) fn join(
-        &self,
-        room: &RoomId,
-        outbox: Option<&Arc<Outbox>>,
-    ) -> (Membership, broadcast::Receiver<Outgoing>) {
+    /// Joins `room` on this node (starting the room if it is the first
+    /// connection): the room writes its frames to `outbox`, held until the
+    /// connection releases it, and tells it when `user` is silenced.
+    pub(crate) fn join(&self, room: &RoomId, outbox: &Arc<Outbox>, user: Option<UserId>) -> Membership {
+        let fanout = self.inner.fanout.get_or_init(|| {
+            // Shared by every room: room for a few frames per connection
+            // of a large room, or one frame each for many small rooms.
+            let queue = self.inner.config.outbound_queue.max(1024);
+            Arc::new(FanOut::start(queue, &self.inner.shutdown))
+        });
         let mut rooms = self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner());
         let local = rooms
             .entry(room.clone())
@@ -376,27 +379,18 @@ impl ChatHub {
                     room.clone(),
                     self.inner.node,
                     Arc::clone(&self.inner.bus),
-                    self.inner.config.outbound_queue,
+                    Arc::clone(fanout),
                     self.inner.config.presence_interval,
                     &self.inner.shutdown,
                 )
             })
             .clone();
         local.viewers.fetch_add(1, Ordering::Relaxed);
-        let (rx, direct) = match outbox {
-            Some(outbox) => (
-                local.control.subscribe(),
-                Some(local.add_direct(Arc::clone(outbox))),
-            ),
-            None => (local.tx.subscribe(), None),
-        };
-        (
-            Membership {
-                room: local,
-                hub: Arc::clone(&self.inner),
-                direct,
-            },
-            rx,
-        )
+        let key = local.add(Arc::clone(outbox), user);
+        Membership {
+            room: local,
+            hub: Arc::clone(&self.inner),
+            key,
+        }
     }
 }

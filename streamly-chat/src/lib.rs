@@ -9,14 +9,17 @@
 //! - [`protocol`] — the JSON frames (`docs/chat-protocol.md`).
 //! - [`ChatHub`] — rooms, presence, limits, auth, shutdown; build it with
 //!   [`ChatHub::builder`].
-//! - [`ChatHub::serve`] — the connection handler, generic over any
-//!   `Stream + Sink` of [`Frame`]s (testable without a network).
+//! - [`ChatHub::serve`] — the connection handler, on any byte stream that
+//!   carries a WebSocket after its handshake ([`testing::pair`] gives one
+//!   on a `tokio::io::duplex`, to test without a network).
 //! - [`router`] — the axum WebSocket route `GET /ws?room=…` (serve it with
 //!   limits and timeouts: the facade's `streamly::http_server::serve`, as
-//!   `examples/chat_server.rs` does). A room writes its frames straight to the sockets of
-//!   the clients this route accepted, from one fan-out task per runtime
-//!   worker, so that a message to 10,000 clients costs 10,000 writes, not
-//!   10,000 task wake-ups (`docs/chat-protocol.md`, "Delivery on one node").
+//!   `examples/chat_server.rs` does).
+//! - Delivery: every connection has an outbox (its socket's write side);
+//!   the hub's fan-out tasks, one per runtime worker and shared by all
+//!   rooms, write each room frame straight to the outboxes, framed once, so
+//!   that a message to 10,000 clients costs 10,000 writes, not 10,000 task
+//!   wake-ups (`docs/chat-protocol.md`, "Delivery on one node").
 //! - [`moderation`] — the [`RoomAuthority`](moderation::RoomAuthority) and
 //!   [`ModerationStore`](moderation::ModerationStore) ports with in-memory
 //!   adapters.
@@ -63,7 +66,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! let hub = ChatHub::builder(Arc::new(MemoryChatBus::default())).build();
-//! let (client, server) = streamly_chat::testing::pair(16);
+//! let (client, server) = streamly_chat::testing::pair(64 * 1024).await;
 //! let admission = hub.admit().expect("below the connection cap");
 //! let request = JoinRequest { room: Some("demo".into()), token: None };
 //! tokio::spawn({
@@ -79,6 +82,7 @@
 
 pub mod config;
 mod connection;
+mod fanout;
 pub mod frame;
 mod hub;
 pub mod moderation;

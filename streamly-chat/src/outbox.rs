@@ -1,39 +1,87 @@
-//! [`Outbox`]: direct delivery of room frames to a WebSocket's socket.
+//! [`Outbox`]: the write side of one chat connection, shared by the
+//! connection's task and the hub's fan-out ([`crate::fanout`]).
 //!
 //! A room frame goes to every client in the room. Waking each
 //! connection's task to write it costs more than the write itself (a task
-//! wake, a broadcast receive, a `select!` round, tungstenite's framing). So
-//! for connections upgraded by [`crate::router`], the room's fan-out
-//! writes the frame, framed once for all clients, straight to each socket.
-//! The connection's task only wakes when something needs it:
+//! wake, a channel receive, a `select!` round, tungstenite's framing). So
+//! the fan-out writes the frame, framed once for all clients, straight to
+//! each socket. Every connection has an outbox, whatever its transport
+//! ([`crate::ChatHub::serve`] takes any byte stream: a TCP socket under
+//! [`crate::router`], a `tokio::io::duplex` in tests). The connection's task
+//! only wakes when something needs it ([`Trouble`]):
 //! - a socket did not take the whole frame (the rest waits in `pending`
 //!   until the task flushes it);
-//! - the client fell more than `outbound_queue` frames behind (the task
+//! - the client fell more than `outbound_queue` room frames behind, or let
+//!   more than [`OWN_QUEUE_BYTES`] of its own frames pile up (the task
 //!   closes it with 1013);
+//! - a moderator silenced the connection's user;
 //! - a write failed.
 //!
 //! Everything else the connection writes (welcome, history, errors, pings,
-//! pongs, close) goes through tungstenite over [`DirectStream`], which shares
-//! the socket with the fan-out under one lock. Writes are never split:
-//! [`DirectStream::poll_write`] takes the whole buffer (queuing what the
-//! socket refuses), so the fan-out's frames and tungstenite's frames
-//! interleave only at frame boundaries.
+//! pongs) goes through tungstenite over [`DirectStream`], which shares the
+//! socket with the fan-out under one lock; its close frame is queued by
+//! [`Outbox::close`].
+//!
+//! # Invariants
+//!
+//! Each is kept under the state lock, by the functions named.
+//!
+//! 1. **Frames are never split.** The socket sees whole frames from one
+//!    writer at a time: `pending` holds at most the tail of one frame, then
+//!    whole frames, and nothing is written to the socket while it is not
+//!    empty except by draining it (`drain`). [`DirectStream::poll_write`]
+//!    takes the whole buffer or none of it, so tungstenite's buffer starts at
+//!    a frame boundary on every call.
+//! 2. **No wake-up is lost, whoever polls the socket.** The socket's write
+//!    side is always polled with one waker, the outbox's own
+//!    (`WriteReady`), never with a caller's. A task that waits for the
+//!    socket (in [`DirectStream`]'s `poll_write`, `poll_flush`,
+//!    `poll_shutdown`, or [`Outbox::flush`]) registers itself there first;
+//!    the fan-out, which never waits, does not register, and when the socket
+//!    refuses it, it queues the frame and notifies the task
+//!    ([`Outbox::needed`]). So the fan-out polling the socket can never
+//!    replace the waker of a task waiting on it. (The read side is polled
+//!    only by the connection's task, with its own waker.)
+//! 3. **Everything queued is bounded.** Room frames: `outbound_queue`
+//!    frames held while joining, or queued since `pending` was last empty.
+//!    Own frames: a write that finds [`OWN_QUEUE_BYTES`] of own frames
+//!    queued since `pending` was last empty is refused. Either closes the
+//!    connection with 1013; the room never waits for a connection.
+//! 4. **Nothing follows a close frame.** [`Outbox::close`] queues it last;
+//!    from then on room frames are dropped and own writes refused.
+//! 5. **History is filtered once.** Room frames are held from the join until
+//!    [`Outbox::release`]; then the held ones and the live ones pass one
+//!    [`HistoryFilter`] that drops the messages the `history` frame had.
 
 use std::collections::{HashSet, VecDeque};
+use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 
 use bytes::{Buf, Bytes, BytesMut};
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
+use futures_util::task::AtomicWaker;
 use streamly_core::domain::MessageId;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
-/// The socket under an upgraded connection.
-pub(crate) type UpgradedIo = TokioIo<Upgraded>;
+use crate::moderation::Restriction;
+
+/// Bytes of a connection's own frames (pongs, errors, acks, history) that
+/// may wait in its outbox, unwritten because the client does not read. The
+/// write that finds this much queued is refused and the connection closed
+/// with 1013 `client too slow`. One frame may be larger than this (a long
+/// history): only what is already queued is counted.
+pub(crate) const OWN_QUEUE_BYTES: usize = 64 * 1024;
+
+/// A byte stream a connection can be served on.
+pub(crate) trait ChatIo: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> ChatIo for T {}
+
+/// The byte stream under every served connection.
+pub(crate) type BoxedIo = Box<dyn ChatIo>;
 
 /// Whether room frames are written, held back (while the connection sends
 /// its history) or no longer accepted (the connection is closing).
@@ -45,6 +93,41 @@ enum Mode {
     Stopped,
 }
 
+/// The one filter between the `history` frame sent on join and the room's
+/// live messages: a message the history had may still be on its way through
+/// the fan-out, and is skipped. Messages come in publish order, so once one
+/// newer than the history passes no duplicate can follow: the ids are
+/// forgotten then.
+#[derive(Debug, Default)]
+pub(crate) struct HistoryFilter {
+    ids: HashSet<MessageId>,
+}
+
+impl HistoryFilter {
+    /// A filter for a history of these messages.
+    pub(crate) fn new(ids: impl IntoIterator<Item = MessageId>) -> Self {
+        Self {
+            ids: ids.into_iter().collect(),
+        }
+    }
+
+    /// Whether a room frame (a message with `id`, or `None` for any other
+    /// frame) is to be sent.
+    fn pass(&mut self, id: Option<MessageId>) -> bool {
+        let Some(id) = id else {
+            return true;
+        };
+        if self.ids.is_empty() {
+            return true;
+        }
+        if self.ids.remove(&id) {
+            return false;
+        }
+        self.ids = HashSet::new();
+        true
+    }
+}
+
 struct State<Io> {
     io: Io,
     /// Bytes taken but not yet written to the socket: the tail of one
@@ -52,13 +135,17 @@ struct State<Io> {
     pending: BytesMut,
     /// Room frames that went to `pending` since it was last empty.
     queued_frames: usize,
+    /// Bytes of own frames that went to `pending` since it was last empty.
+    queued_own: usize,
     mode: Mode,
-    /// Ids of the history sent on join: a room frame for one of them may
-    /// still be on its way through the fan-out after the release, and is
-    /// skipped. Emptied at the first newer message (messages come in
-    /// publish order, so no duplicate can follow it).
-    seen: HashSet<MessageId>,
+    history: HistoryFilter,
+    /// The latest restriction announced for the connection's user, not yet
+    /// acted on.
+    silenced: Option<Restriction>,
+    /// A close frame is queued: nothing else is written.
+    closed: bool,
     slow: bool,
+    own_full: bool,
     failed: bool,
 }
 
@@ -69,40 +156,100 @@ pub(crate) enum Trouble {
     None,
     /// Bytes wait in the outbox: flush them.
     Pending,
-    /// The client fell too far behind: close it with 1013.
+    /// The client fell too far behind the room: close it with 1013.
     Slow,
+    /// The client let too many of its own frames pile up: close it with 1013.
+    OwnQueueFull,
+    /// A moderator restricted the connection's user.
+    Silenced(Restriction),
     /// A write failed: the connection is gone.
     Failed,
 }
 
-/// The shared write side of one upgraded connection. See the module docs.
-pub(crate) struct Outbox<Io = UpgradedIo> {
+/// Wakes the task waiting for the socket to take bytes, if one is
+/// (invariant 2).
+#[derive(Default)]
+struct WriteReady(AtomicWaker);
+
+impl Wake for WriteReady {
+    fn wake(self: Arc<Self>) {
+        self.0.wake();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.wake();
+    }
+}
+
+/// The shared write side of one connection. See the module docs.
+pub(crate) struct Outbox<Io = BoxedIo> {
     state: Mutex<State<Io>>,
     wake: Notify,
     /// Room frames a client may fall behind by (`outbound_queue`).
     limit: usize,
+    write_ready: Arc<WriteReady>,
+    /// `write_ready` as a waker: the only one the socket's write side sees.
+    socket_waker: Waker,
 }
 
 impl<Io: AsyncWrite + Unpin> Outbox<Io> {
     /// An outbox over `io`, holding room frames until [`Outbox::release`].
     pub(crate) fn new(io: Io, limit: usize) -> Arc<Self> {
+        let write_ready = Arc::new(WriteReady::default());
         Arc::new(Self {
             state: Mutex::new(State {
                 io,
                 pending: BytesMut::new(),
                 queued_frames: 0,
+                queued_own: 0,
                 mode: Mode::Holding(VecDeque::new()),
-                seen: HashSet::new(),
+                history: HistoryFilter::default(),
+                silenced: None,
+                closed: false,
                 slow: false,
+                own_full: false,
                 failed: false,
             }),
             wake: Notify::new(),
             limit: limit.max(1),
+            socket_waker: Waker::from(Arc::clone(&write_ready)),
+            write_ready,
         })
     }
 
+    // A std mutex: held for one non-blocking socket poll and some copying,
+    // never across an await.
     fn lock(&self) -> MutexGuard<'_, State<Io>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Polls the socket's write side with the outbox's waker (invariant 2).
+    fn poll_socket(&self, io: &mut Io, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let mut cx = Context::from_waker(&self.socket_waker);
+        Pin::new(io).poll_write(&mut cx, buf)
+    }
+
+    /// Writes `pending` out until it is empty or the socket is full. Called
+    /// by a task that registered itself in `write_ready`.
+    fn drain(&self, state: &mut State<Io>) -> Poll<io::Result<()>> {
+        while !state.pending.is_empty() {
+            let State { io, pending, .. } = state;
+            match self.poll_socket(io, pending) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => pending.advance(n),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        state.queued_frames = 0;
+        state.queued_own = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    fn fail(&self, state: &mut State<Io>) {
+        state.failed = true;
+        state.mode = Mode::Stopped;
+        self.wake.notify_one();
     }
 
     /// Delivers one room frame (already framed for the wire). Never waits:
@@ -120,23 +267,16 @@ impl<Io: AsyncWrite + Unpin> Outbox<Io> {
                 }
             }
             Mode::Live => {
-                if let Some(id) = id
-                    && !state.seen.is_empty()
-                {
-                    if state.seen.remove(&id) {
-                        // Already sent in the history.
-                        return;
-                    }
-                    // Newer than the history: no duplicate can follow.
-                    state.seen = HashSet::new();
+                if state.history.pass(id) {
+                    self.write_room_frame(&mut state, frame);
                 }
-                self.write_room_frame(&mut state, frame);
             }
         }
     }
 
     fn write_room_frame(&self, state: &mut State<Io>, frame: &[u8]) {
         if !state.pending.is_empty() {
+            // Invariant 1: queue behind what waits, whole.
             if state.queued_frames >= self.limit {
                 self.fall_behind(state);
             } else {
@@ -145,26 +285,20 @@ impl<Io: AsyncWrite + Unpin> Outbox<Io> {
             }
             return;
         }
-        // Polled without a waker: if the socket is full, the connection's
-        // task polls it again with its own (see `Trouble::Pending`).
-        let mut cx = Context::from_waker(Waker::noop());
-        match Pin::new(&mut state.io).poll_write(&mut cx, frame) {
+        let State { io, pending, .. } = &mut *state;
+        match self.poll_socket(io, frame) {
             Poll::Ready(Ok(n)) if n == frame.len() => {}
             Poll::Ready(Ok(n)) => {
-                state.pending.extend_from_slice(&frame[n..]);
+                pending.extend_from_slice(&frame[n..]);
                 state.queued_frames = 1;
                 self.wake.notify_one();
             }
             Poll::Pending => {
-                state.pending.extend_from_slice(frame);
+                pending.extend_from_slice(frame);
                 state.queued_frames = 1;
                 self.wake.notify_one();
             }
-            Poll::Ready(Err(_)) => {
-                state.failed = true;
-                state.mode = Mode::Stopped;
-                self.wake.notify_one();
-            }
+            Poll::Ready(Err(_)) => self.fail(state),
         }
     }
 
@@ -174,10 +308,9 @@ impl<Io: AsyncWrite + Unpin> Outbox<Io> {
         self.wake.notify_one();
     }
 
-    /// Ends holding: the held room frames follow, except the messages in
-    /// `seen` (already sent in the history), and later ones are written as
-    /// they come.
-    pub(crate) fn release(&self, mut seen: HashSet<MessageId>) {
+    /// Ends holding: the held room frames follow, except the messages the
+    /// history had (`history`), and later ones are written as they come.
+    pub(crate) fn release(&self, history: HistoryFilter) {
         let mut state = self.lock();
         if !matches!(state.mode, Mode::Holding(_)) {
             // Stopped while joining (fell behind already): nothing to send.
@@ -186,20 +319,29 @@ impl<Io: AsyncWrite + Unpin> Outbox<Io> {
         let Mode::Holding(held) = std::mem::replace(&mut state.mode, Mode::Live) else {
             return;
         };
+        state.history = history;
         for (id, frame) in held {
-            if let Some(id) = id {
-                if seen.remove(&id) {
-                    continue;
-                }
-                // Newer than the history: no duplicate can follow.
-                seen = HashSet::new();
-            }
             if !matches!(state.mode, Mode::Live) {
                 break;
             }
-            self.write_room_frame(&mut state, &frame);
+            if state.history.pass(id) {
+                self.write_room_frame(&mut state, &frame);
+            }
         }
-        state.seen = seen;
+    }
+
+    /// A moderator restricted the connection's user: the task is told
+    /// ([`Trouble::Silenced`]). A ban outweighs a timeout not yet acted on.
+    pub(crate) fn silence(&self, restriction: Restriction) {
+        let mut state = self.lock();
+        if state.closed || matches!(state.mode, Mode::Stopped) {
+            return;
+        }
+        state.silenced = match (state.silenced, restriction) {
+            (Some(Restriction::Banned), _) => Some(Restriction::Banned),
+            _ => Some(restriction),
+        };
+        self.wake.notify_one();
     }
 
     /// No more room frames: the connection is closing.
@@ -207,18 +349,58 @@ impl<Io: AsyncWrite + Unpin> Outbox<Io> {
         self.lock().mode = Mode::Stopped;
     }
 
+    /// Queues a close frame (RFC 6455 §5.5.1) after everything already
+    /// queued, past every bound, and stops: nothing is written after it.
+    /// [`Outbox::flush`] sends it.
+    pub(crate) fn close(&self, code: u16, reason: &str) {
+        let mut state = self.lock();
+        state.mode = Mode::Stopped;
+        if state.closed || state.failed {
+            return;
+        }
+        state.closed = true;
+        state.pending.extend_from_slice(&close_frame(code, reason));
+    }
+
+    /// Writes out everything queued.
+    pub(crate) async fn flush(&self) -> io::Result<()> {
+        poll_fn(|cx| {
+            let mut state = self.lock();
+            if state.failed {
+                return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+            }
+            self.write_ready.0.register(cx.waker());
+            let result = self.drain(&mut state);
+            if let Poll::Ready(Err(_)) = &result {
+                self.fail(&mut state);
+            }
+            result
+        })
+        .await
+    }
+
     /// Waits until the fan-out needs the connection's task.
     pub(crate) async fn needed(&self) {
         self.wake.notified().await;
     }
 
-    /// What needs the connection's task now.
+    /// Whether an own write was refused for [`OWN_QUEUE_BYTES`].
+    pub(crate) fn own_queue_full(&self) -> bool {
+        self.lock().own_full
+    }
+
+    /// What needs the connection's task now. A restriction is reported
+    /// once.
     pub(crate) fn trouble(&self) -> Trouble {
-        let state = self.lock();
+        let mut state = self.lock();
         if state.failed {
             Trouble::Failed
+        } else if state.own_full {
+            Trouble::OwnQueueFull
         } else if state.slow {
             Trouble::Slow
+        } else if let Some(restriction) = state.silenced.take() {
+            Trouble::Silenced(restriction)
         } else if !state.pending.is_empty() {
             Trouble::Pending
         } else {
@@ -227,24 +409,24 @@ impl<Io: AsyncWrite + Unpin> Outbox<Io> {
     }
 }
 
-/// Writes `pending` out until it is empty or the socket is full.
-fn drain<Io: AsyncWrite + Unpin>(state: &mut State<Io>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-    while !state.pending.is_empty() {
-        let State { io, pending, .. } = state;
-        match Pin::new(io).poll_write(cx, pending) {
-            Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-            Poll::Ready(Ok(n)) => pending.advance(n),
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        }
+/// A close frame with `code` and `reason` (cut to the 123 bytes a control
+/// frame leaves for it, at a character boundary), unmasked.
+fn close_frame(code: u16, reason: &str) -> Bytes {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
     }
-    state.queued_frames = 0;
-    Poll::Ready(Ok(()))
+    let reason = &reason.as_bytes()[..end];
+    let mut frame = BytesMut::with_capacity(4 + reason.len());
+    frame.extend_from_slice(&[0x88, (2 + reason.len()) as u8]);
+    frame.extend_from_slice(&code.to_be_bytes());
+    frame.extend_from_slice(reason);
+    frame.freeze()
 }
 
 /// The connection's own view of the socket, for tungstenite: reads pass
 /// through, writes share the outbox with the room's fan-out.
-pub(crate) struct DirectStream<Io = UpgradedIo>(pub(crate) Arc<Outbox<Io>>);
+pub(crate) struct DirectStream<Io = BoxedIo>(pub(crate) Arc<Outbox<Io>>);
 
 impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncRead for DirectStream<Io> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
@@ -254,46 +436,67 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncRead for DirectStream<Io> {
 }
 
 impl<Io: AsyncWrite + Unpin> AsyncWrite for DirectStream<Io> {
-    /// Takes all of `buf`, always: what the socket does not take now waits
-    /// in the outbox (flushed by `poll_flush`), so a frame is never split
-    /// by a room frame.
+    /// Takes all of `buf` or none of it (invariant 1): what the socket does
+    /// not take now waits in the outbox (flushed by `poll_flush`), unless
+    /// [`OWN_QUEUE_BYTES`] of own frames wait already; then the write fails
+    /// and the outbox reports [`Trouble::OwnQueueFull`].
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let mut state = self.0.lock();
-        if state.failed {
+        let outbox = &self.0;
+        let mut state = outbox.lock();
+        if state.failed || state.closed {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
-        if !state.pending.is_empty() {
-            if let Poll::Ready(Err(e)) = drain(&mut state, cx) {
-                state.failed = true;
-                return Poll::Ready(Err(e));
-            }
-            if !state.pending.is_empty() {
-                state.pending.extend_from_slice(buf);
-                return Poll::Ready(Ok(buf.len()));
-            }
+        if state.own_full {
+            return Poll::Ready(Err(io::Error::other("own-frame queue full")));
         }
-        match Pin::new(&mut state.io).poll_write(cx, buf) {
+        outbox.write_ready.0.register(cx.waker());
+        if !state.pending.is_empty()
+            && let Poll::Ready(Err(e)) = outbox.drain(&mut state)
+        {
+            outbox.fail(&mut state);
+            return Poll::Ready(Err(e));
+        }
+        if !state.pending.is_empty() {
+            if state.queued_own >= OWN_QUEUE_BYTES {
+                state.own_full = true;
+                state.mode = Mode::Stopped;
+                outbox.wake.notify_one();
+                return Poll::Ready(Err(io::Error::other("own-frame queue full")));
+            }
+            state.pending.extend_from_slice(buf);
+            state.queued_own += buf.len();
+            return Poll::Ready(Ok(buf.len()));
+        }
+        let State { io, pending, .. } = &mut *state;
+        match outbox.poll_socket(io, buf) {
             Poll::Ready(Ok(n)) => {
-                state.pending.extend_from_slice(&buf[n..]);
+                pending.extend_from_slice(&buf[n..]);
+                state.queued_own += buf.len() - n;
                 Poll::Ready(Ok(buf.len()))
             }
             Poll::Pending => {
-                state.pending.extend_from_slice(buf);
+                pending.extend_from_slice(buf);
+                state.queued_own += buf.len();
                 Poll::Ready(Ok(buf.len()))
             }
             Poll::Ready(Err(e)) => {
-                state.failed = true;
+                outbox.fail(&mut state);
                 Poll::Ready(Err(e))
             }
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut state = self.0.lock();
-        match drain(&mut state, cx) {
-            Poll::Ready(Ok(())) => Pin::new(&mut state.io).poll_flush(cx),
+        let outbox = &self.0;
+        let mut state = outbox.lock();
+        outbox.write_ready.0.register(cx.waker());
+        match outbox.drain(&mut state) {
+            Poll::Ready(Ok(())) => {
+                let mut socket_cx = Context::from_waker(&outbox.socket_waker);
+                Pin::new(&mut state.io).poll_flush(&mut socket_cx)
+            }
             Poll::Ready(Err(e)) => {
-                state.failed = true;
+                outbox.fail(&mut state);
                 Poll::Ready(Err(e))
             }
             Poll::Pending => Poll::Pending,
@@ -301,9 +504,14 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for DirectStream<Io> {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut state = self.0.lock();
-        match drain(&mut state, cx) {
-            Poll::Ready(Ok(())) => Pin::new(&mut state.io).poll_shutdown(cx),
+        let outbox = &self.0;
+        let mut state = outbox.lock();
+        outbox.write_ready.0.register(cx.waker());
+        match outbox.drain(&mut state) {
+            Poll::Ready(Ok(())) => {
+                let mut socket_cx = Context::from_waker(&outbox.socket_waker);
+                Pin::new(&mut state.io).poll_shutdown(&mut socket_cx)
+            }
             other => other,
         }
     }
@@ -329,158 +537,4 @@ pub(crate) fn text_frame(text: &str) -> Bytes {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use std::collections::HashSet;
-    use std::time::Duration;
-
-    use streamly_core::domain::MessageId;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
-
-    use super::{DirectStream, Outbox, Trouble, text_frame};
-
-    /// An outbox over one end of an in-memory pipe of `capacity` bytes,
-    /// and the other end (the client).
-    fn pipe(capacity: usize, limit: usize) -> (std::sync::Arc<Outbox<DuplexStream>>, DuplexStream) {
-        let (server, client) = duplex(capacity);
-        (Outbox::new(server, limit), client)
-    }
-
-    async fn read_exactly(client: &mut DuplexStream, n: usize) -> Vec<u8> {
-        let mut buf = vec![0; n];
-        tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut buf))
-            .await
-            .expect("bytes arrive")
-            .unwrap();
-        buf
-    }
-
-    #[test]
-    fn text_frames_use_the_shortest_length_form() {
-        assert_eq!(&text_frame("hi")[..], b"\x81\x02hi");
-        let mid = "a".repeat(300);
-        let f = text_frame(&mid);
-        assert_eq!(&f[..4], &[0x81, 126, 0x01, 0x2c]);
-        assert_eq!(f.len(), 304);
-        let big = "a".repeat(70_000);
-        let f = text_frame(&big);
-        assert_eq!(&f[..2], &[0x81, 127]);
-        assert_eq!(u64::from_be_bytes(f[2..10].try_into().unwrap()), 70_000);
-    }
-
-    #[tokio::test]
-    async fn frames_held_while_joining_follow_the_history_without_duplicates() {
-        let (outbox, mut client) = pipe(1 << 16, 8);
-        let (a, b, c) = (
-            MessageId::new_random(),
-            MessageId::new_random(),
-            MessageId::new_random(),
-        );
-        outbox.deliver(Some(a), &text_frame("a"));
-        outbox.deliver(Some(b), &text_frame("b"));
-        outbox.deliver(None, &text_frame("p"));
-        // Nothing is written while holding: the history goes first.
-        let mut own = DirectStream(outbox.clone());
-        own.write_all(&text_frame("history")).await.unwrap();
-        own.flush().await.unwrap();
-        outbox.release(HashSet::from([a]));
-        outbox.deliver(Some(c), &text_frame("c"));
-        let expected = [
-            text_frame("history"),
-            text_frame("b"),
-            text_frame("p"),
-            text_frame("c"),
-        ]
-        .concat();
-        assert_eq!(read_exactly(&mut client, expected.len()).await, expected);
-        assert_eq!(outbox.trouble(), Trouble::None);
-    }
-
-    #[tokio::test]
-    async fn a_history_message_still_in_the_fan_out_after_release_is_skipped() {
-        let (outbox, mut client) = pipe(1 << 16, 8);
-        let (a, b, c) = (
-            MessageId::new_random(),
-            MessageId::new_random(),
-            MessageId::new_random(),
-        );
-        // The history had a and b; their room frames reach the outbox only
-        // after the release.
-        outbox.release(HashSet::from([a, b]));
-        outbox.deliver(Some(b), &text_frame("b"));
-        outbox.deliver(Some(c), &text_frame("c"));
-        // Once a newer message passed, ids are no longer checked.
-        outbox.deliver(Some(a), &text_frame("a-again"));
-        let expected = [text_frame("c"), text_frame("a-again")].concat();
-        assert_eq!(read_exactly(&mut client, expected.len()).await, expected);
-    }
-
-    #[tokio::test]
-    async fn too_many_frames_while_joining_is_falling_behind() {
-        let (outbox, _client) = pipe(1 << 16, 2);
-        for _ in 0..3 {
-            outbox.deliver(None, &text_frame("x"));
-        }
-        assert_eq!(outbox.trouble(), Trouble::Slow);
-        // Release after falling behind sends nothing and stays stopped.
-        outbox.release(HashSet::new());
-        outbox.deliver(None, &text_frame("y"));
-        assert_eq!(outbox.trouble(), Trouble::Slow);
-    }
-
-    #[tokio::test]
-    async fn a_full_socket_queues_whole_frames_until_the_task_flushes() {
-        let frame = text_frame(&"z".repeat(100));
-        let (outbox, mut client) = pipe(150, 16);
-        outbox.release(HashSet::new());
-        // The pipe takes 150 bytes: the second frame is split, the third
-        // waits whole.
-        outbox.deliver(None, &frame);
-        outbox.deliver(None, &frame);
-        outbox.deliver(None, &frame);
-        assert_eq!(outbox.trouble(), Trouble::Pending);
-        // The connection's own frame queues behind them, never inside one.
-        let own_frame = text_frame("own");
-        let mut own = DirectStream(outbox.clone());
-        own.write_all(&own_frame).await.unwrap();
-        let expected = [frame.clone(), frame.clone(), frame.clone(), own_frame].concat();
-        let reader = tokio::spawn(async move { read_exactly(&mut client, expected.len()).await == expected });
-        tokio::time::timeout(Duration::from_secs(5), own.flush())
-            .await
-            .expect("the flush finishes once the client reads")
-            .unwrap();
-        assert!(reader.await.unwrap(), "bytes arrive whole and in order");
-        assert_eq!(outbox.trouble(), Trouble::None);
-    }
-
-    #[tokio::test]
-    async fn a_client_that_stops_reading_falls_behind_after_the_limit() {
-        let (outbox, _client) = pipe(64, 4);
-        outbox.release(HashSet::new());
-        let frame = text_frame(&"q".repeat(100));
-        // The first frame is written in part; it and three more wait.
-        for _ in 0..4 {
-            outbox.deliver(None, &frame);
-        }
-        assert_eq!(outbox.trouble(), Trouble::Pending);
-        outbox.deliver(None, &frame);
-        assert_eq!(outbox.trouble(), Trouble::Slow);
-    }
-
-    #[tokio::test]
-    async fn nothing_is_written_after_stop() {
-        let (outbox, mut client) = pipe(1 << 16, 8);
-        outbox.release(HashSet::new());
-        outbox.deliver(None, &text_frame("before"));
-        outbox.stop();
-        outbox.deliver(None, &text_frame("after"));
-        let mut own = DirectStream(outbox.clone());
-        own.write_all(b"close").await.unwrap();
-        own.flush().await.unwrap();
-        drop(own);
-        drop(outbox);
-        let mut all = Vec::new();
-        client.read_to_end(&mut all).await.unwrap();
-        assert_eq!(all, [&text_frame("before")[..], b"close"].concat());
-    }
-}
+mod tests;

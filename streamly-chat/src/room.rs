@@ -1,47 +1,24 @@
-//! One room as seen by this node: a bus subscription fanned out to the
-//! node's connections through a bounded `broadcast` channel of frames that
-//! are serialized once, and a coalescing presence ticker.
+//! One room as seen by this node: a bus subscription whose frames are
+//! serialized and framed once, then handed to the hub's fan-out shards
+//! ([`crate::fanout`]) with the room's share of connections on each, and a
+//! coalescing presence ticker.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use axum::extract::ws::Utf8Bytes;
-use bytes::Bytes;
-use streamly_core::domain::{ChatEvent, MessageId, RoomId, UserId};
+use streamly_core::domain::{ChatEvent, RoomId, UserId};
 use streamly_core::ports::{ChatBus, SubscriptionError};
-use time::OffsetDateTime;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::fanout::{Deliver, FanOut, Job, Member, Share};
+use crate::moderation::Restriction;
 use crate::outbox::{Outbox, text_frame};
 use crate::protocol::ServerFrame;
-
-/// What an outgoing room frame is, so a connection can act on it without
-/// parsing the JSON.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum OutKind {
-    /// A chat message (its id, to skip duplicates of the joining history).
-    Message(MessageId),
-    /// Any frame every client gets as is (`deleted`, `presence`).
-    Plain,
-    /// A user was silenced: only that user's connections act on it.
-    Silenced {
-        user: UserId,
-        until: Option<OffsetDateTime>,
-    },
-}
-
-/// A frame for every connection of a room on this node.
-#[derive(Debug, Clone)]
-pub(crate) struct Outgoing {
-    pub(crate) kind: OutKind,
-    pub(crate) text: Utf8Bytes,
-}
 
 /// Delay between two attempts to subscribe to a room on the bus.
 const RESUBSCRIBE_BACKOFF: Duration = Duration::from_millis(250);
@@ -51,17 +28,11 @@ const PRESENCE_REFRESH: Duration = Duration::from_secs(5);
 
 pub(crate) struct LocalRoom {
     pub(crate) id: RoomId,
-    /// Every room frame, for connections without an outbox (any transport
-    /// other than [`crate::router`]'s WebSocket).
-    pub(crate) tx: broadcast::Sender<Outgoing>,
-    /// Only the frames a connection with an outbox must act on itself
-    /// (`Silenced`): its room frames are written by the shards.
-    pub(crate) control: broadcast::Sender<Outgoing>,
-    /// The connections with an outbox, split over one fan-out task per
-    /// runtime worker.
-    shards: Vec<Shard>,
-    next_direct: AtomicU64,
-    direct: AtomicUsize,
+    /// The hub's fan-out shards.
+    fanout: Arc<FanOut>,
+    /// The room's connections on this node, one share per shard.
+    shares: Vec<Arc<Share>>,
+    next_key: AtomicU64,
     /// Connections in the room on this node. Changed only under the hub's
     /// rooms lock, read anywhere.
     pub(crate) viewers: AtomicUsize,
@@ -74,24 +45,21 @@ pub(crate) struct LocalRoom {
 }
 
 impl LocalRoom {
-    /// Creates the room and starts its fan-out task.
+    /// Creates the room and starts its bus task.
     pub(crate) fn start(
         id: RoomId,
         node: Uuid,
         bus: Arc<dyn ChatBus>,
-        queue: usize,
+        fanout: Arc<FanOut>,
         presence_interval: Duration,
         parent: &CancellationToken,
     ) -> Arc<Self> {
-        let workers = tokio::runtime::Handle::current().metrics().num_workers().max(1);
         let cancel = parent.child_token();
         let room = Arc::new(Self {
             id,
-            tx: broadcast::channel(queue.max(1)).0,
-            control: broadcast::channel(queue.max(1)).0,
-            shards: (0..workers).map(|_| Shard::start(queue, &cancel)).collect(),
-            next_direct: AtomicU64::new(0),
-            direct: AtomicUsize::new(0),
+            shares: (0..fanout.len()).map(|_| Arc::default()).collect(),
+            fanout,
+            next_key: AtomicU64::new(0),
             viewers: AtomicUsize::new(0),
             remote_viewers: AtomicUsize::new(0),
             node,
@@ -108,45 +76,35 @@ impl LocalRoom {
         self.viewers.load(Ordering::Relaxed) + self.remote_viewers.load(Ordering::Relaxed)
     }
 
-    /// Adds a connection whose room frames the shards write straight to
-    /// its socket; returns the key to [`LocalRoom::remove_direct`] it.
-    pub(crate) fn add_direct(&self, outbox: Arc<Outbox>) -> u64 {
-        let key = self.next_direct.fetch_add(1, Ordering::Relaxed);
-        let shard = &self.shards[(key % self.shards.len() as u64) as usize];
-        Arc::make_mut(&mut shard.lock()).push((key, outbox));
-        self.direct.fetch_add(1, Ordering::Relaxed);
+    /// Adds a connection whose room frames the shards write to `outbox`;
+    /// returns the key to [`LocalRoom::remove`] it.
+    pub(crate) fn add(&self, outbox: Arc<Outbox>, user: Option<UserId>) -> u64 {
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        let share = &self.shares[(key % self.shares.len() as u64) as usize];
+        Arc::make_mut(&mut share.lock()).push(Member { key, user, outbox });
         key
     }
 
-    /// Removes a connection added by [`LocalRoom::add_direct`].
-    pub(crate) fn remove_direct(&self, key: u64) {
-        let shard = &self.shards[(key % self.shards.len() as u64) as usize];
-        Arc::make_mut(&mut shard.lock()).retain(|(k, _)| *k != key);
-        self.direct.fetch_sub(1, Ordering::Relaxed);
+    /// Removes a connection added by [`LocalRoom::add`].
+    pub(crate) fn remove(&self, key: u64) {
+        let share = &self.shares[(key % self.shares.len() as u64) as usize];
+        let mut members = share.lock();
+        if let Some(at) = members.iter().position(|m| m.key == key) {
+            Arc::make_mut(&mut members).remove(at);
+        }
     }
 
     /// Sends a frame to every connection of the room on this node.
-    async fn publish(&self, out: Outgoing) {
-        match out.kind {
-            OutKind::Silenced { .. } => {
-                let _ = self.control.send(out.clone());
+    async fn publish(&self, what: Deliver) {
+        for (shard, share) in self.shares.iter().enumerate() {
+            if share.lock().is_empty() {
+                continue;
             }
-            OutKind::Message(_) | OutKind::Plain if self.direct.load(Ordering::Relaxed) > 0 => {
-                let id = match out.kind {
-                    OutKind::Message(id) => Some(id),
-                    _ => None,
-                };
-                let frame = text_frame(out.text.as_str());
-                for shard in &self.shards {
-                    // A shard only ends with the room.
-                    let _ = shard.tx.send((id, frame.clone())).await;
-                }
-            }
-            _ => {}
-        }
-        // No receivers is fine: everyone just left, or all have outboxes.
-        if self.tx.receiver_count() > 0 {
-            let _ = self.tx.send(out);
+            let job = Job {
+                share: Arc::clone(share),
+                what: what.clone(),
+            };
+            self.fanout.send(shard, job).await;
         }
     }
 
@@ -158,17 +116,18 @@ impl LocalRoom {
     }
 }
 
-fn outgoing(event: ChatEvent) -> Option<Outgoing> {
-    let kind = match &event {
-        ChatEvent::Message(m) => OutKind::Message(m.id),
-        ChatEvent::Deleted { .. } => OutKind::Plain,
+fn outgoing(event: ChatEvent) -> Option<Deliver> {
+    let id = match &event {
+        ChatEvent::Message(m) => Some(m.id),
+        ChatEvent::Deleted { .. } => None,
         ChatEvent::UserSilenced { user, until } => {
-            return Some(Outgoing {
-                kind: OutKind::Silenced {
-                    user: *user,
-                    until: *until,
-                },
-                text: Utf8Bytes::from_static(""),
+            let restriction = match until {
+                Some(until) => Restriction::TimedOut { until: *until },
+                None => Restriction::Banned,
+            };
+            return Some(Deliver::Silenced {
+                user: *user,
+                restriction,
             });
         }
         _ => return None,
@@ -176,9 +135,9 @@ fn outgoing(event: ChatEvent) -> Option<Outgoing> {
     // The bus event's own tagged JSON is the protocol's `message` and
     // `deleted` frame.
     match serde_json::to_string(&event) {
-        Ok(text) => Some(Outgoing {
-            kind,
-            text: Utf8Bytes::from(text),
+        Ok(text) => Some(Deliver::Frame {
+            id,
+            frame: text_frame(&text),
         }),
         Err(e) => {
             tracing::warn!(error = %e, "could not serialize chat event");
@@ -219,7 +178,7 @@ fn announce(room: &LocalRoom, bus: &Arc<dyn ChatBus>, viewers: usize) {
 /// Runs every presence interval: announces this node's count when it
 /// changed (or is due a refresh), forgets silent nodes, and tells local
 /// clients the room's total when it changed.
-fn presence_tick(room: &LocalRoom, bus: &Arc<dyn ChatBus>, p: &mut Presence) -> Option<Outgoing> {
+fn presence_tick(room: &LocalRoom, bus: &Arc<dyn ChatBus>, p: &mut Presence) -> Option<Deliver> {
     let now = Instant::now();
     p.remote
         .retain(|_, (_, at)| now.duration_since(*at) < PRESENCE_REFRESH * 3);
@@ -236,9 +195,9 @@ fn presence_tick(room: &LocalRoom, bus: &Arc<dyn ChatBus>, p: &mut Presence) -> 
     }
     p.sent_total = total;
     let text = ServerFrame::Presence { viewers: total }.to_json();
-    Some(Outgoing {
-        kind: OutKind::Plain,
-        text: Utf8Bytes::from(text),
+    Some(Deliver::Frame {
+        id: None,
+        frame: text_frame(&text),
     })
 }
 
@@ -312,56 +271,5 @@ async fn fan_out_loop(
                 }
             }
         }
-    }
-}
-
-/// Connections a shard writes to before it yields to the runtime.
-const YIELD_EVERY: usize = 512;
-
-/// The outboxes of one share of a room's connections.
-type Outboxes = Arc<Vec<(u64, Arc<Outbox>)>>;
-
-/// One fan-out task and the connections it writes to. The list is
-/// copied on write: the task takes a snapshot per frame, so joins and
-/// leaves never wait for a fan-out to finish.
-struct Shard {
-    conns: Arc<Mutex<Outboxes>>,
-    tx: mpsc::Sender<(Option<MessageId>, Bytes)>,
-}
-
-impl Shard {
-    fn start(queue: usize, parent: &CancellationToken) -> Self {
-        let conns: Arc<Mutex<Outboxes>> = Arc::default();
-        let (tx, mut rx) = mpsc::channel::<(Option<MessageId>, Bytes)>(queue.max(1));
-        let list = Arc::clone(&conns);
-        let cancel = parent.clone();
-        // Unconstrained: tokio's cooperative budget (128 resource polls per
-        // task poll) would otherwise make every write after the 128th of a
-        // frame look like a full socket. The task yields on its own instead.
-        tokio::spawn(tokio::task::unconstrained(async move {
-            loop {
-                let (id, frame) = tokio::select! {
-                    () = cancel.cancelled() => return,
-                    next = rx.recv() => match next {
-                        Some(next) => next,
-                        None => return,
-                    },
-                };
-                let snapshot = Arc::clone(&list.lock().unwrap_or_else(|p| p.into_inner()));
-                for chunk in snapshot.chunks(YIELD_EVERY) {
-                    for (_, outbox) in chunk {
-                        outbox.deliver(id, &frame);
-                    }
-                    // Let the worker's other tasks (joins, reads, pings) run
-                    // between chunks of a large room.
-                    tokio::task::yield_now().await;
-                }
-            }
-        }));
-        Self { conns, tx }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Outboxes> {
-        self.conns.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

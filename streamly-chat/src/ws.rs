@@ -1,7 +1,6 @@
 //! The WebSocket front door: `GET /ws?room=…[&token=…]` on axum.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::Router;
@@ -22,10 +21,11 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use crate::config::ChatConfig;
 use crate::connection::JoinRequest;
 use crate::frame::Frame;
 use crate::hub::{AdmitError, ChatHub};
-use crate::outbox::{DirectStream, Outbox};
+use crate::outbox::DirectStream;
 
 /// Largest message tungstenite buffers before giving up on a client; the
 /// protocol's own cap (`max_frame_bytes`, 4 KiB) is checked by the handler
@@ -77,15 +77,6 @@ async fn ws_handler(State(hub): State<ChatHub>, Query(query): Query<WsQuery>, mu
         room: query.room,
         token: query.token.or(bearer),
     };
-    // Never below the protocol cap, so that the handler sees every frame it
-    // must refuse; larger ones arrive as `Frame::TooLarge`.
-    let transport_max = TRANSPORT_MAX_MESSAGE.max(hub.config().max_frame_bytes.saturating_add(1));
-    let config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(Some(transport_max))
-        .max_frame_size(Some(transport_max));
-    let queue = hub.config().outbound_queue;
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
@@ -94,12 +85,7 @@ async fn ws_handler(State(hub): State<ChatHub>, Query(query): Query<WsQuery>, mu
                 return;
             }
         };
-        let outbox = Outbox::new(TokioIo::new(upgraded), queue);
-        let socket =
-            WebSocketStream::from_raw_socket(DirectStream(Arc::clone(&outbox)), Role::Server, Some(config))
-                .await;
-        hub.serve_with(admission, request, WsTransport(socket), Some(outbox))
-            .await;
+        hub.serve(admission, request, TokioIo::new(upgraded)).await;
     });
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
@@ -145,9 +131,28 @@ fn bearer_token(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// A WebSocket accepted by [`router`], as a `Stream + Sink` of
+/// The WebSocket settings of every served connection.
+pub(crate) fn socket_config(config: &ChatConfig) -> WebSocketConfig {
+    // Never below the protocol cap, so that the handler sees every frame it
+    // must refuse; larger ones arrive as `Frame::TooLarge`.
+    let transport_max = TRANSPORT_MAX_MESSAGE.max(config.max_frame_bytes.saturating_add(1));
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_message_size(Some(transport_max))
+        .max_frame_size(Some(transport_max))
+}
+
+/// A WebSocket served by [`ChatHub::serve`], as a `Stream + Sink` of
 /// [`Frame`]s.
 pub struct WsTransport(WebSocketStream<DirectStream>);
+
+impl WsTransport {
+    /// The server end of a WebSocket on `stream`.
+    pub(crate) async fn server(stream: DirectStream, config: WebSocketConfig) -> Self {
+        Self(WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await)
+    }
+}
 
 impl std::fmt::Debug for WsTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -155,7 +160,7 @@ impl std::fmt::Debug for WsTransport {
     }
 }
 
-fn from_message(m: Message) -> Frame {
+pub(crate) fn from_message(m: Message) -> Frame {
     match m {
         // tungstenite checked the UTF-8 already; axum's type checks again.
         Message::Text(t) => match Utf8Bytes::try_from(Bytes::from(t)) {
@@ -173,14 +178,14 @@ fn from_message(m: Message) -> Frame {
 
 /// The size of a message tungstenite refused as over its limit, if that
 /// is what `e` is (the handler then closes with 1009 instead of dropping).
-fn too_long(e: &WsError) -> Option<usize> {
+pub(crate) fn too_long(e: &WsError) -> Option<usize> {
     match e {
         WsError::Capacity(CapacityError::MessageTooLong { size, .. }) => Some(*size),
         _ => None,
     }
 }
 
-fn to_message(f: Frame) -> Message {
+pub(crate) fn to_message(f: Frame) -> Message {
     match f {
         Frame::Text(t) => Message::Text(t.as_str().into()),
         Frame::Binary(b) => Message::Binary(b),
