@@ -248,13 +248,22 @@ impl PlatformBuilder {
         let users = self.users.unwrap_or_else(|| Arc::new(MemoryUserStore::new()));
         let stream_store = self.streams.unwrap_or_else(|| Arc::new(MemoryStreamStore::new()));
         let origins = self.origins;
-        let recordings = Recordings::new(
+        // Events come from the ingest node: the hub's publishes and the
+        // recordings it finalizes.
+        let webhooks = match (&config.webhooks, roles.ingest) {
+            (Some(c), true) => Some(Webhooks::new(c.clone())?),
+            _ => None,
+        };
+        let mut recordings = Recordings::new(
             self.recordings
                 .unwrap_or_else(|| Arc::new(MemoryRecordingStore::new())),
             stream_store.clone(),
             self.segments.clone(),
         )
         .with_retention(config.recording_retention);
+        if let Some(webhooks) = &webhooks {
+            recordings = recordings.with_webhooks(webhooks.queue());
+        }
 
         let jwt = JwtKeys::new(&config.jwt)?;
         let accounts = Accounts::new(users.clone(), config.password_hasher.clone(), jwt.clone())
@@ -281,6 +290,7 @@ impl PlatformBuilder {
                     &streams,
                     &stream_store,
                     &recordings,
+                    webhooks,
                 )
                 .await?,
             )
@@ -470,6 +480,7 @@ impl IngestParts {
         streams: &Streams,
         stream_store: &Arc<dyn StreamStore>,
         recordings: &Recordings,
+        webhooks: Option<Webhooks>,
     ) -> Result<Self, PlatformError> {
         let rtmp = RtmpServer::bind(config.rtmp_addr, config.rtmp.clone(), validator)?;
         // A public RTMP URL with port 0 (tests binding port 0) gets the real port.
@@ -478,10 +489,7 @@ impl IngestParts {
         }
         let hub = rtmp.hub();
         // Its own hub subscription, apart from the packagers'.
-        let webhooks = match config.webhooks.clone() {
-            Some(c) => Some(Webhooks::new(c)?.listen_to(&hub, streams.clone())),
-            None => None,
-        };
+        let webhooks = webhooks.map(|w| w.listen_to(&hub, streams.clone()));
         let mut publisher = HlsPublisher::new(config.hls.clone());
         if let Some(sink) = &segments {
             publisher = publisher.persist_to(Arc::clone(sink));

@@ -40,6 +40,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 
 use crate::api::ApiError;
+use crate::webhooks::{WebhookEvent, WebhookQueue};
 
 /// How often a recording's progress reaches the store: every this much
 /// media (and at the end).
@@ -62,6 +63,7 @@ pub struct Recordings {
     sink: Option<Arc<dyn SegmentSink>>,
     retention: Option<Duration>,
     clock: Clock,
+    webhooks: Option<WebhookQueue>,
 }
 
 impl std::fmt::Debug for Recordings {
@@ -87,6 +89,24 @@ impl Recordings {
             sink,
             retention: None,
             clock: Arc::new(now_utc),
+            webhooks: None,
+        }
+    }
+
+    /// Sends `recording.ready` to `webhooks` for each recording finalized
+    /// ready (at the end of a publish or by [`recover`](Self::recover)).
+    pub fn with_webhooks(mut self, webhooks: WebhookQueue) -> Self {
+        self.webhooks = Some(webhooks);
+        self
+    }
+
+    fn announce_ready(&self, recording: &Recording, duration_ms: u64) {
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.push(&WebhookEvent::RecordingReady {
+                recording_id: recording.id.clone(),
+                stream_id: recording.stream_id.clone(),
+                duration_ms,
+            });
         }
     }
 
@@ -210,13 +230,16 @@ impl Recordings {
             status: RecordingStatus::Ready,
         };
         match self.store.finalize(&recording.id, end).await {
-            Ok(_) => tracing::info!(
-                recording = %recording.id,
-                duration_ms = end.duration_ms,
-                bytes = end.size_bytes,
-                gaps = last.gaps,
-                "recording ready"
-            ),
+            Ok(_) => {
+                tracing::info!(
+                    recording = %recording.id,
+                    duration_ms = end.duration_ms,
+                    bytes = end.size_bytes,
+                    gaps = last.gaps,
+                    "recording ready"
+                );
+                self.announce_ready(recording, end.duration_ms);
+            }
             // Deleted by its owner while recording: what came after goes too.
             Err(StoreError::NotFound) => {
                 if let Some(sink) = &self.sink
@@ -266,6 +289,9 @@ impl Recordings {
             };
             self.store.finalize(&r.id, end).await?;
             tracing::info!(recording = %r.id, status = end.status.as_str(), "finalized a recording an earlier process left open");
+            if end.status == RecordingStatus::Ready {
+                self.announce_ready(&r, end.duration_ms);
+            }
             done += 1;
         }
         Ok(done)

@@ -1,5 +1,5 @@
-//! Webhooks: `stream.live` and `stream.offline` POSTed, signed, to the
-//! configured URLs.
+//! Webhooks: `stream.live`, `stream.offline` and `recording.ready` POSTed,
+//! signed, to the configured URLs.
 //!
 //! [`Webhooks`] owns a bounded queue and the delivery loop. The producer side,
 //! [`WebhookQueue::push`], never waits: when the queue is full the **oldest**
@@ -38,7 +38,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use sha2::Sha256;
-use streamly_core::domain::StreamId;
+use streamly_core::domain::{RecordingId, StreamId};
 use streamly_core::services::Streams;
 use streamly_rtmp::{StreamEvent, StreamHub};
 use tokio::sync::Notify;
@@ -147,6 +147,16 @@ pub enum WebhookEvent {
         /// The stream.
         stream_id: StreamId,
     },
+    /// `recording.ready`: a broadcast's recording was finalized and plays
+    /// (at the end of the publish, or at the next start after a crash).
+    RecordingReady {
+        /// The recording.
+        recording_id: RecordingId,
+        /// Its stream.
+        stream_id: StreamId,
+        /// How long it plays, in milliseconds.
+        duration_ms: u64,
+    },
 }
 
 impl WebhookEvent {
@@ -155,6 +165,7 @@ impl WebhookEvent {
         match self {
             Self::StreamLive { .. } => "stream.live",
             Self::StreamOffline { .. } => "stream.offline",
+            Self::RecordingReady { .. } => "recording.ready",
         }
     }
 
@@ -169,6 +180,15 @@ impl WebhookEvent {
                 data
             }
             Self::StreamOffline { stream_id } => serde_json::json!({ "stream_id": stream_id.to_string() }),
+            Self::RecordingReady {
+                recording_id,
+                stream_id,
+                duration_ms,
+            } => serde_json::json!({
+                "recording_id": recording_id.to_string(),
+                "stream_id": stream_id.to_string(),
+                "duration_ms": duration_ms,
+            }),
         };
         let created_at = created_at
             .format(&time::format_description::well_known::Rfc3339)
@@ -643,6 +663,18 @@ mod tests {
             body,
             serde_json::json!({"type": "stream.live", "id": id.to_string(),
                 "created_at": "2026-12-01T18:00:00Z", "data": {"stream_id": "abc", "title": "Hello"}})
+        );
+        let ready = WebhookEvent::RecordingReady {
+            recording_id: "6f1c5a4e-0c1b-4f5e-9d7a-2b8e1f3c4d5a".parse().unwrap(),
+            stream_id: StreamId::parse("abc").unwrap(),
+            duration_ms: 10_020,
+        };
+        let body: serde_json::Value =
+            serde_json::from_slice(&ready.body(id, time::macros::datetime!(2026-12-01 18:00 UTC))).unwrap();
+        assert_eq!(body["type"], "recording.ready");
+        assert_eq!(
+            body["data"],
+            serde_json::json!({"recording_id": "6f1c5a4e-0c1b-4f5e-9d7a-2b8e1f3c4d5a", "stream_id": "abc", "duration_ms": 10_020})
         );
     }
 }

@@ -8,7 +8,8 @@
 //!   HTTP); ffprobe plays it through ingest-1 (a `307` to ingest-2) and from
 //!   the object store;
 //! - a chat message sent on chat-1 reaches a viewer on chat-2;
-//! - a webhook receiver gets `stream.live`, then `stream.offline`, signed;
+//! - a webhook receiver gets `stream.live`, then `stream.offline` and
+//!   `recording.ready`, signed;
 //! - `kill -9` of ingest-2 mid-stream: the api node marks the stream offline
 //!   within the lease period and ends its playlist in the object store;
 //! - with the api node down, a publish is refused.
@@ -420,9 +421,25 @@ async fn api_ingest_and_chat_nodes_as_separate_processes() {
         .expect("ffmpeg finishes the fixture")
         .expect("ffmpeg status");
     assert!(status.success(), "ffmpeg publish failed");
-    let offline = next(&mut deliveries, Duration::from_secs(20)).await;
-    assert_eq!(offline.body["type"], "stream.offline", "{:?}", offline.body);
-    assert!(offline.signed, "stream.offline is signed");
+    // `stream.offline` and the broadcast's `recording.ready`, in either order.
+    let mut ended = Vec::new();
+    for _ in 0..2 {
+        let event = next(&mut deliveries, Duration::from_secs(20)).await;
+        assert!(event.signed, "{} is signed", event.body["type"]);
+        ended.push(event.body);
+    }
+    let kinds: Vec<&str> = ended.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert!(
+        kinds.contains(&"stream.offline") && kinds.contains(&"recording.ready"),
+        "{kinds:?}"
+    );
+    let ready = ended.iter().find(|e| e["type"] == "recording.ready").unwrap();
+    assert_eq!(ready["data"]["stream_id"], id.as_str(), "{ready}");
+    let recorded_ms = ready["data"]["duration_ms"].as_u64().unwrap();
+    assert!(
+        (9_000..=11_000).contains(&recorded_ms),
+        "recorded {recorded_ms} ms of the 10 s fixture"
+    );
     wait_for("the stream offline", Duration::from_secs(10), || async {
         (!is_live(&api.base, &id).await).then_some(())
     })
