@@ -15,6 +15,8 @@
 //!   means every client is an anonymous reader.
 //! - `STREAMLY_JWT_ISSUER` — default `streamly`.
 //! - `STREAMLY_CHAT_MAX_CONNECTIONS` — default 20000.
+//! - `STREAMLY_CHAT_MAX_PER_ADDR` — connections one client address may hold,
+//!   default 256 (the load generator, all from 127.0.0.1, needs it raised).
 //! - `STREAMLY_CHAT_RATE` — per-user limit as `burst/seconds`, default `5/10`.
 //! - `STREAMLY_CHAT_OWNERS` — room owners as `room=user_id,...` (user ids
 //!   are the JWT `sub` UUIDs). Unset means no room has an owner, so nobody
@@ -103,6 +105,9 @@ async fn main() -> anyhow::Result<()> {
     // Every chat client is one HTTP connection (upgraded): one cap for both.
     let mut limits = HttpLimits::default();
     limits.max_connections = config.max_connections;
+    if let Some(max) = env("STREAMLY_CHAT_MAX_PER_ADDR") {
+        limits.max_connections_per_addr = max.parse().context("STREAMLY_CHAT_MAX_PER_ADDR")?;
+    }
     let limits = limits.within_fd_budget(budget.http);
     config.max_connections = limits.max_connections;
     tracing::info!(

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::frame::{Frame, close_code};
 use crate::hub::{Admission, ChatHub, HubInner};
 use crate::moderation::Restriction;
-use crate::outbox::{BoxedIo, DirectStream, HistoryFilter, Outbox, Trouble};
+use crate::outbox::{DirectStream, HistoryFilter, Outbox, Trouble};
 use crate::protocol::{ClientFrame, ErrorCode, Role, ServerFrame};
 use crate::ws::{WsTransport, socket_config};
 
@@ -55,7 +55,7 @@ pub(crate) enum Flow {
     Stop,
 }
 
-pub(crate) struct Conn<'h, T> {
+pub(crate) struct Conn<'h, T, Io> {
     pub(crate) hub: &'h Arc<HubInner>,
     pub(crate) transport: T,
     pub(crate) room: RoomId,
@@ -65,7 +65,7 @@ pub(crate) struct Conn<'h, T> {
     /// The messages of the history sent on join.
     history: Vec<MessageId>,
     /// The socket's write side, shared with the room's fan-out.
-    outbox: Arc<Outbox>,
+    outbox: Arc<Outbox<Io>>,
     /// Cancelled when the signed-in user's account is deleted.
     account_gone: Option<CancellationToken>,
 }
@@ -84,21 +84,22 @@ impl ChatHub {
         Io: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         let config = &self.inner.config;
-        let outbox = Outbox::new(Box::new(io) as BoxedIo, config.outbound_queue);
+        let outbox = Outbox::new(io, config.outbound_queue);
         let socket = WsTransport::server(DirectStream(Arc::clone(&outbox)), socket_config(config)).await;
         self.serve_on(admission, request, socket, outbox).await;
     }
 
-    async fn serve_on<T, E>(
+    async fn serve_on<T, E, Io>(
         &self,
         admission: Admission,
         request: JoinRequest,
         transport: T,
-        outbox: Arc<Outbox>,
+        outbox: Arc<Outbox<Io>>,
     ) where
         T: Stream<Item = Result<Frame, E>> + Sink<Frame> + Unpin + Send,
         <T as Sink<Frame>>::Error: Display,
         E: Display,
+        Io: AsyncWrite + Send + Unpin + 'static,
     {
         let _admission = admission;
         let mut conn = Conn {
@@ -211,7 +212,7 @@ impl ChatHub {
             }
         };
         let user = conn.author.as_ref().map(|a| a.id);
-        let membership = self.join(&conn.room, &conn.outbox, user);
+        let membership = self.join(&conn.room, Arc::clone(&conn.outbox) as _, user);
         let ready = membership.room.wait_ready(self.inner.config.write_timeout).await;
         if conn.welcome(ready).await == Flow::Continue {
             // The history is out: the room frames held since the join
@@ -227,11 +228,12 @@ impl ChatHub {
     }
 }
 
-impl<T, E> Conn<'_, T>
+impl<T, E, Io> Conn<'_, T, Io>
 where
     T: Stream<Item = Result<Frame, E>> + Sink<Frame> + Unpin + Send,
     <T as Sink<Frame>>::Error: Display,
     E: Display,
+    Io: AsyncWrite + Send + Unpin + 'static,
 {
     /// Sends one frame, within the write timeout.
     pub(crate) async fn send(&mut self, frame: Frame) -> Flow {

@@ -5,7 +5,7 @@
 //! keeps one [`Share`] (a copy-on-write list of outboxes) per shard. To send
 //! a frame, the room hands each shard with connections of the room a
 //! [`Job`]: the frame and that room's share. The shard's task writes the
-//! frame to every outbox of the share ([`Outbox::deliver`], which never
+//! frame to every outbox of the share ([`Outbox::deliver`](crate::outbox::Outbox::deliver), which never
 //! waits). So a hub costs one task and one bounded channel per worker, not
 //! per room, and a room with one viewer costs no task at all.
 //!
@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::moderation::Restriction;
-use crate::outbox::Outbox;
+use crate::outbox::RoomOutbox;
 
 /// Outbox deliveries a shard makes before it yields to the runtime.
 const YIELD_EVERY: usize = 512;
@@ -33,7 +33,7 @@ pub(crate) struct Member {
     pub(crate) key: u64,
     /// The signed-in user, for [`Deliver::Silenced`].
     pub(crate) user: Option<UserId>,
-    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) outbox: Arc<dyn RoomOutbox>,
 }
 
 /// The connections of one room on one shard. The list is copied on write:

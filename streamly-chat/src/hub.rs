@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ChatConfig;
 use crate::fanout::FanOut;
 use crate::moderation::{MemoryModerationStore, ModerationError, ModerationStore, NoOwners, RoomAuthority};
-use crate::outbox::Outbox;
+use crate::outbox::RoomOutbox;
 use crate::protocol::{ErrorCode, Role};
 use crate::rate_limit::RateLimiter;
 use crate::room::LocalRoom;
@@ -364,7 +364,12 @@ impl ChatHub {
     /// Joins `room` on this node (starting the room if it is the first
     /// connection): the room writes its frames to `outbox`, held until the
     /// connection releases it, and tells it when `user` is silenced.
-    pub(crate) fn join(&self, room: &RoomId, outbox: &Arc<Outbox>, user: Option<UserId>) -> Membership {
+    pub(crate) fn join(
+        &self,
+        room: &RoomId,
+        outbox: Arc<dyn RoomOutbox>,
+        user: Option<UserId>,
+    ) -> Membership {
         let fanout = self.inner.fanout.get_or_init(|| {
             // Shared by every room: room for a few frames per connection
             // of a large room, or one frame each for many small rooms.
@@ -386,7 +391,7 @@ impl ChatHub {
             })
             .clone();
         local.viewers.fetch_add(1, Ordering::Relaxed);
-        let key = local.add(Arc::clone(outbox), user);
+        let key = local.add(outbox, user);
         Membership {
             room: local,
             hub: Arc::clone(&self.inner),

@@ -75,13 +75,25 @@ use crate::moderation::Restriction;
 /// history): only what is already queued is counted.
 pub(crate) const OWN_QUEUE_BYTES: usize = 64 * 1024;
 
-/// A byte stream a connection can be served on.
-pub(crate) trait ChatIo: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+/// What the fan-out needs of an outbox, whatever its byte stream: the
+/// outbox holds its stream inline (no box per connection), the fan-out
+/// holds `Arc<dyn RoomOutbox>`.
+pub(crate) trait RoomOutbox: Send + Sync {
+    /// [`Outbox::deliver`].
+    fn deliver(&self, id: Option<MessageId>, frame: &Bytes);
+    /// [`Outbox::silence`].
+    fn silence(&self, restriction: Restriction);
+}
 
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> ChatIo for T {}
+impl<Io: AsyncWrite + Send + Unpin> RoomOutbox for Outbox<Io> {
+    fn deliver(&self, id: Option<MessageId>, frame: &Bytes) {
+        Outbox::deliver(self, id, frame);
+    }
 
-/// The byte stream under every served connection.
-pub(crate) type BoxedIo = Box<dyn ChatIo>;
+    fn silence(&self, restriction: Restriction) {
+        Outbox::silence(self, restriction);
+    }
+}
 
 /// Whether room frames are written, held back (while the connection sends
 /// its history) or no longer accepted (the connection is closing).
@@ -182,7 +194,7 @@ impl Wake for WriteReady {
 }
 
 /// The shared write side of one connection. See the module docs.
-pub(crate) struct Outbox<Io = BoxedIo> {
+pub(crate) struct Outbox<Io> {
     state: Mutex<State<Io>>,
     wake: Notify,
     /// Room frames a client may fall behind by (`outbound_queue`).
@@ -243,6 +255,9 @@ impl<Io: AsyncWrite + Unpin> Outbox<Io> {
         }
         state.queued_frames = 0;
         state.queued_own = 0;
+        // Nobody waits for the socket now: a later wake-up (after the
+        // fan-out found it full) must not wake the task for nothing.
+        drop(self.write_ready.0.take());
         Poll::Ready(Ok(()))
     }
 
@@ -426,7 +441,7 @@ fn close_frame(code: u16, reason: &str) -> Bytes {
 
 /// The connection's own view of the socket, for tungstenite: reads pass
 /// through, writes share the outbox with the room's fan-out.
-pub(crate) struct DirectStream<Io = BoxedIo>(pub(crate) Arc<Outbox<Io>>);
+pub(crate) struct DirectStream<Io>(pub(crate) Arc<Outbox<Io>>);
 
 impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncRead for DirectStream<Io> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::fanout::{Deliver, FanOut, Job, Member, Share};
 use crate::moderation::Restriction;
-use crate::outbox::{Outbox, text_frame};
+use crate::outbox::{RoomOutbox, text_frame};
 use crate::protocol::ServerFrame;
 
 /// Delay between two attempts to subscribe to a room on the bus.
@@ -78,7 +78,7 @@ impl LocalRoom {
 
     /// Adds a connection whose room frames the shards write to `outbox`;
     /// returns the key to [`LocalRoom::remove`] it.
-    pub(crate) fn add(&self, outbox: Arc<Outbox>, user: Option<UserId>) -> u64 {
+    pub(crate) fn add(&self, outbox: Arc<dyn RoomOutbox>, user: Option<UserId>) -> u64 {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let share = &self.shares[(key % self.shares.len() as u64) as usize];
         Arc::make_mut(&mut share.lock()).push(Member { key, user, outbox });

@@ -14,6 +14,7 @@ use futures_util::{Sink, Stream};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
@@ -144,17 +145,18 @@ pub(crate) fn socket_config(config: &ChatConfig) -> WebSocketConfig {
 }
 
 /// A WebSocket served by [`ChatHub::serve`], as a `Stream + Sink` of
-/// [`Frame`]s.
-pub struct WsTransport(WebSocketStream<DirectStream>);
+/// [`Frame`]s, on the byte stream `Io` ([`router`]'s upgraded HTTP
+/// connection by default).
+pub struct WsTransport<Io = TokioIo<hyper::upgrade::Upgraded>>(WebSocketStream<DirectStream<Io>>);
 
-impl WsTransport {
+impl<Io: AsyncRead + AsyncWrite + Unpin> WsTransport<Io> {
     /// The server end of a WebSocket on `stream`.
-    pub(crate) async fn server(stream: DirectStream, config: WebSocketConfig) -> Self {
+    pub(crate) async fn server(stream: DirectStream<Io>, config: WebSocketConfig) -> Self {
         Self(WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await)
     }
 }
 
-impl std::fmt::Debug for WsTransport {
+impl<Io> std::fmt::Debug for WsTransport<Io> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WsTransport").finish_non_exhaustive()
     }
@@ -200,7 +202,7 @@ pub(crate) fn to_message(f: Frame) -> Message {
     }
 }
 
-impl Stream for WsTransport {
+impl<Io: AsyncRead + AsyncWrite + Unpin> Stream for WsTransport<Io> {
     type Item = Result<Frame, WsError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -213,7 +215,7 @@ impl Stream for WsTransport {
     }
 }
 
-impl Sink<Frame> for WsTransport {
+impl<Io: AsyncRead + AsyncWrite + Unpin> Sink<Frame> for WsTransport<Io> {
     type Error = WsError;
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {

@@ -11,11 +11,12 @@ use crate::frame::Frame;
 use crate::moderation::ModerationError;
 use crate::protocol::{ClientFrame, ErrorCode, MAX_TIMEOUT_SECS, Role, ServerFrame};
 
-impl<T, E> Conn<'_, T>
+impl<T, E, Io> Conn<'_, T, Io>
 where
     T: Stream<Item = Result<Frame, E>> + Sink<Frame> + Unpin + Send,
     <T as Sink<Frame>>::Error: Display,
     E: Display,
+    Io: tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
     /// Carries out a moderation command, answering `ack` or `error`.
     pub(super) async fn on_command(&mut self, frame: ClientFrame) -> Flow {
