@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use streamly_core::auth::StreamKey;
+use streamly_core::domain::{Category, StreamDescription, StreamDetails, Tags, search_words};
 use streamly_core::domain::{
     Email, NewUser, PageRequest, Recording, RecordingEnd, RecordingId, RecordingStatus, Stream, StreamId,
     StreamTitle, User, UserId, Username,
@@ -38,6 +39,7 @@ fn new_stream(owner: UserId, title: &str, created_at: OffsetDateTime) -> (Stream
         live_since: None,
         created_at,
         record: true,
+        details: streamly_core::domain::StreamDetails::default(),
     };
     (stream, key)
 }
@@ -585,6 +587,198 @@ mod backends {
     }
 }
 
+fn details(description: &str, category: Option<Category>, tags: &[&str]) -> StreamDetails {
+    StreamDetails {
+        description: StreamDescription::parse(description).expect("valid description"),
+        category,
+        tags: Tags::parse(tags).expect("valid tags"),
+    }
+}
+
+async fn stream_details_round_trip(s: Stores) {
+    let a = alice(&s).await;
+    let (st, key) = new_stream(a.id, "speedrun night", t0());
+    s.streams.create(st.clone()).await.expect("create");
+    // A new stream has none.
+    assert_eq!(
+        s.streams.get(&st.id).await.expect("get").details,
+        StreamDetails::default()
+    );
+    let d = details(
+        "Any% attempts.\nWörld record pace 👩\u{200D}💻",
+        Some(Category::Gaming),
+        &["speedrun", "n64", "any-percent"],
+    );
+    let updated = s.streams.set_details(&st.id, &d).await.expect("set details");
+    assert_eq!(updated.details, d);
+    assert_eq!(updated.title, st.title, "the title is untouched");
+    assert_eq!(s.streams.get(&st.id).await.expect("get").details, d);
+    let by_key = s.streams.find_by_key_hash(&key.hash()).await.expect("by key");
+    assert_eq!(by_key.expect("found").details, d);
+    let mine = s.streams.list_by_owner(a.id).await.expect("mine");
+    assert_eq!(mine[0].details, d);
+    // Cleared again.
+    let cleared = s
+        .streams
+        .set_details(&st.id, &StreamDetails::default())
+        .await
+        .expect("clear");
+    assert_eq!(cleared.details, StreamDetails::default());
+    assert!(matches!(
+        s.streams.set_details(&StreamId::new_random(), &d).await,
+        Err(StoreError::NotFound)
+    ));
+    // Created with details: kept.
+    let (mut other, _) = new_stream(a.id, "tunes", t0());
+    other.details = details("", Some(Category::Music), &["lofi"]);
+    s.streams
+        .create_within_limit(other.clone(), 20)
+        .await
+        .expect("create");
+    assert_eq!(s.streams.get(&other.id).await.expect("get"), other);
+}
+
+async fn live_list_by_category(s: Stores) {
+    let a = alice(&s).await;
+    let mut made = Vec::new();
+    for (i, (title, category)) in [
+        ("chess", Some(Category::Gaming)),
+        ("go", Some(Category::Gaming)),
+        ("piano", Some(Category::Music)),
+        ("nothing", None),
+        ("idle game", Some(Category::Gaming)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (mut st, _) = new_stream(a.id, title, t0());
+        st.details.category = category;
+        s.streams.create(st.clone()).await.expect("create");
+        if title != "idle game" {
+            let since = t0() + Duration::milliseconds(1_000 + 500 * i as i64);
+            s.streams.set_live(&st.id, Some(since)).await.expect("live");
+        }
+        made.push(st.id);
+    }
+    let ids = |v: Vec<Stream>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    let gaming = ids(s.streams.list_live_in(Category::Gaming).await.expect("gaming"));
+    assert_eq!(
+        gaming,
+        vec![made[1].clone(), made[0].clone()],
+        "live ones, newest first"
+    );
+    let music = ids(s.streams.list_live_in(Category::Music).await.expect("music"));
+    assert_eq!(music, vec![made[2].clone()]);
+    assert!(
+        s.streams
+            .list_live_in(Category::Art)
+            .await
+            .expect("art")
+            .is_empty()
+    );
+    // Moved to another category by an edit.
+    s.streams
+        .set_details(&made[0], &details("", Some(Category::Education), &[]))
+        .await
+        .expect("edit");
+    let gaming = ids(s.streams.list_live_in(Category::Gaming).await.expect("gaming"));
+    assert_eq!(gaming, vec![made[1].clone()]);
+    let edu = ids(s.streams.list_live_in(Category::Education).await.expect("edu"));
+    assert_eq!(edu, vec![made[0].clone()]);
+}
+
+async fn search_titles_and_tags(s: Stores) {
+    let a = alice(&s).await;
+    let words = |q: &str| search_words(q);
+    let (chess, _) = new_stream(a.id, "Blitz Chess with viewers", t0());
+    let (mut run, _) = new_stream(a.id, "Mario 64", t0() + Duration::seconds(1));
+    run.details.tags = Tags::parse(&["speedrun", "any-percent"]).expect("tags");
+    let (chess2, _) = new_stream(a.id, "chess openings", t0() + Duration::seconds(2));
+    let (music, _) = new_stream(a.id, "Lo-fi beats", t0() + Duration::seconds(3));
+    for st in [&chess, &run, &chess2, &music] {
+        s.streams.create(st.clone()).await.expect("create");
+    }
+    let ids = |v: Vec<Stream>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    // Offline only: newest first; any case; prefixes.
+    let found = ids(s.streams.search(&words("CHESS"), 50).await.expect("search"));
+    assert_eq!(found, vec![chess2.id.clone(), chess.id.clone()]);
+    let found = ids(s.streams.search(&words("che"), 50).await.expect("search"));
+    assert_eq!(found, vec![chess2.id.clone(), chess.id.clone()]);
+    // Live first.
+    s.streams
+        .set_live(&chess.id, Some(t0() + Duration::seconds(10)))
+        .await
+        .expect("live");
+    let found = ids(s.streams.search(&words("chess"), 50).await.expect("search"));
+    assert_eq!(found, vec![chess.id.clone(), chess2.id.clone()]);
+    // Every word must match (title and tags together).
+    let found = ids(s
+        .streams
+        .search(&words("blitz viewers"), 50)
+        .await
+        .expect("search"));
+    assert_eq!(found, vec![chess.id.clone()]);
+    assert!(
+        s.streams
+            .search(&words("blitz piano"), 50)
+            .await
+            .expect("search")
+            .is_empty()
+    );
+    let found = ids(s
+        .streams
+        .search(&words("mario speedrun"), 50)
+        .await
+        .expect("search"));
+    assert_eq!(found, vec![run.id.clone()]);
+    let found = ids(s.streams.search(&words("percent"), 50).await.expect("search"));
+    assert_eq!(found, vec![run.id.clone()], "a tag's parts match");
+    let found = ids(s.streams.search(&words("lo-fi"), 50).await.expect("search"));
+    assert_eq!(found, vec![music.id.clone()]);
+    // The limit, and nothing for no words or no match.
+    assert_eq!(
+        s.streams.search(&words("chess"), 1).await.expect("search").len(),
+        1
+    );
+    assert!(s.streams.search(&[], 50).await.expect("search").is_empty());
+    assert!(
+        s.streams
+            .search(&words("zebra"), 50)
+            .await
+            .expect("search")
+            .is_empty()
+    );
+    // Quotes and operators in the query are only separators.
+    let found = ids(s
+        .streams
+        .search(&words("\"chess\" OR* (NEAR"), 50)
+        .await
+        .expect("search"));
+    assert!(found.is_empty(), "OR and NEAR are words here: {found:?}");
+    let found = ids(s
+        .streams
+        .search(&words("\"chess\":* &|!"), 50)
+        .await
+        .expect("search"));
+    assert_eq!(found.len(), 2);
+    // Edits and deletions are followed.
+    s.streams
+        .set_title(&chess2.id, &StreamTitle::parse("endgames").expect("title"))
+        .await
+        .expect("rename");
+    let found = ids(s.streams.search(&words("chess"), 50).await.expect("search"));
+    assert_eq!(found, vec![chess.id.clone()]);
+    s.streams
+        .set_details(&music.id, &details("", None, &["chess"]))
+        .await
+        .expect("tag");
+    let found = ids(s.streams.search(&words("chess"), 50).await.expect("search"));
+    assert_eq!(found, vec![chess.id.clone(), music.id.clone()]);
+    s.streams.delete(&chess.id).await.expect("delete");
+    let found = ids(s.streams.search(&words("chess"), 50).await.expect("search"));
+    assert_eq!(found, vec![music.id.clone()]);
+}
+
 /// Declares one test per backend for each check.
 macro_rules! conformance {
     ($($check:ident),* $(,)?) => {
@@ -632,6 +826,9 @@ conformance!(
     recording_lifecycle,
     recordings_page_newest_first_with_ties_by_id,
     expired_recordings_oldest_first_up_to_the_limit,
+    stream_details_round_trip,
+    live_list_by_category,
+    search_titles_and_tags,
 );
 
 #[tokio::test]

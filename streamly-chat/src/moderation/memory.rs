@@ -218,6 +218,7 @@ mod tests {
             live_since: None,
             created_at: OffsetDateTime::now_utc(),
             record: true,
+            details: streamly_core::domain::StreamDetails::default(),
         };
         streams.create(stream.clone()).await.expect("create");
         let authority = StreamStoreAuthority::new(streams);

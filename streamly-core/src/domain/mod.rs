@@ -5,6 +5,7 @@
 //! is always well-formed.
 
 mod chat;
+mod details;
 mod ids;
 mod page;
 mod recording;
@@ -13,6 +14,10 @@ mod user;
 mod validation;
 
 pub use chat::{ChatAuthor, ChatEvent, ChatMessage, ChatText, MessageId, RoomId};
+pub use details::{
+    Category, DESCRIPTION_MAX_CHARS, SEARCH_MAX_CHARS, SEARCH_WORDS_MAX, StreamDescription, StreamDetails,
+    TAG_MAX_CHARS, TAG_PATTERN, TAGS_MAX, Tag, Tags, search_words, sort_search_results,
+};
 pub use ids::{StreamId, UserId};
 pub use page::{
     CURSOR_MAX_LEN, CURSOR_PATTERN, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, Page, PageRequest, StreamCursor,

@@ -163,6 +163,7 @@ mod tests {
             live_since: None,
             created_at: OffsetDateTime::from_unix_timestamp(secs).expect("time"),
             record: true,
+            details: crate::domain::StreamDetails::default(),
         }
     }
 

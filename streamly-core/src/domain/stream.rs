@@ -76,6 +76,8 @@ pub struct Stream {
     /// Whether each broadcast is recorded (kept in the segment sink with a
     /// VOD playlist). On by default.
     pub record: bool,
+    /// Description, category and tags (issue 15).
+    pub details: super::StreamDetails,
 }
 
 impl Stream {

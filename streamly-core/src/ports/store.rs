@@ -5,7 +5,7 @@ use thiserror::Error;
 use time::OffsetDateTime;
 
 use crate::auth::StreamKeyHash;
-use crate::domain::{NewUser, Stream, StreamId, StreamTitle, User, UserId};
+use crate::domain::{Category, NewUser, Stream, StreamDetails, StreamId, StreamTitle, User, UserId};
 
 /// Which unique value a write collided with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +130,21 @@ pub trait StreamStore: Send + Sync {
 
     /// Changes a stream's title and returns the updated stream.
     async fn set_title(&self, id: &StreamId, title: &StreamTitle) -> Result<Stream, StoreError>;
+
+    /// The live streams filed under `category`, most recently started first.
+    async fn list_live_in(&self, category: Category) -> Result<Vec<Stream>, StoreError>;
+
+    /// Replaces a stream's description, category and tags and returns the
+    /// updated stream.
+    async fn set_details(&self, id: &StreamId, details: &StreamDetails) -> Result<Stream, StoreError>;
+
+    /// Streams whose title or tags hold every one of `words` (lowercase
+    /// letters and digits, from [`crate::domain::search_words`]) as the
+    /// start of one of their words, any case; live ones first (most
+    /// recently started first), then the others newest first; at most
+    /// `limit`. No words: none. (SQLite: FTS5; Postgres: full-text search
+    /// with prefix queries; memory: the same rule by hand.)
+    async fn search(&self, words: &[String], limit: usize) -> Result<Vec<Stream>, StoreError>;
 
     /// Turns recording of its broadcasts on or off and returns the updated
     /// stream.

@@ -6,7 +6,7 @@ mod streams;
 
 pub use accounts::{AccountError, Accounts, AuthSession, HashingLimit};
 pub use key_validator::StoreKeyValidator;
-pub use streams::{CreatedStream, DEFAULT_MAX_STREAMS_PER_USER, StreamError, Streams};
+pub use streams::{CreatedStream, DEFAULT_MAX_STREAMS_PER_USER, DetailsEdit, StreamError, Streams};
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,8 @@ use thiserror::Error;
 
 use crate::auth::StreamKey;
 use crate::domain::{
-    Page, PageRequest, Stream, StreamId, StreamTitle, UserId, ValidationError, paginate, sort_live_first,
+    Category, Page, PageRequest, Stream, StreamDescription, StreamDetails, StreamId, StreamTitle, Tags,
+    UserId, ValidationError, paginate, sort_live_first,
 };
 use crate::ports::{ConflictField, StoreError, StreamStore};
 
@@ -117,6 +118,7 @@ impl Streams {
             live_since: None,
             created_at: crate::domain::now_utc(),
             record: true,
+            details: crate::domain::StreamDetails::default(),
         };
         self.store
             .create_within_limit(stream.clone(), self.max_per_owner)
@@ -166,6 +168,56 @@ impl Streams {
         let stream = self.store.set_record(id, record).await?;
         tracing::info!(stream_id = %id, record, "stream recording setting changed");
         Ok(stream)
+    }
+
+    /// Changes the description, category or tags of a stream `owner` owns:
+    /// each `Some` replaces that field (`category: Some(None)` clears it),
+    /// `None` keeps it. Every input is validated before anything is written.
+    pub async fn set_details(
+        &self,
+        owner: UserId,
+        id: &StreamId,
+        edit: DetailsEdit<'_>,
+    ) -> Result<Stream, StreamError> {
+        let description = edit.description.map(StreamDescription::parse).transpose()?;
+        let category = match edit.category {
+            Some(Some(c)) => Some(Some(Category::parse(c)?)),
+            Some(None) => Some(None),
+            None => None,
+        };
+        let tags = edit.tags.map(Tags::parse).transpose()?;
+        let current = self.get_owned(owner, id).await?;
+        let details = StreamDetails {
+            description: description.unwrap_or(current.details.description),
+            category: category.unwrap_or(current.details.category),
+            tags: tags.unwrap_or(current.details.tags),
+        };
+        let stream = self.store.set_details(id, &details).await?;
+        tracing::info!(stream_id = %id, "stream details changed");
+        Ok(stream)
+    }
+
+    /// Streams whose title or tags match `q` ([`crate::domain::search_words`];
+    /// each word a prefix of one of theirs, all required), live ones first,
+    /// at most `limit`. A query without a letter or digit matches nothing.
+    pub async fn search(&self, q: &str, limit: usize) -> Result<Vec<Stream>, StreamError> {
+        let words = crate::domain::search_words(q);
+        Ok(self.store.search(&words, limit).await?)
+    }
+
+    /// One page of the live streams, as [`Streams::list_live_page`], of one
+    /// category only when `category` is given.
+    pub async fn list_live_page_in(
+        &self,
+        req: &PageRequest,
+        category: Option<Category>,
+    ) -> Result<Page<Stream>, StreamError> {
+        let Some(category) = category else {
+            return self.list_live_page(req).await;
+        };
+        let mut live = self.store.list_live_in(category).await?;
+        sort_live_first(&mut live);
+        Ok(paginate(live, req, |s| s.live_since.unwrap_or(s.created_at)))
     }
 
     /// Deletes a stream `owner` owns.
@@ -224,6 +276,17 @@ impl Streams {
         tracing::info!(stream_id = %id, "stream is offline");
         Ok(())
     }
+}
+
+/// The fields of [`Streams::set_details`] to change, unvalidated.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DetailsEdit<'a> {
+    /// A new description (empty: none).
+    pub description: Option<&'a str>,
+    /// A new category slug, or `Some(None)` to clear it.
+    pub category: Option<Option<&'a str>>,
+    /// New tags (replacing all of them).
+    pub tags: Option<&'a [String]>,
 }
 
 fn new_key() -> Result<StreamKey, StreamError> {

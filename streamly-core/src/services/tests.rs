@@ -230,6 +230,7 @@ fn stream(owner: UserId, key: &StreamKey) -> Stream {
         live_since: None,
         created_at: crate::domain::now_utc(),
         record: true,
+        details: crate::domain::StreamDetails::default(),
     }
 }
 

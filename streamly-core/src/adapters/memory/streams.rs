@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::auth::StreamKeyHash;
-use crate::domain::{Stream, StreamId, StreamTitle, UserId, sort_live_first, sort_newest_first};
+use crate::domain::{
+    Category, Stream, StreamDetails, StreamId, StreamTitle, UserId, sort_live_first, sort_newest_first,
+};
 use crate::ports::{ConflictField, StoreError, StreamStore};
 
 /// A [`StreamStore`] in a `HashMap`.
@@ -95,6 +97,48 @@ impl StreamStore for MemoryStreamStore {
             s.title = title.clone();
             s.clone()
         })
+    }
+
+    async fn list_live_in(&self, category: Category) -> Result<Vec<Stream>, StoreError> {
+        let mut list: Vec<Stream> = self
+            .lock()
+            .values()
+            .filter(|s| s.is_live() && s.details.category == Some(category))
+            .cloned()
+            .collect();
+        sort_live_first(&mut list);
+        Ok(list)
+    }
+
+    async fn set_details(&self, id: &StreamId, details: &StreamDetails) -> Result<Stream, StoreError> {
+        self.update(id, |s| {
+            s.details = details.clone();
+            s.clone()
+        })
+    }
+
+    async fn search(&self, words: &[String], limit: usize) -> Result<Vec<Stream>, StoreError> {
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut found: Vec<Stream> = self
+            .lock()
+            .values()
+            .filter(|s| {
+                let text = format!("{} {}", s.title, s.details.tags.joined()).to_lowercase();
+                let own: Vec<&str> = text
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .collect();
+                words
+                    .iter()
+                    .all(|w| own.iter().any(|o| o.starts_with(w.as_str())))
+            })
+            .cloned()
+            .collect();
+        crate::domain::sort_search_results(&mut found);
+        found.truncate(limit);
+        Ok(found)
     }
 
     async fn set_record(&self, id: &StreamId, record: bool) -> Result<Stream, StoreError> {

@@ -43,5 +43,22 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// The search's SQL and its `tsquery`: each word (letters and digits
+    /// only) as a prefix term, all of them required.
+    fn search_sql(words: &[String]) -> (String, String) {
+        let query = words
+            .iter()
+            .map(|w| format!("{w}:*"))
+            .collect::<Vec<_>>()
+            .join(" & ");
+        let sql = format!(
+            "SELECT {} FROM streams WHERE search @@ to_tsquery('simple', $1)",
+            super::queries::STREAM_COLUMNS
+        );
+        (sql, query)
+    }
+}
+
 super::queries::impl_sql_stores!(PostgresStore);
 super::recordings::impl_sql_recordings!(PostgresStore);

@@ -5,8 +5,12 @@
 pub(super) const INSERT_USER: &str = "INSERT INTO users (id, username, username_canonical, email, password_hash, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6)";
 
-pub(super) const INSERT_STREAM: &str = "INSERT INTO streams (id, owner_id, title, key_hash, live_since, created_at, record) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub(super) const INSERT_STREAM: &str = "INSERT INTO streams (id, owner_id, title, key_hash, live_since, created_at, record, description, category, tags) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+/// The columns of a [`super::rows::StreamRow`], in order.
+pub(super) const STREAM_COLUMNS: &str =
+    "id, owner_id, title, key_hash, live_since, created_at, record, description, category, tags";
 
 /// Implements `UserStore` and `StreamStore` for `$store`, whose field `pool`
 /// is a sqlx pool of the backend.
@@ -106,6 +110,9 @@ macro_rules! impl_sql_stores {
                     .bind(stream.live_since)
                     .bind(stream.created_at)
                     .bind(stream.record)
+                    .bind(stream.details.description.as_str())
+                    .bind(stream.details.category.map(|c| c.as_str()))
+                    .bind(stream.details.tags.joined())
                     .execute(&self.pool)
                     .await
                     .map_err(super::map_err)?;
@@ -144,6 +151,9 @@ macro_rules! impl_sql_stores {
                     .bind(stream.live_since)
                     .bind(stream.created_at)
                     .bind(stream.record)
+                    .bind(stream.details.description.as_str())
+                    .bind(stream.details.category.map(|c| c.as_str()))
+                    .bind(stream.details.tags.joined())
                     .execute(&mut *tx)
                     .await
                     .map_err(super::map_err)?;
@@ -166,7 +176,7 @@ macro_rules! impl_sql_stores {
                 &self,
                 id: &$crate::domain::StreamId,
             ) -> Result<$crate::domain::Stream, $crate::ports::StoreError> {
-                let sql = "SELECT id, owner_id, title, key_hash, live_since, created_at, record FROM streams WHERE id = $1";
+                let sql = "SELECT id, owner_id, title, key_hash, live_since, created_at, record, description, category, tags FROM streams WHERE id = $1";
                 let row: super::rows::StreamRow = sqlx::query_as(sql)
                     .bind(id.as_str())
                     .fetch_one(&self.pool)
@@ -179,7 +189,7 @@ macro_rules! impl_sql_stores {
                 &self,
                 hash: &$crate::auth::StreamKeyHash,
             ) -> Result<Option<$crate::domain::Stream>, $crate::ports::StoreError> {
-                let sql = "SELECT id, owner_id, title, key_hash, live_since, created_at, record FROM streams WHERE key_hash = $1";
+                let sql = "SELECT id, owner_id, title, key_hash, live_since, created_at, record, description, category, tags FROM streams WHERE key_hash = $1";
                 let row: Option<super::rows::StreamRow> = sqlx::query_as(sql)
                     .bind(&hash.as_bytes()[..])
                     .fetch_optional(&self.pool)
@@ -192,7 +202,7 @@ macro_rules! impl_sql_stores {
                 &self,
                 owner: $crate::domain::UserId,
             ) -> Result<Vec<$crate::domain::Stream>, $crate::ports::StoreError> {
-                let sql = "SELECT id, owner_id, title, key_hash, live_since, created_at, record FROM streams WHERE owner_id = $1";
+                let sql = "SELECT id, owner_id, title, key_hash, live_since, created_at, record, description, category, tags FROM streams WHERE owner_id = $1";
                 let rows: Vec<super::rows::StreamRow> = sqlx::query_as(sql)
                     .bind(owner.as_uuid())
                     .fetch_all(&self.pool)
@@ -206,7 +216,7 @@ macro_rules! impl_sql_stores {
             }
 
             async fn list_live(&self) -> Result<Vec<$crate::domain::Stream>, $crate::ports::StoreError> {
-                let sql = "SELECT id, owner_id, title, key_hash, live_since, created_at, record FROM streams WHERE live_since IS NOT NULL";
+                let sql = "SELECT id, owner_id, title, key_hash, live_since, created_at, record, description, category, tags FROM streams WHERE live_since IS NOT NULL";
                 let rows: Vec<super::rows::StreamRow> =
                     sqlx::query_as(sql).fetch_all(&self.pool).await.map_err(super::map_err)?;
                 let mut streams = super::rows::convert(rows)?;
@@ -227,6 +237,66 @@ macro_rules! impl_sql_stores {
                     .map_err(super::map_err)?;
                 super::expect_one(done.rows_affected())?;
                 $crate::ports::StreamStore::get(self, id).await
+            }
+
+            async fn list_live_in(
+                &self,
+                category: $crate::domain::Category,
+            ) -> Result<Vec<$crate::domain::Stream>, $crate::ports::StoreError> {
+                let sql = format!(
+                    "SELECT {} FROM streams WHERE live_since IS NOT NULL AND category = $1",
+                    super::queries::STREAM_COLUMNS
+                );
+                let rows: Vec<super::rows::StreamRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(category.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(super::map_err)?;
+                let mut streams = super::rows::convert(rows)?;
+                $crate::domain::sort_live_first(&mut streams);
+                Ok(streams)
+            }
+
+            async fn set_details(
+                &self,
+                id: &$crate::domain::StreamId,
+                details: &$crate::domain::StreamDetails,
+            ) -> Result<$crate::domain::Stream, $crate::ports::StoreError> {
+                let done = sqlx::query(
+                    "UPDATE streams SET description = $1, category = $2, tags = $3 WHERE id = $4",
+                )
+                .bind(details.description.as_str())
+                .bind(details.category.map(|c| c.as_str()))
+                .bind(details.tags.joined())
+                .bind(id.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(super::map_err)?;
+                super::expect_one(done.rows_affected())?;
+                $crate::ports::StreamStore::get(self, id).await
+            }
+
+            async fn search(
+                &self,
+                words: &[String],
+                limit: usize,
+            ) -> Result<Vec<$crate::domain::Stream>, $crate::ports::StoreError> {
+                if words.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let (sql, query) = <$store>::search_sql(words);
+                let rows: Vec<super::rows::StreamRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(query)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(super::map_err)?;
+                // Only constant SQL (the words are bound). Every match is
+                // read and ordered here (SQLite keeps times
+                // as text): the search is bounded by what it matches.
+                let mut streams = super::rows::convert(rows)?;
+                $crate::domain::sort_search_results(&mut streams);
+                streams.truncate(limit);
+                Ok(streams)
             }
 
             async fn set_record(

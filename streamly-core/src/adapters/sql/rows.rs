@@ -5,7 +5,8 @@ use uuid::Uuid;
 
 use crate::auth::StreamKeyHash;
 use crate::domain::{
-    Email, Recording, RecordingId, RecordingStatus, Stream, StreamId, StreamTitle, User, UserId, Username,
+    Category, Email, Recording, RecordingId, RecordingStatus, Stream, StreamDescription, StreamDetails,
+    StreamId, StreamTitle, Tags, User, UserId, Username,
 };
 use crate::ports::StoreError;
 
@@ -41,6 +42,9 @@ pub(super) struct StreamRow {
     live_since: Option<OffsetDateTime>,
     created_at: OffsetDateTime,
     record: bool,
+    description: String,
+    category: Option<String>,
+    tags: String,
 }
 
 impl TryFrom<StreamRow> for Stream {
@@ -55,6 +59,16 @@ impl TryFrom<StreamRow> for Stream {
             live_since: row.live_since,
             created_at: row.created_at,
             record: row.record,
+            details: StreamDetails {
+                description: StreamDescription::parse(&row.description).map_err(corrupt)?,
+                category: row
+                    .category
+                    .as_deref()
+                    .map(Category::parse)
+                    .transpose()
+                    .map_err(corrupt)?,
+                tags: Tags::from_joined(&row.tags).map_err(corrupt)?,
+            },
         })
     }
 }

@@ -47,5 +47,22 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The search's SQL and its FTS5 query: each word quoted (words are
+    /// letters and digits only) as a prefix term, all of them required.
+    fn search_sql(words: &[String]) -> (String, String) {
+        let query = words
+            .iter()
+            .map(|w| format!("\"{w}\"*"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let sql = format!(
+            "SELECT {} FROM streams WHERE id IN (SELECT id FROM streams_fts WHERE streams_fts MATCH $1)",
+            super::queries::STREAM_COLUMNS
+        );
+        (sql, query)
+    }
+}
+
 super::queries::impl_sql_stores!(SqliteStore);
 super::recordings::impl_sql_recordings!(SqliteStore);
