@@ -408,6 +408,7 @@ async fn openapi_documents_every_status_and_the_text_rules() {
         ),
         ("get", "/api/streams", &[&["200", "400", "503"]]),
         ("get", "/api/streams/mine", &[&signed_in, &["200", "400"]]),
+        ("get", "/api/search", &[&["200", "400", "503"]]),
         ("get", "/api/streams/{id}", &[&["200", "404", "503"]]),
         (
             "patch",

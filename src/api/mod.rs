@@ -4,7 +4,8 @@
 //! |---|---|
 //! | `POST /api/auth/register`, `POST /api/auth/login` | accounts (rate limited per IP) |
 //! | `GET /api/auth/me`, `DELETE /api/auth/me` | the token's user; delete the account and its streams |
-//! | `POST/GET /api/streams`, `GET /api/streams/mine` | create, list live, list yours |
+//! | `POST/GET /api/streams`, `GET /api/streams/mine` | create, list live (`?category=&sort=`), list yours |
+//! | `GET /api/search?q=` | streams by title, tags or streamer, live first |
 //! | `GET/PATCH/DELETE /api/streams/{id}`, `POST /api/streams/{id}/key` | one stream; writes are owner-only (404 for others) |
 //! | `GET /api/streams/{id}/health` | a live stream's ingest health, owner-only (409 `not_live` when offline) |
 //! | `GET /api/streams/{id}/recordings`, `GET/DELETE /api/recordings/{id}` | past broadcasts (public); delete is owner-only (403) |
@@ -67,6 +68,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/streams"),
     ("get", "/api/streams"),
     ("get", "/api/streams/mine"),
+    ("get", "/api/search"),
     ("get", "/api/streams/{id}"),
     ("patch", "/api/streams/{id}"),
     ("delete", "/api/streams/{id}"),
@@ -384,6 +386,7 @@ fn endpoint(method: &str, path: &str) -> Option<MethodRouter<ApiState>> {
         ("post", "/api/streams") => post(streams::create),
         ("get", "/api/streams") => get(streams::list_live),
         ("get", "/api/streams/mine") => get(streams::list_mine),
+        ("get", "/api/search") => get(streams::search),
         ("get", "/api/streams/{id}") => get(streams::get),
         ("patch", "/api/streams/{id}") => patch(streams::update),
         ("delete", "/api/streams/{id}") => delete(streams::delete),

@@ -221,7 +221,7 @@ fn retry_after() -> utoipa::openapi::header::Header {
     info(title = "Streamly", description = "Live streaming platform API: accounts, streams, playback, chat."),
     paths(
         auth::register, auth::login, auth::me, auth::delete_me,
-        streams::create, streams::list_live, streams::list_mine, streams::get,
+        streams::create, streams::list_live, streams::list_mine, streams::search, streams::get,
         streams::update, streams::delete, streams::rotate_key, stream_health::health,
         recordings::list, recordings::get, recordings::delete, recording_media,
         health::health, metrics::metrics, openapi_json, hls, ws,

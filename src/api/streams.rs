@@ -6,8 +6,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
+use streamly_core::domain::{Category, SEARCH_MAX_CHARS, sort_search_results};
 use streamly_core::domain::{Page, PageRequest, RoomId, Stream, StreamCursor, StreamId, UserId};
-use streamly_core::services::AccountError;
+use streamly_core::services::{AccountError, DetailsEdit};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
@@ -44,6 +45,36 @@ pub struct StreamUpdateRequest {
     pub title: Option<String>,
     /// Record the stream's broadcasts (from its next publish on).
     pub record: Option<bool>,
+    /// A new description, 0–2000 characters (empty: none; surrounding
+    /// whitespace is trimmed); line feeds allowed, otherwise the title's
+    /// rules (no control or format characters; a zero width joiner only
+    /// between two visible characters).
+    #[schema(
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u0009\\u000B-\\u001F\\u007F-\\u009F\\u00AD\\u0600-\\u0605\\u061C\\u06DD\\u070F\\u0890\\u0891\\u08E2\\u180E\\u200B\\u200E\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF\\uFFF9-\\uFFFB]*$"
+    )]
+    pub description: Option<String>,
+    /// A new category, one of a fixed list; `null` clears it.
+    #[serde(default, deserialize_with = "some_or_null")]
+    #[schema(value_type = Option<String>, nullable, pattern = "^(gaming|music|art|coding|talk|sports|education|irl|other)$")]
+    pub category: Option<Option<String>>,
+    /// New tags, replacing all of them: at most 10, no duplicates, each
+    /// 1–24 lowercase ASCII letters, digits or hyphens, starting with a
+    /// letter or digit.
+    #[schema(value_type = Option<Vec<TagSlug>>, max_items = 10)]
+    pub tags: Option<Vec<String>>,
+}
+
+/// One tag: `streamly_core::domain::TAG_PATTERN` (a test checks).
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, min_length = 1, max_length = 24, pattern = "^[a-z0-9][a-z0-9-]{0,23}$")]
+#[allow(dead_code)] // Only its schema is used.
+pub struct TagSlug(pub String);
+
+/// A present field as `Some(value)`, `null` included (`Some(None)`); an
+/// absent one stays `None` (`#[serde(default)]`).
+fn some_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 /// The query of the list endpoints: `?limit=&cursor=`.
@@ -125,6 +156,12 @@ pub struct StreamView {
     pub viewers: u64,
     /// Whether its broadcasts are recorded (on by default; `PATCH` it).
     pub record: bool,
+    /// Description (empty: none).
+    pub description: String,
+    /// Category, `null` when none.
+    pub category: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
     /// HLS playlist URL.
     pub playback_url: String,
     /// WebSocket chat URL.
@@ -192,6 +229,15 @@ impl ApiState {
             created_at: stream.created_at,
             viewers: self.viewers.viewers(&RoomId::from(&stream.id)),
             record: stream.record,
+            description: stream.details.description.as_str().to_owned(),
+            category: stream.details.category.map(|c| c.as_str().to_owned()),
+            tags: stream
+                .details
+                .tags
+                .as_slice()
+                .iter()
+                .map(|t| t.as_str().to_owned())
+                .collect(),
             playback_url: self.urls.playback_url(&stream.id),
             chat_url: self.urls.chat_url(&stream.id),
         })
@@ -227,32 +273,167 @@ pub async fn create(
     ))
 }
 
+/// The query of `GET /api/streams`: a page, a category, an order.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LiveQuery {
+    /// Items per page, 1–100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// Where the page starts: the `X-Next-Cursor` of the previous page
+    /// (treat it as opaque). A malformed one is a 400. The pattern is
+    /// `streamly_core::domain::CURSOR_PATTERN` (a test checks).
+    #[param(
+        min_length = 3,
+        max_length = 86,
+        pattern = "^-?[0-9]{1,20}\\.[A-Za-z0-9_-]{1,64}$"
+    )]
+    pub cursor: Option<String>,
+    /// Only the streams of this category.
+    #[param(pattern = "^(gaming|music|art|coding|talk|sports|education|irl|other)$")]
+    pub category: Option<String>,
+    /// `recent` (the default): most recently started first. `viewers`: each
+    /// page, still cut by the start-time cursor, ordered by viewers (most
+    /// first; ties by that order).
+    #[param(pattern = "^(recent|viewers)$")]
+    pub sort: Option<String>,
+}
+
 /// Live streams, most recently started first (then by id), with viewer
 /// counts; one page at a time: follow `X-Next-Cursor` (or `Link`).
+/// `category` keeps one category; `sort=viewers` orders each page by its
+/// viewer counts. Those counts are the chat's, read when answering and not
+/// kept by the store, so the store cannot order by them: the pages are cut
+/// by start time and each page is sorted by viewers here (a stream never
+/// shows up twice or goes missing while paging, but page 2 can hold more
+/// viewers than page 1; the home page asks for one page of 100).
 #[utoipa::path(get, path = "/api/streams", tag = "streams",
-    params(PageQuery),
+    params(LiveQuery),
     responses(
         (status = 200, description = "A page of live streams", body = Vec<StreamView>, headers(
             ("X-Next-Cursor" = String, description = "Cursor of the next page; absent on the last page"),
             ("Link" = String, description = "`<url of the next page>; rel=\"next\"`; absent on the last page"),
         )),
-        (status = 400, description = "`limit` out of range or malformed, or a cursor this API did not return", body = ErrorBody),
+        (status = 400, description = "`limit` out of range or malformed, a cursor this API did not return, an unknown `category` or `sort`", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     ))]
 pub async fn list_live(
     State(state): State<ApiState>,
-    query: Result<Query<PageQuery>, QueryRejection>,
+    query: Result<Query<LiveQuery>, QueryRejection>,
 ) -> ApiResult<(HeaderMap, Json<Vec<StreamView>>)> {
-    let req = PageQuery::page(query)?;
-    let Page { items, next } = state.streams.list_live_page(&req).await?;
+    let Query(q) = query.map_err(|_| {
+        ApiError::BadRequest("malformed query: `limit` must be an integer from 1 to 100".into())
+    })?;
+    let req =
+        PageRequest::parse(q.limit, q.cursor.as_deref()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let category = q
+        .category
+        .as_deref()
+        .map(Category::parse)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let by_viewers = match q.sort.as_deref() {
+        None | Some("recent") => false,
+        Some("viewers") => true,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "`sort` must be `recent` or `viewers`".into(),
+            ));
+        }
+    };
+    let Page { items, next } = state.streams.list_live_page_in(&req, category).await?;
     let mut views = Vec::with_capacity(items.len());
     for s in &items {
         views.push(state.view(s).await?);
     }
-    Ok((
-        next_page_headers("/api/streams", &req, next.as_ref()),
-        Json(views),
-    ))
+    if by_viewers {
+        // Stable: ties keep the start-time order.
+        views.sort_by_key(|v| std::cmp::Reverse(v.viewers));
+    }
+    let mut path = "/api/streams".to_owned();
+    let mut sep = '?';
+    for (name, value) in [
+        ("category", category.map(Category::as_str)),
+        ("sort", q.sort.as_deref()),
+    ] {
+        if let Some(value) = value {
+            path.push_str(&format!("{sep}{name}={value}"));
+            sep = '&';
+        }
+    }
+    Ok((next_page_headers(&path, &req, next.as_ref()), Json(views)))
+}
+
+/// The query of `GET /api/search`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// Words to look for: each must start a word of the title or a tag
+    /// (any case; only letters and digits count), or the whole query is a
+    /// streamer's username (any case). 1–100 characters.
+    #[param(min_length = 1, max_length = 100)]
+    pub q: String,
+    /// At most this many streams, 1–50 (default 50).
+    #[param(minimum = 1, maximum = 50)]
+    pub limit: Option<u32>,
+}
+
+/// Search streams by title, tags or streamer: live ones first (most
+/// recently started first), then the others, newest first; at most 50
+/// (no pages). SQLite matches with FTS5, Postgres with full-text search;
+/// a streamer matches by their exact username.
+#[utoipa::path(get, path = "/api/search", tag = "streams",
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "The streams found", body = Vec<StreamView>),
+        (status = 400, description = "`q` missing, empty or over 100 characters, or `limit` out of range", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ))]
+pub async fn search(
+    State(state): State<ApiState>,
+    query: Result<Query<SearchQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<StreamView>>> {
+    let Query(q) = query.map_err(|_| {
+        ApiError::BadRequest(
+            "malformed query: `q` is required and `limit` must be an integer from 1 to 50".into(),
+        )
+    })?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=50).contains(&limit) {
+        return Err(ApiError::BadRequest("`limit` must be from 1 to 50".into()));
+    }
+    let len = q.q.chars().count();
+    if len == 0 || len > SEARCH_MAX_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "`q` must be 1 to {SEARCH_MAX_CHARS} characters"
+        )));
+    }
+    let limit = limit as usize;
+    let mut found = state.streams.search(&q.q, limit).await?;
+    // The streamer: a username, compared as usernames are (any case), never
+    // an email (which `find_by_login` also matches).
+    if let Ok(name) = streamly_core::domain::Username::parse(q.q.trim()) {
+        let user = state
+            .accounts
+            .users()
+            .find_by_login(name.as_str())
+            .await?
+            .filter(|u| u.username.canonical() == name.canonical());
+        if let Some(user) = user {
+            for s in state.streams.list_by_owner(user.id).await? {
+                if !found.iter().any(|f| f.id == s.id) {
+                    found.push(s);
+                }
+            }
+            sort_search_results(&mut found);
+            found.truncate(limit);
+        }
+    }
+    let mut views = Vec::with_capacity(found.len());
+    for s in &found {
+        views.push(state.view(s).await?);
+    }
+    Ok(Json(views))
 }
 
 /// The signed-in user's streams, newest first (then by id); one page at a
@@ -305,7 +486,8 @@ pub async fn get(
     Ok(Json(state.view(&stream).await?))
 }
 
-/// Change a stream you own: its title, whether it is recorded.
+/// Change a stream you own: its title, description, category, tags,
+/// whether it is recorded. Every field is checked before any is changed.
 #[utoipa::path(patch, path = "/api/streams/{id}", tag = "streams",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Stream id")),
@@ -314,7 +496,7 @@ pub async fn get(
         (status = 200, description = "Changed", body = StreamView),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such stream, or not yours", body = ErrorBody),
-        (status = 422, description = "Invalid title", body = ErrorBody),
+        (status = 422, description = "Invalid title, description, category or tags (`field` names it)", body = ErrorBody),
     ))]
 pub async fn update(
     State(state): State<ApiState>,
@@ -323,6 +505,16 @@ pub async fn update(
     ApiJson(req): ApiJson<StreamUpdateRequest>,
 ) -> ApiResult<Json<StreamView>> {
     let id = stream_id(path)?;
+    // Validated up front, so a bad field changes nothing.
+    if let Some(title) = &req.title {
+        streamly_core::domain::StreamTitle::parse(title)?;
+    }
+    let edit = DetailsEdit {
+        description: req.description.as_deref(),
+        category: req.category.as_ref().map(Option::as_deref),
+        tags: req.tags.as_deref(),
+    };
+    validate_details(&edit)?;
     let mut stream = match &req.title {
         Some(title) => state.streams.set_title(user.id, &id, title).await?,
         None => state.streams.get_owned(user.id, &id).await?,
@@ -332,7 +524,24 @@ pub async fn update(
     {
         stream = state.streams.set_record(user.id, &id, record).await?;
     }
+    if edit.description.is_some() || edit.category.is_some() || edit.tags.is_some() {
+        stream = state.streams.set_details(user.id, &id, edit).await?;
+    }
     Ok(Json(state.view(&stream).await?))
+}
+
+fn validate_details(edit: &DetailsEdit<'_>) -> ApiResult<()> {
+    use streamly_core::domain::{Category, StreamDescription, Tags};
+    if let Some(d) = edit.description {
+        StreamDescription::parse(d)?;
+    }
+    if let Some(Some(c)) = edit.category {
+        Category::parse(c)?;
+    }
+    if let Some(t) = edit.tags {
+        Tags::parse(t)?;
+    }
+    Ok(())
 }
 
 /// Delete a stream you own. A publisher live on this node is disconnected.

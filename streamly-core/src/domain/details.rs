@@ -20,7 +20,7 @@ pub const TAG_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,23}$";
 
 /// A stream's description: 0–2000 characters (the input's, surrounding
 /// whitespace included), trimmed; line feeds allowed, otherwise the title's
-/// rules: no control characters, no format characters (zero width, bidi
+/// rules, on the untrimmed input: no control characters, no format characters (zero width, bidi
 /// controls; a zero width joiner between two visible characters is kept).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
@@ -35,11 +35,12 @@ impl StreamDescription {
                 format!("must be at most {DESCRIPTION_MAX_CHARS} characters"),
             ));
         }
-        let s = s.trim();
+        // Checked before trimming, so a trailing tab or carriage return is
+        // refused as the schema's pattern refuses it.
         for line in s.split('\n') {
             check_display_text("description", line)?;
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self(s.trim().to_owned()))
     }
 
     /// The description (empty: none).
