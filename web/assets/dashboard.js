@@ -68,10 +68,50 @@ function row(s) {
     el("td", {}, el("a", { href: `/watch/${encodeURIComponent(s.id)}`, text: s.title })),
     el("td", {}, el("span", { class: s.live ? "badge live" : "badge", text: s.live ? "LIVE" : "offline" })),
     el("td", { text: String(s.viewers) }),
-    el("td", { class: "actions" }, ...(s.live ? [healthButton(s)] : []), recordButton(s), recordingsButton(s),
+    el("td", { class: "actions" }, ...(s.live ? [healthButton(s)] : []), editButton(s), recordButton(s), recordingsButton(s),
       rotate, del),
   );
 }
+
+// Editing (issue 15): title, description, category and tags in one form.
+const editPanel = document.getElementById("edit-panel");
+const editForm = document.getElementById("edit-form");
+const editError = document.getElementById("edit-error");
+let editing = null;
+
+function editButton(s) {
+  const b = el("button", { type: "button", class: "secondary", text: "Edit" });
+  b.addEventListener("click", () => {
+    editing = s.id;
+    document.getElementById("edit-name").textContent = s.title;
+    editForm.title.value = s.title;
+    editForm.description.value = s.description || "";
+    editForm.category.value = s.category || "";
+    editForm.tags.value = (s.tags || []).join(" ");
+    editError.textContent = "";
+    editPanel.hidden = false;
+    editPanel.focus();
+  });
+  return b;
+}
+
+editForm.addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  if (!editing) return;
+  const tags = editForm.tags.value.split(/[\s,]+/).filter((t) => t);
+  try {
+    await api("PATCH", `/api/streams/${encodeURIComponent(editing)}`, {
+      title: editForm.title.value,
+      description: editForm.description.value,
+      category: editForm.category.value || null,
+      tags,
+    });
+    editPanel.hidden = true;
+    editing = null;
+    refresh();
+  } catch (e) { editError.textContent = e.message; }
+});
+document.getElementById("edit-cancel").addEventListener("click", () => { editPanel.hidden = true; editing = null; });
 
 // Recordings (issue 14): the `record` setting per stream, and a panel
 // listing a stream's recordings (play, download, delete), a page at a time.

@@ -1,22 +1,39 @@
-// Home: the live streams, refreshed every 10 seconds.
+// Home: the live streams (by category, by viewers or recency), refreshed
+// every 10 seconds, or the results of a search (issue 15).
 import { api, el } from "/assets/app.js";
 
 const list = document.getElementById("streams");
 const status = document.getElementById("status");
+const form = document.getElementById("discover");
+
+function query() {
+  const q = form.q.value.trim();
+  if (q) return { url: `/api/search?q=${encodeURIComponent(q)}`, what: "matching streams" };
+  const p = new URLSearchParams({ limit: "100", sort: form.sort.value });
+  if (form.category.value) p.set("category", form.category.value);
+  return { url: `/api/streams?${p}`, what: "live streams" };
+}
 
 async function refresh() {
+  const { url, what } = query();
   try {
-    const streams = await api("GET", "/api/streams");
+    const streams = await api("GET", url);
     list.replaceChildren(...streams.map((s) => el("li", { class: "card" },
-      el("span", { class: "badge live", text: "LIVE" }),
+      el("span", { class: s.live ? "badge live" : "badge", text: s.live ? "LIVE" : "offline" }),
       el("a", { class: "title", href: `/watch/${encodeURIComponent(s.id)}`, text: s.title }),
-      el("span", { class: "muted", text: `${s.owner.username} · ${s.viewers} watching` }),
+      el("span", { class: "muted", text: [s.owner.username, s.category, `${s.viewers} watching`].filter((x) => x).join(" · ") }),
     )));
-    status.textContent = streams.length ? "" : "Nobody is live right now. This page refreshes by itself.";
+    status.textContent = streams.length ? ""
+      : what === "live streams" ? "Nobody is live right now. This page refreshes by itself."
+      : "No stream matches.";
   } catch (e) {
-    status.textContent = `Could not load live streams: ${e.message}`;
+    status.textContent = `Could not load ${what}: ${e.message}`;
   }
 }
+
+form.addEventListener("submit", (ev) => { ev.preventDefault(); refresh(); });
+form.category.addEventListener("change", () => { form.q.value = ""; refresh(); });
+form.sort.addEventListener("change", () => { form.q.value = ""; refresh(); });
 
 refresh();
 setInterval(refresh, 10000);
