@@ -58,7 +58,7 @@ pub struct StreamUpdateRequest {
     #[serde(default, deserialize_with = "some_or_null")]
     #[schema(value_type = Option<String>, nullable, pattern = "^(gaming|music|art|coding|talk|sports|education|irl|other)$")]
     pub category: Option<Option<String>>,
-    /// New tags, replacing all of them: at most 10, no duplicates, each
+    /// New tags, replacing all of them: at most 10 (a repeat is kept once), each
     /// 1–24 lowercase ASCII letters, digits or hyphens, starting with a
     /// letter or digit.
     #[schema(value_type = Option<Vec<TagSlug>>, max_items = 10)]

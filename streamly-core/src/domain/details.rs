@@ -150,7 +150,8 @@ impl Tag {
     }
 }
 
-/// A stream's tags: at most [`TAGS_MAX`], no duplicates, in the order given.
+/// A stream's tags: at most [`TAGS_MAX`] given, in the order given, a
+/// repeated one kept once.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Tags(Vec<Tag>);
@@ -164,13 +165,10 @@ impl Tags {
         let mut out: Vec<Tag> = Vec::with_capacity(tags.len());
         for t in tags {
             let tag = Tag::parse(t.as_ref())?;
-            if out.contains(&tag) {
-                return Err(ValidationError::new(
-                    "tags",
-                    format!("{:?} is listed twice", tag.as_str()),
-                ));
+            // A repeat is dropped (the schema cannot say "unique" here).
+            if !out.contains(&tag) {
+                out.push(tag);
             }
-            out.push(tag);
         }
         Ok(Self(out))
     }
@@ -274,7 +272,7 @@ mod tests {
         let eleven: Vec<String> = (0..11).map(|i| format!("t{i}")).collect();
         assert!(Tags::parse(&eleven).is_err());
         assert!(Tags::parse(&eleven[..10]).is_ok());
-        assert!(Tags::parse(&["a", "a"]).is_err());
+        assert_eq!(Tags::parse(&["a", "b", "a"]).expect("repeats").joined(), "a b");
     }
 
     #[test]
