@@ -431,7 +431,9 @@ impl PlatformBuilder {
         if let Some(chat) = &chat {
             app = app.merge(streamly_chat::router(chat.clone()));
         }
-        if (roles.api || roles.ingest) && self.segments.is_some() {
+        // Routed without a sink too: its recordings' files are then a JSON
+        // 404, not the web UI's page.
+        if roles.api || roles.ingest {
             app = app.merge(crate::recordings::router(recordings.clone()));
         }
         let router = api::harden(app, &web::content_security_policy(&config.ui));
