@@ -19,6 +19,8 @@
 //! - [`recordings`] — each broadcast kept as a recording: finalized at the
 //!   end (or at the next start after a crash), swept by retention, served
 //!   as a VOD playlist and an MP4 download. See `docs/recordings.md`.
+//! - [`thumbnails`] — live thumbnails (one `ffmpeg` child per stream
+//!   every 30 s, bounded), `GET /hls/{id}/thumbnail.jpg`.
 //! - [`web`] — the browser UI, embedded from `web/`.
 //! - [`webhooks`] — signed `stream.live` / `stream.offline` POSTs, retried
 //!   with backoff from a bounded queue.
@@ -63,6 +65,7 @@ pub mod platform;
 pub mod recordings;
 pub mod roles;
 pub mod signal;
+pub mod thumbnails;
 pub mod web;
 pub mod webhooks;
 

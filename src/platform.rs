@@ -48,6 +48,7 @@ use crate::origin::redirect::{RedirectState, redirect_to_origin};
 use crate::origin::{OriginDirectory, OriginLease};
 use crate::recordings::Recordings;
 use crate::roles::Roles;
+use crate::thumbnails::{ThumbnailConfig, ThumbnailMaker, Thumbnails};
 use crate::web::{self, UiConfig};
 use crate::webhooks::{WebhookConfig, WebhookConfigError, Webhooks};
 
@@ -95,6 +96,9 @@ pub struct PlatformConfig {
     pub recording_retention: Option<Duration>,
     /// How often expired recordings are swept (ingest role). Default 1 h.
     pub recording_sweep_interval: Duration,
+    /// Live thumbnails (ingest role; `ffmpeg` optional). See
+    /// [`crate::thumbnails`].
+    pub thumbnails: ThumbnailConfig,
 }
 
 impl PlatformConfig {
@@ -125,6 +129,7 @@ impl PlatformConfig {
             origin_lease_ttl: crate::origin::DEFAULT_LEASE_TTL,
             recording_retention: Some(Duration::from_secs(30 * 86_400)),
             recording_sweep_interval: crate::live::RETENTION_SWEEP_INTERVAL,
+            thumbnails: ThumbnailConfig::default(),
         }
     }
 }
@@ -297,6 +302,10 @@ impl PlatformBuilder {
         } else {
             None
         };
+        let thumbnails = match &ingest {
+            Some(_) => Some(Thumbnails::new(config.thumbnails.clone()).await),
+            None => None,
+        };
         let node_id = uuid::Uuid::new_v4().to_string();
         let announcer = match (&ingest, &origins) {
             (Some(parts), Some(directory)) => Some(OriginAnnouncer::new(
@@ -416,6 +425,12 @@ impl PlatformBuilder {
         };
         if let Some(parts) = &ingest {
             let mut hls = streamly_hls::router(Arc::clone(&parts.publisher));
+            if let Some(thumbnails) = &thumbnails {
+                hls = hls.merge(crate::thumbnails::router(
+                    thumbnails.clone(),
+                    Arc::clone(&parts.publisher),
+                ));
+            }
             if let Some(directory) = &origins {
                 hls = hls.layer(axum::middleware::from_fn_with_state(
                     RedirectState {
@@ -438,6 +453,16 @@ impl PlatformBuilder {
         }
         let router = api::harden(app, &web::content_security_policy(&config.ui));
         tracing::info!(%roles, node_id, "platform assembled");
+        let thumbnails = match (&ingest, thumbnails) {
+            (Some(parts), Some(thumbnails)) => {
+                let maker = ThumbnailMaker::new(thumbnails, parts.hub.clone(), Arc::clone(&parts.publisher));
+                Some(match &self.segments {
+                    Some(sink) => maker.with_recordings(Arc::clone(recordings.store()), Arc::clone(sink)),
+                    None => maker,
+                })
+            }
+            _ => None,
+        };
         let (rtmp, ingest, webhooks) = match ingest {
             Some(parts) => (
                 Some(parts.rtmp),
@@ -458,6 +483,7 @@ impl PlatformBuilder {
             webhooks,
             announcer,
             reaper,
+            thumbnails,
             accounts,
             streams,
         })
@@ -537,6 +563,7 @@ pub struct Platform {
     webhooks: Option<Webhooks>,
     announcer: Option<OriginAnnouncer>,
     reaper: Option<LeaseReaper>,
+    thumbnails: Option<ThumbnailMaker>,
     accounts: Accounts,
     streams: Streams,
 }
@@ -576,6 +603,8 @@ pub struct PlatformParts {
     /// Marks offline the streams whose origin died (API role, with
     /// [`PlatformBuilder::origins`]): `tokio::spawn(reaper.run(token))`.
     pub reaper: Option<LeaseReaper>,
+    /// Live thumbnails (ingest role): `tokio::spawn(maker.run(token))`.
+    pub thumbnails: Option<ThumbnailMaker>,
 }
 
 impl Platform {
@@ -625,6 +654,7 @@ impl Platform {
             webhooks: self.webhooks,
             announcer: self.announcer,
             reaper: self.reaper,
+            thumbnails: self.thumbnails,
         }
     }
 
@@ -662,6 +692,7 @@ impl Platform {
             webhooks,
             announcer,
             reaper,
+            thumbnails,
         } = self.into_parts();
         // Stopped after RTMP (below): the publishers' `stream.offline` go out.
         let stop_webhooks = CancellationToken::new();
@@ -673,6 +704,7 @@ impl Platform {
         let stop_announcer = CancellationToken::new();
         let announcer_task = announcer.map(|a| tokio::spawn(a.run(stop_announcer.clone())));
         let reaper_task = reaper.map(|r| tokio::spawn(r.run(shutdown.clone())));
+        let thumbnails_task = thumbnails.map(|t| tokio::spawn(t.run(shutdown.clone())));
         // Chat WebSockets are upgraded out of the HTTP server's hands: the
         // hub closes them (1001), alongside the HTTP drain and within the
         // same deadline.
@@ -710,6 +742,7 @@ impl Platform {
             ("webhooks", webhooks_task),
             ("origin leases", announcer_task),
             ("origin lease sweep", reaper_task),
+            ("thumbnails", thumbnails_task),
         ] {
             if let Some(task) = task
                 && let Err(e) = task.await

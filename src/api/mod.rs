@@ -147,6 +147,11 @@ impl PublicUrls {
         format!("{}/hls/{id}/index.m3u8", self.playback)
     }
 
+    /// `<playback>/hls/<id>/thumbnail.jpg` (see [`crate::thumbnails`]).
+    pub fn thumbnail_url(&self, id: &StreamId) -> String {
+        format!("{}/hls/{id}/thumbnail.jpg", self.playback)
+    }
+
     /// `ws(s)://<host>/ws?room=<id>`.
     pub fn chat_url(&self, id: &StreamId) -> String {
         let ws = if let Some(rest) = self.chat.strip_prefix("https://") {

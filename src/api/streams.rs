@@ -164,6 +164,10 @@ pub struct StreamView {
     pub tags: Vec<String>,
     /// HLS playlist URL.
     pub playback_url: String,
+    /// A recent frame as a 320-pixel-wide JPEG, refreshed about every
+    /// 30 s (a placeholder image without `ffmpeg` on the ingest node, or
+    /// before the first one); `null` when offline.
+    pub thumbnail_url: Option<String>,
     /// WebSocket chat URL.
     pub chat_url: String,
 }
@@ -239,6 +243,7 @@ impl ApiState {
                 .map(|t| t.as_str().to_owned())
                 .collect(),
             playback_url: self.urls.playback_url(&stream.id),
+            thumbnail_url: stream.is_live().then(|| self.urls.thumbnail_url(&stream.id)),
             chat_url: self.urls.chat_url(&stream.id),
         })
     }
