@@ -374,6 +374,9 @@ async fn serve(
     if file == DOWNLOAD_MP4 {
         return download(sink, &recording, &prefix).await;
     }
+    if file == crate::thumbnails::THUMBNAIL_FILE {
+        return thumbnail(&*sink, &prefix).await;
+    }
     let media = file.ends_with(".m4s") || (file.starts_with("init") && file.ends_with(".mp4"));
     if file != RECORDING_PLAYLIST && !media {
         return Err(not_found());
@@ -395,6 +398,32 @@ async fn serve(
         "public, max-age=60"
     };
     Ok(ranged(data, path.content_type(), cache, &headers))
+}
+
+/// The first thumbnail of the broadcast (saved by
+/// [`crate::thumbnails`]), or the placeholder when none was made.
+async fn thumbnail(sink: &dyn SegmentSink, prefix: &str) -> Result<Response, ApiError> {
+    let path = SegmentPath::parse(&format!("{prefix}/{}", crate::thumbnails::THUMBNAIL_FILE))
+        .map_err(|_| ApiError::NotFound("no such recording file".into()))?;
+    match sink.get(&path).await {
+        Ok(Some(jpeg)) => Ok((
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=3600"),
+                ),
+                (header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")),
+            ],
+            jpeg,
+        )
+            .into_response()),
+        Ok(None) => Ok(crate::thumbnails::placeholder()),
+        Err(e) => {
+            tracing::warn!(%path, error = %e, "reading a recording's thumbnail failed");
+            Err(ApiError::Unavailable)
+        }
+    }
 }
 
 /// The body, or the one byte range `Range` asks (RFC 9110 §14).

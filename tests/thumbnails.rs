@@ -1,7 +1,8 @@
 //! Live thumbnails end to end (issue 14): publish the fixture in a loop,
 //! wait for `GET /hls/{id}/thumbnail.jpg` to answer a JPEG ffprobe reads
 //! as a 320-wide mjpeg image, with cache headers; the stream JSON names
-//! it; an unknown stream is a JSON 404.
+//! it; an unknown stream is a JSON 404; the recording of the broadcast
+//! serves its first thumbnail.
 #![allow(clippy::unwrap_used)]
 
 mod platform_support;
@@ -142,6 +143,27 @@ async fn a_live_stream_gets_a_jpeg_thumbnail() {
     // Revalidation: 304 while it has not changed (it may have, 30 s on).
     let (status, _, body) = get(&thumb_url, &[("if-none-match", &etag)]).await;
     assert!(status == 304 && body.is_empty() || status == 200, "{status}");
+
+    // The broadcast is recorded: its first thumbnail is in the recording's folder.
+    let rec_thumb = wait_for("the recording's thumbnail_url", Duration::from_secs(30), || {
+        let url = format!("{base}/api/streams/{id}/recordings");
+        async move {
+            let r = http("GET", &url, None, None).await;
+            r.body[0]["thumbnail_url"].as_str().map(str::to_owned)
+        }
+    })
+    .await;
+    let saved = wait_for("the recording's JPEG", Duration::from_secs(30), || {
+        let rec_thumb = rec_thumb.clone();
+        async move {
+            let (status, headers, body) = get(&rec_thumb, &[]).await;
+            let jpeg = status == 200
+                && headers.get("content-type").and_then(|v| v.to_str().ok()) == Some("image/jpeg");
+            jpeg.then_some(body)
+        }
+    })
+    .await;
+    assert_eq!(probe(&saved).await, ("mjpeg".to_owned(), 320));
 
     ffmpeg.kill().await.unwrap();
     app.stop().await;

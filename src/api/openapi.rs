@@ -39,11 +39,11 @@ fn hls() {}
 #[utoipa::path(get, path = "/recordings/{id}/{file}", tag = "recordings",
     params(
         ("id" = String, Path, description = "Recording id"),
-        ("file" = String, Path, description = "`index.m3u8`, `download.mp4`, or an init segment or segment named in the playlist"),
+        ("file" = String, Path, description = "`index.m3u8`, `download.mp4`, `thumbnail.jpg`, or an init segment or segment named in the playlist"),
         ("Range" = Option<String>, Header, description = "Playlist and segments: one byte range"),
     ),
     responses(
-        (status = 200, description = "Playlist (application/vnd.apple.mpegurl) or fMP4 (video/mp4)"),
+        (status = 200, description = "Playlist (application/vnd.apple.mpegurl), fMP4 (video/mp4), or the thumbnail (image/jpeg; image/svg+xml placeholder when none was made)"),
         (status = 206, description = "The requested byte range"),
         (status = 404, description = "No such recording or file", body = error::ErrorBody),
         (status = 416, description = "The byte range is outside the file"),
@@ -51,6 +51,22 @@ fn hls() {}
     ))]
 #[allow(dead_code)]
 fn recording_media() {}
+
+/// A live stream's thumbnail (served by the ingest node that has its
+/// window): a recent frame as a 320-pixel-wide JPEG, refreshed about every
+/// 30 s; a placeholder SVG before the first one or without `ffmpeg`.
+#[utoipa::path(get, path = "/hls/{id}/thumbnail.jpg", tag = "playback",
+    params(
+        ("id" = String, Path, description = "Stream id"),
+        ("If-None-Match" = Option<String>, Header, description = "The ETag of a thumbnail already held"),
+    ),
+    responses(
+        (status = 200, description = "The thumbnail (image/jpeg, Cache-Control: public, max-age=15, an ETag) or the placeholder (image/svg+xml)"),
+        (status = 304, description = "Unchanged (If-None-Match matched its ETag)"),
+        (status = 404, description = "This node has no window for the stream (not live here)", body = error::ErrorBody),
+    ))]
+#[allow(dead_code)]
+fn hls_thumbnail() {}
 
 /// The chat WebSocket of a room (served by `streamly-chat`). Add
 /// `token=<jwt>` to write; anonymous clients read.
@@ -224,7 +240,7 @@ fn retry_after() -> utoipa::openapi::header::Header {
         streams::create, streams::list_live, streams::list_mine, streams::search, streams::get,
         streams::update, streams::delete, streams::rotate_key, stream_health::health,
         recordings::list, recordings::get, recordings::delete, recording_media,
-        health::health, metrics::metrics, openapi_json, hls, ws,
+        health::health, metrics::metrics, openapi_json, hls, hls_thumbnail, ws,
         internal::publish, internal::publish_ended,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),

@@ -48,7 +48,8 @@ pub struct RecordingView {
     /// The whole recording as one MP4 file (fragmented: see
     /// docs/recordings.md).
     pub mp4_url: String,
-    /// Always `null`: thumbnails are not made yet.
+    /// The broadcast's first live thumbnail (JPEG), or a placeholder image
+    /// when none was made (no `ffmpeg` on the ingest node).
     #[schema(value_type = Option<String>)]
     pub thumbnail_url: Option<String>,
 }
@@ -66,7 +67,7 @@ impl ApiState {
             size_bytes: r.size_bytes,
             playlist_url: format!("{base}/{}", streamly_hls::recording::RECORDING_PLAYLIST),
             mp4_url: format!("{base}/{DOWNLOAD_MP4}"),
-            thumbnail_url: None,
+            thumbnail_url: Some(format!("{base}/{}", crate::thumbnails::THUMBNAIL_FILE)),
         }
     }
 
