@@ -14,11 +14,20 @@ function query() {
   return { url: `/api/streams?${p}`, what: "live streams" };
 }
 
+// A live stream's thumbnail (refreshed by its node about every 30 s),
+// linking to the watch page; nothing when offline.
+function thumbnail(s) {
+  if (!s.thumbnail_url) return [];
+  return [el("a", { class: "thumb", href: `/watch/${encodeURIComponent(s.id)}` },
+    el("img", { src: s.thumbnail_url, alt: "", loading: "lazy", width: "320", height: "180" }))];
+}
+
 async function refresh() {
   const { url, what } = query();
   try {
     const streams = await api("GET", url);
     list.replaceChildren(...streams.map((s) => el("li", { class: "card" },
+      ...thumbnail(s),
       el("span", { class: s.live ? "badge live" : "badge", text: s.live ? "LIVE" : "offline" }),
       el("a", { class: "title", href: `/watch/${encodeURIComponent(s.id)}`, text: s.title }),
       el("span", { class: "muted", text: [s.owner.username, s.category, `${s.viewers} watching`].filter((x) => x).join(" · ") }),
