@@ -259,6 +259,22 @@ async fn sign_up_go_live_watch_and_chat_in_chromium() {
         },
     )
     .await;
+    // Its card shows the live thumbnail, loaded (a JPEG once ffmpeg made
+    // one; the home page refreshes every 10 s).
+    wait_for(
+        "the card's thumbnail to load",
+        Duration::from_secs(40),
+        || async {
+            let loaded = js(
+                &alice,
+                "const i = document.querySelector('#streams .card a.thumb img'); \
+             return !!(i && i.complete && i.naturalWidth > 0 && i.currentSrc.endsWith('/thumbnail.jpg'));",
+            )
+            .await;
+            (loaded == serde_json::Value::Bool(true)).then_some(())
+        },
+    )
+    .await;
     save(&alice, "home").await;
 
     // The dashboard shows the live stream's health (polled every 2 s).
