@@ -201,7 +201,10 @@ async fn a_broadcast_becomes_a_recording_with_every_frame() {
     assert!((9_500..=10_500).contains(&duration), "{rec}");
     assert!(rec["size_bytes"].as_u64().unwrap() > 100_000, "{rec}");
     assert!(rec["ended_at"].is_string(), "{rec}");
-    assert_eq!(rec["thumbnail_url"], format!("{base}/recordings/{id}/thumbnail.jpg"));
+    assert_eq!(
+        rec["thumbnail_url"],
+        format!("{base}/recordings/{id}/thumbnail.jpg")
+    );
     let playlist_url = rec["playlist_url"].as_str().unwrap().to_owned();
     let mp4_url = rec["mp4_url"].as_str().unwrap().to_owned();
     assert_eq!(playlist_url, format!("{base}/recordings/{id}/index.m3u8"));
