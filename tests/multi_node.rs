@@ -26,9 +26,12 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use platform_support::webhook_receiver::{self, next};
-use platform_support::{fixture, have, http, publish, skip_or_fail_in_ci, try_http, unique, wait_for};
+use platform_support::{
+    fixture, have, http, next_frame, publish, skip_or_fail_in_ci, streamer_with_stream, try_http, unique,
+    wait_for,
+};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
@@ -238,27 +241,6 @@ async fn is_live(api: &str, id: &str) -> bool {
         == true
 }
 
-/// The next text frame of `kind` on a chat socket.
-async fn next_frame<S>(ws: &mut S, kind: &str) -> Value
-where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    let read = async {
-        while let Some(msg) = ws.next().await {
-            if let Ok(Message::Text(text)) = msg {
-                let v: Value = serde_json::from_str(text.as_str()).expect("JSON frame");
-                if v["type"] == kind {
-                    return v;
-                }
-            }
-        }
-        panic!("socket closed before a {kind} frame");
-    };
-    tokio::time::timeout(Duration::from_secs(10), read)
-        .await
-        .unwrap_or_else(|_| panic!("no {kind} frame in time"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_ingest_and_chat_nodes_as_separate_processes() {
     let (Ok(postgres), Ok(redis)) = (
@@ -329,26 +311,9 @@ async fn api_ingest_and_chat_nodes_as_separate_processes() {
     );
 
     // A user, a stream, its key: on the api node.
-    let name = format!("mn{}", unique());
-    let r = http(
-        "POST",
-        &format!("{}/api/auth/register", api.base),
-        None,
-        Some(json!({"username": name, "email": format!("{name}@example.com"), "password": "correct horse"})),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let token = r.body["token"].as_str().unwrap().to_owned();
-    let r = http(
-        "POST",
-        &format!("{}/api/streams", api.base),
-        Some(&token),
-        Some(json!({"title": "Across nodes"})),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let id = r.body["id"].as_str().unwrap().to_owned();
-    let key = r.body["stream_key"].as_str().unwrap().to_owned();
+    let (token, created) = streamer_with_stream(&api.base, &format!("mn{}", unique()), "Across nodes").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let key = created["stream_key"].as_str().unwrap().to_owned();
 
     // The fixture, published once to ingest-2: validated by the api node.
     let mut ffmpeg = publish(

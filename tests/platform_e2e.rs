@@ -9,7 +9,7 @@ mod platform_support;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use platform_support::{Running, have, http, publish, unique, wait_for};
+use platform_support::{Running, have, http, next_frame, publish, unique, wait_for};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -28,24 +28,6 @@ async fn register(base: &str, name: &str) -> (String, Value) {
         r.body["token"].as_str().unwrap().to_owned(),
         r.body["user"].clone(),
     )
-}
-
-/// Reads frames until one has `"type": kind`.
-async fn next_of(ws: &mut Ws, kind: &str) -> Value {
-    let read = async {
-        while let Some(msg) = ws.next().await {
-            if let Ok(Message::Text(text)) = msg {
-                let v: Value = serde_json::from_str(text.as_str()).expect("JSON frame");
-                if v["type"] == kind {
-                    return v;
-                }
-            }
-        }
-        panic!("socket closed before a {kind} frame");
-    };
-    tokio::time::timeout(Duration::from_secs(10), read)
-        .await
-        .expect("frame in time")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,9 +122,9 @@ async fn user_goes_live_viewers_watch_and_chat() {
     let (mut reader, _) = tokio_tungstenite::connect_async(format!("{ws_base}/ws?room={id}"))
         .await
         .expect("reader connects");
-    let welcome = next_of(&mut writer, "welcome").await;
+    let welcome = next_frame(&mut writer, "welcome").await;
     assert_eq!(welcome["role"], "owner");
-    let welcome = next_of(&mut reader, "welcome").await;
+    let welcome = next_frame(&mut reader, "welcome").await;
     assert_eq!(welcome["role"], "anonymous");
     writer
         .send(Message::text(
@@ -150,7 +132,7 @@ async fn user_goes_live_viewers_watch_and_chat() {
         ))
         .await
         .expect("send");
-    let got = next_of(&mut reader, "message").await;
+    let got = next_frame(&mut reader, "message").await;
     assert_eq!(got["text"], "hello viewers");
     assert_eq!(got["author"]["username"], "alice");
     // Anonymous clients only read.
@@ -160,7 +142,7 @@ async fn user_goes_live_viewers_watch_and_chat() {
         ))
         .await
         .expect("send");
-    let refused = next_of(&mut reader, "error").await;
+    let refused = next_frame(&mut reader, "error").await;
     assert_eq!(refused["code"], "unauthorized");
     // Viewer counts come from the chat room.
     let r = http("GET", &format!("{base}/api/streams/{id}"), None, None).await;
@@ -318,7 +300,7 @@ async fn chat_refuses_rooms_that_are_not_streams() {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("{ws_base}/ws?room=not-a-stream"))
         .await
         .expect("upgrade");
-    let error = next_of(&mut ws, "error").await;
+    let error = next_frame(&mut ws, "error").await;
     assert_eq!(error["code"], "unknown_room", "{error}");
     let close = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(msg) = ws.next().await {
@@ -345,7 +327,7 @@ async fn chat_refuses_rooms_that_are_not_streams() {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("{ws_base}/ws?room={id}"))
         .await
         .expect("upgrade");
-    next_of(&mut ws, "welcome").await;
+    next_frame(&mut ws, "welcome").await;
     app.stop().await;
 }
 
@@ -395,19 +377,19 @@ async fn deleting_an_account_closes_its_chat_and_refuses_its_token() {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("{ws_base}/ws?room={theirs}&token={token}"))
         .await
         .expect("upgrade");
-    let welcome = next_of(&mut ws, "welcome").await;
+    let welcome = next_frame(&mut ws, "welcome").await;
     assert_eq!(welcome["user"]["id"], user["id"], "{welcome}");
     let (mut watcher, _) =
         tokio_tungstenite::connect_async(format!("{ws_base}/ws?room={theirs}&token={other_token}"))
             .await
             .expect("upgrade");
-    next_of(&mut watcher, "welcome").await;
+    next_frame(&mut watcher, "welcome").await;
 
     let r = http("DELETE", &format!("{base}/api/auth/me"), Some(&token), None).await;
     assert_eq!(r.status, 204, "{}", r.text);
 
     // The open socket is closed, with a reason.
-    let error = next_of(&mut ws, "error").await;
+    let error = next_frame(&mut ws, "error").await;
     assert_eq!(error["code"], "account_deleted", "{error}");
     assert_eq!(close_of(&mut ws).await, Some((1008, "account deleted".into())));
     // The token no longer joins, though its signature is still good.
@@ -415,7 +397,7 @@ async fn deleting_an_account_closes_its_chat_and_refuses_its_token() {
         tokio_tungstenite::connect_async(format!("{ws_base}/ws?room={theirs}&token={token}"))
             .await
             .expect("upgrade");
-    let error = next_of(&mut again, "error").await;
+    let error = next_frame(&mut again, "error").await;
     assert_eq!(error["code"], "account_deleted", "{error}");
     assert_eq!(close_of(&mut again).await, Some((1008, "account deleted".into())));
     // Nor does the API take it.
@@ -427,7 +409,7 @@ async fn deleting_an_account_closes_its_chat_and_refuses_its_token() {
     let (mut gone_room, _) = tokio_tungstenite::connect_async(format!("{ws_base}/ws?room={mine}"))
         .await
         .expect("upgrade");
-    assert_eq!(next_of(&mut gone_room, "error").await["code"], "unknown_room");
+    assert_eq!(next_frame(&mut gone_room, "error").await["code"], "unknown_room");
     let r = http("GET", &format!("{base}/api/streams/{theirs}"), None, None).await;
     assert_eq!(r.status, 200, "{}", r.text);
     watcher
@@ -436,7 +418,7 @@ async fn deleting_an_account_closes_its_chat_and_refuses_its_token() {
         ))
         .await
         .unwrap();
-    assert_eq!(next_of(&mut watcher, "message").await["text"], "still here");
+    assert_eq!(next_frame(&mut watcher, "message").await["text"], "still here");
     app.stop().await;
 }
 

@@ -8,7 +8,7 @@ mod platform_support;
 
 use std::time::Duration;
 
-use platform_support::{Running, fixture, have, http, publish, unique, wait_for};
+use platform_support::{Running, fixture, have, http, publish, streamer_with_stream, unique, wait_for};
 use serde_json::{Value, json};
 
 /// Whether ffmpeg and ffprobe are there; under `CI=true` they must be.
@@ -33,31 +33,14 @@ struct Streamer {
 }
 
 async fn streamer(base: &str) -> Streamer {
-    let name = format!("s{}", unique());
-    let r = http(
-        "POST",
-        &format!("{base}/api/auth/register"),
-        None,
-        Some(json!({"username": name, "email": format!("{name}@example.com"), "password": "correct horse"})),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let token = r.body["token"].as_str().unwrap().to_owned();
-    let r = http(
-        "POST",
-        &format!("{base}/api/streams"),
-        Some(&token),
-        Some(json!({"title": "Health check"})),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    let (token, created) = streamer_with_stream(base, &format!("s{}", unique()), "Health check").await;
     Streamer {
         token,
-        id: r.body["id"].as_str().unwrap().to_owned(),
+        id: created["id"].as_str().unwrap().to_owned(),
         publish_url: format!(
             "{}/{}",
-            r.body["rtmp_url"].as_str().unwrap(),
-            r.body["stream_key"].as_str().unwrap()
+            created["rtmp_url"].as_str().unwrap(),
+            created["stream_key"].as_str().unwrap()
         ),
     }
 }

@@ -15,8 +15,10 @@ use hyper::Request;
 use hyper::header::HeaderMap;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use platform_support::{Running, have, http, publish, skip_or_fail_in_ci, unique, wait_for};
-use serde_json::{Value, json};
+use platform_support::{
+    Running, have, http, publish, skip_or_fail_in_ci, streamer_with_stream, unique, wait_for,
+};
+use serde_json::Value;
 
 /// Status, headers and raw body of a GET.
 async fn get(url: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap, Bytes) {
@@ -77,30 +79,13 @@ async fn a_live_stream_gets_a_jpeg_thumbnail() {
     assert_eq!(unknown.status, 404, "{}", unknown.text);
     assert_eq!(unknown.body["error"]["code"], "not_found", "{}", unknown.text);
 
-    let name = format!("thumb{}", unique());
-    let r = http(
-        "POST",
-        &format!("{base}/api/auth/register"),
-        None,
-        Some(json!({"username": name, "email": format!("{name}@example.com"), "password": "correct horse"})),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let token = r.body["token"].as_str().unwrap().to_owned();
-    let r = http(
-        "POST",
-        &format!("{base}/api/streams"),
-        Some(&token),
-        Some(json!({"title": "thumbnailed"})),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    assert_eq!(r.body["thumbnail_url"], Value::Null, "offline: no thumbnail");
-    let id = r.body["id"].as_str().unwrap().to_owned();
+    let (_token, created) = streamer_with_stream(&base, &format!("thumb{}", unique()), "thumbnailed").await;
+    assert_eq!(created["thumbnail_url"], Value::Null, "offline: no thumbnail");
+    let id = created["id"].as_str().unwrap().to_owned();
     let url = format!(
         "{}/{}",
-        r.body["rtmp_url"].as_str().unwrap(),
-        r.body["stream_key"].as_str().unwrap()
+        created["rtmp_url"].as_str().unwrap(),
+        created["stream_key"].as_str().unwrap()
     );
     let mut ffmpeg = publish(&url, true);
 

@@ -210,3 +210,50 @@ pub fn publish(url: &str, looped: bool) -> tokio::process::Child {
 pub fn unique() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..10].to_owned()
 }
+
+/// The next JSON text frame of `kind` on a chat socket (10 s at most).
+pub async fn next_frame<S>(ws: &mut S, kind: &str) -> Value
+where
+    S: futures_util::Stream<
+            Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
+        > + Unpin,
+{
+    use futures_util::StreamExt as _;
+    let read = async {
+        while let Some(msg) = ws.next().await {
+            if let Ok(tokio_tungstenite::tungstenite::Message::Text(text)) = msg {
+                let v: Value = serde_json::from_str(text.as_str()).expect("JSON frame");
+                if v["type"] == kind {
+                    return v;
+                }
+            }
+        }
+        panic!("socket closed before a {kind} frame");
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .unwrap_or_else(|_| panic!("no {kind} frame in time"))
+}
+
+/// Registers a new user named `name` on `base` and creates a stream titled
+/// `title`: the user's token and the created stream's JSON.
+pub async fn streamer_with_stream(base: &str, name: &str, title: &str) -> (String, Value) {
+    let r = http(
+        "POST",
+        &format!("{base}/api/auth/register"),
+        None,
+        Some(serde_json::json!({"username": name, "email": format!("{name}@example.com"), "password": "correct horse"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let token = r.body["token"].as_str().unwrap().to_owned();
+    let r = http(
+        "POST",
+        &format!("{base}/api/streams"),
+        Some(&token),
+        Some(serde_json::json!({"title": title})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    (token, r.body)
+}
