@@ -1,4 +1,5 @@
-//! One conformance suite for `UserStore` and `StreamStore`, run against every
+//! One conformance suite for `UserStore`, `StreamStore`, `RecordingStore` and
+//! `ProfileStore`, run against every
 //! adapter: in-memory, SQLite and PostgreSQL (the last when
 //! `STREAMLY_TEST_POSTGRES_URL` is set; each test gets its own schema, so the
 //! tests run in parallel).
@@ -6,12 +7,13 @@
 use std::sync::Arc;
 
 use streamly_core::auth::StreamKey;
+use streamly_core::domain::{Avatar, AvatarFormat, Bio, DisplayName, Profile};
 use streamly_core::domain::{Category, StreamDescription, StreamDetails, Tags, search_words};
 use streamly_core::domain::{
     Email, NewUser, PageRequest, Recording, RecordingEnd, RecordingId, RecordingStatus, Stream, StreamId,
     StreamTitle, User, UserId, Username,
 };
-use streamly_core::ports::{ConflictField, RecordingStore, StoreError, StreamStore, UserStore};
+use streamly_core::ports::{ConflictField, ProfileStore, RecordingStore, StoreError, StreamStore, UserStore};
 use time::{Duration, OffsetDateTime};
 
 /// The stores of one backend.
@@ -19,6 +21,7 @@ struct Stores {
     users: Arc<dyn UserStore>,
     streams: Arc<dyn StreamStore>,
     recordings: Arc<dyn RecordingStore>,
+    profiles: Arc<dyn ProfileStore>,
 }
 
 fn new_user(name: &str, email: &str) -> NewUser {
@@ -505,15 +508,179 @@ async fn expired_recordings_oldest_first_up_to_the_limit(s: Stores) {
     assert_eq!(expired, ended[..3].to_vec());
 }
 
+async fn users_named(s: &Stores, names: &[&str]) -> Vec<User> {
+    let mut users = Vec::new();
+    for name in names {
+        let email = format!("{name}@example.com");
+        users.push(s.users.create(new_user(name, &email)).await.expect("create user"));
+    }
+    users
+}
+
+fn avatar(format: AvatarFormat, bytes: &'static [u8], at: OffsetDateTime) -> Avatar {
+    Avatar {
+        format,
+        bytes: bytes.into(),
+        updated_at: at,
+    }
+}
+
+async fn profiles_round_trip(s: Stores) {
+    let a = alice(&s).await;
+    assert_eq!(
+        s.profiles.profile(a.id).await.expect("default"),
+        Profile::empty(a.id)
+    );
+    assert_eq!(s.profiles.avatar(a.id).await.expect("no avatar"), None);
+
+    let name = DisplayName::parse("Alice A.").expect("valid");
+    let bio = Bio::parse("Speedruns.\nSundays.").expect("valid");
+    let p = s
+        .profiles
+        .set_profile(a.id, &name, &bio)
+        .await
+        .expect("set profile");
+    assert_eq!(
+        (p.display_name.as_str(), p.bio.as_str()),
+        ("Alice A.", "Speedruns.\nSundays.")
+    );
+    assert_eq!(p.avatar_updated_at, None);
+
+    let png = avatar(AvatarFormat::Png, b"\x89PNG fake", t0());
+    let p = s.profiles.set_avatar(a.id, Some(&png)).await.expect("set avatar");
+    assert_eq!(p.avatar_updated_at, Some(t0()));
+    assert_eq!(p.display_name, name, "the avatar leaves the name alone");
+    assert_eq!(s.profiles.avatar(a.id).await.expect("read"), Some(png));
+
+    let jpeg = avatar(AvatarFormat::Jpeg, b"\xFF\xD8 fake", t0() + Duration::seconds(1));
+    s.profiles
+        .set_avatar(a.id, Some(&jpeg))
+        .await
+        .expect("replace avatar");
+    let p = s
+        .profiles
+        .set_profile(a.id, &DisplayName::default(), &Bio::default())
+        .await
+        .expect("clear");
+    assert_eq!(
+        p.avatar_updated_at,
+        Some(jpeg.updated_at),
+        "the profile leaves the avatar alone"
+    );
+    assert_eq!(s.profiles.avatar(a.id).await.expect("read"), Some(jpeg));
+
+    let p = s.profiles.set_avatar(a.id, None).await.expect("remove avatar");
+    assert_eq!(p, Profile::empty(a.id));
+    assert_eq!(s.profiles.avatar(a.id).await.expect("read"), None);
+}
+
+async fn follows_and_counts(s: Stores) {
+    let [a, b, c] = <[User; 3]>::try_from(users_named(&s, &["ann", "ben", "cat"]).await).expect("three");
+    assert!(s.profiles.follow(b.id, a.id, 10).await.expect("follow"));
+    assert!(
+        !s.profiles.follow(b.id, a.id, 10).await.expect("again"),
+        "a repeat is not new"
+    );
+    // Distinct times, so "most recent first" has one answer.
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    assert!(s.profiles.follow(b.id, c.id, 10).await.expect("follow"));
+    assert!(s.profiles.follow(c.id, a.id, 10).await.expect("follow"));
+
+    assert!(s.profiles.is_following(b.id, a.id).await.expect("is"));
+    assert!(
+        !s.profiles
+            .is_following(a.id, b.id)
+            .await
+            .expect("not the other way")
+    );
+    let following: Vec<UserId> = s
+        .profiles
+        .following(b.id, 10)
+        .await
+        .expect("list")
+        .iter()
+        .map(|f| f.user)
+        .collect();
+    assert_eq!(following, vec![c.id, a.id], "most recently followed first");
+    assert_eq!(
+        s.profiles.following(b.id, 1).await.expect("list").len(),
+        1,
+        "up to the limit"
+    );
+    let counts = s.profiles.counts(a.id).await.expect("counts");
+    assert_eq!((counts.followers, counts.following), (2, 0));
+    let counts = s.profiles.counts(b.id).await.expect("counts");
+    assert_eq!((counts.followers, counts.following), (0, 2));
+
+    assert!(s.profiles.unfollow(b.id, a.id).await.expect("unfollow"));
+    assert!(!s.profiles.unfollow(b.id, a.id).await.expect("again"));
+    assert_eq!(s.profiles.counts(a.id).await.expect("counts").followers, 1);
+    assert!(matches!(
+        s.profiles.follow(b.id, a.id, 1).await,
+        Err(StoreError::LimitReached { limit: 1 })
+    ));
+}
+
+async fn follow_limit_is_atomic(s: Stores) {
+    let mut names: Vec<String> = (0..12).map(|i| format!("user{i}")).collect();
+    names.push("fan".into());
+    let users = users_named(&s, &names.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let fan = users.last().expect("fan").id;
+    let attempts = users[..12].iter().map(|u| {
+        let profiles = s.profiles.clone();
+        let followed = u.id;
+        tokio::spawn(async move { profiles.follow(fan, followed, 5).await })
+    });
+    let mut followed = 0;
+    for attempt in attempts.collect::<Vec<_>>() {
+        match attempt.await.expect("task") {
+            Ok(true) => followed += 1,
+            Err(StoreError::LimitReached { limit: 5 }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(followed, 5);
+    assert_eq!(s.profiles.counts(fan).await.expect("counts").following, 5);
+}
+
+async fn forgetting_a_user(s: Stores) {
+    let [a, b] = <[User; 2]>::try_from(users_named(&s, &["ann", "ben"]).await).expect("two");
+    s.profiles.follow(a.id, b.id, 10).await.expect("follow");
+    s.profiles.follow(b.id, a.id, 10).await.expect("follow");
+    let name = DisplayName::parse("Ben").expect("valid");
+    s.profiles
+        .set_profile(b.id, &name, &Bio::default())
+        .await
+        .expect("profile");
+    s.profiles
+        .set_avatar(b.id, Some(&avatar(AvatarFormat::Png, b"png", t0())))
+        .await
+        .expect("avatar");
+    // The account goes, then what the profile store knows of it.
+    s.users.delete(b.id).await.expect("delete ben");
+    s.profiles.forget(b.id).await.expect("forget ben");
+    assert_eq!(
+        s.profiles.profile(b.id).await.expect("profile"),
+        Profile::empty(b.id)
+    );
+    assert_eq!(s.profiles.avatar(b.id).await.expect("avatar"), None);
+    let counts = s.profiles.counts(a.id).await.expect("counts");
+    assert_eq!((counts.followers, counts.following), (0, 0));
+    assert!(s.profiles.following(a.id, 10).await.expect("list").is_empty());
+}
+
 mod backends {
     use super::*;
 
     pub fn memory() -> Stores {
-        use streamly_core::adapters::{MemoryRecordingStore, MemoryStreamStore, MemoryUserStore};
+        use streamly_core::adapters::{
+            MemoryProfileStore, MemoryRecordingStore, MemoryStreamStore, MemoryUserStore,
+        };
         Stores {
             users: Arc::new(MemoryUserStore::new()),
             streams: Arc::new(MemoryStreamStore::new()),
             recordings: Arc::new(MemoryRecordingStore::new()),
+            profiles: Arc::new(MemoryProfileStore::new()),
         }
     }
 
@@ -526,6 +693,7 @@ mod backends {
             users: stores.users,
             streams: stores.streams,
             recordings: stores.recordings,
+            profiles: stores.profiles,
         }
     }
 
@@ -566,7 +734,8 @@ mod backends {
             Stores {
                 users: store.clone(),
                 streams: store.clone(),
-                recordings: store,
+                recordings: store.clone(),
+                profiles: store,
             },
             schema,
         ))
@@ -829,6 +998,10 @@ conformance!(
     stream_details_round_trip,
     live_list_by_category,
     search_titles_and_tags,
+    profiles_round_trip,
+    follows_and_counts,
+    follow_limit_is_atomic,
+    forgetting_a_user,
 );
 
 #[tokio::test]

@@ -19,7 +19,8 @@ pub use fs_segments::FsSegmentSink;
 #[cfg(feature = "http-validator")]
 pub use http_keys::{HttpKeyValidator, HttpValidatorConfig};
 pub use memory::{
-    MemoryChatBus, MemoryRecordingStore, MemorySegmentSink, MemoryStreamStore, MemoryUserStore,
+    MemoryChatBus, MemoryProfileStore, MemoryRecordingStore, MemorySegmentSink, MemoryStreamStore,
+    MemoryUserStore,
 };
 #[cfg(feature = "s3")]
 pub use object_store_segments::{ObjectStoreSegmentSink, ObjectStoreSinkConfig};

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::ValidationError;
-use super::validation::check_display_text;
+use super::validation::parse_multiline_text;
 
 /// Longest stream description, in characters.
 pub const DESCRIPTION_MAX_CHARS: usize = 2000;
@@ -29,18 +29,7 @@ pub struct StreamDescription(String);
 impl StreamDescription {
     /// Validates a description from outside; an empty one clears it.
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
-        if s.chars().count() > DESCRIPTION_MAX_CHARS {
-            return Err(ValidationError::new(
-                "description",
-                format!("must be at most {DESCRIPTION_MAX_CHARS} characters"),
-            ));
-        }
-        // Checked before trimming, so a trailing tab or carriage return is
-        // refused as the schema's pattern refuses it.
-        for line in s.split('\n') {
-            check_display_text("description", line)?;
-        }
-        Ok(Self(s.trim().to_owned()))
+        parse_multiline_text("description", DESCRIPTION_MAX_CHARS, s).map(Self)
     }
 
     /// The description (empty: none).

@@ -12,6 +12,12 @@ use super::ValidationError;
 pub struct UserId(Uuid);
 
 impl UserId {
+    /// The smallest id (all zero bits): with [`UserId::MAX`], the bounds of
+    /// a range over every id.
+    pub const MIN: Self = Self(Uuid::nil());
+    /// The largest id (all one bits).
+    pub const MAX: Self = Self(Uuid::max());
+
     /// A fresh random id.
     pub fn new_random() -> Self {
         Self(Uuid::new_v4())

@@ -8,6 +8,7 @@ mod chat;
 mod details;
 mod ids;
 mod page;
+mod profile;
 mod recording;
 mod stream;
 mod user;
@@ -22,6 +23,10 @@ pub use ids::{StreamId, UserId};
 pub use page::{
     CURSOR_MAX_LEN, CURSOR_PATTERN, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, Page, PageRequest, StreamCursor,
     paginate,
+};
+pub use profile::{
+    AVATAR_MAX_STORED_BYTES, Avatar, AvatarFormat, BIO_MAX_CHARS, Bio, DISPLAY_NAME_MAX_CHARS, DisplayName,
+    FOLLOW_LIMIT, FollowCounts, Followed, Profile, avatar_version,
 };
 pub use recording::{
     RECORDINGS_PREFIX, Recording, RecordingEnd, RecordingId, RecordingStatus, recording_prefix,

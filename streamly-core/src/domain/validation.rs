@@ -100,6 +100,28 @@ pub(crate) fn check_display_text(field: &'static str, s: &str) -> Result<(), Val
     Ok(())
 }
 
+/// Validates multi-line free text of at most `max_chars` characters (the
+/// input's, surrounding whitespace included): line feeds allowed, each line
+/// as [`check_display_text`] (checked before trimming, so a trailing tab or
+/// carriage return is refused as the API schemas' patterns refuse it).
+/// Returns it trimmed; empty is allowed.
+pub(crate) fn parse_multiline_text(
+    field: &'static str,
+    max_chars: usize,
+    s: &str,
+) -> Result<String, ValidationError> {
+    if s.chars().count() > max_chars {
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
+    }
+    for line in s.split('\n') {
+        check_display_text(field, line)?;
+    }
+    Ok(s.trim().to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

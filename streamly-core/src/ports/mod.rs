@@ -3,12 +3,14 @@
 //! live in [`crate::adapters`].
 
 mod chat_bus;
+mod profile_store;
 mod recording_store;
 mod segment_sink;
 mod store;
 mod validator;
 
 pub use chat_bus::{ChatBus, ChatBusError, ChatSubscription, SubscriptionError};
+pub use profile_store::ProfileStore;
 pub use recording_store::RecordingStore;
 pub use segment_sink::{SegmentPath, SegmentSink, SegmentSinkError};
 pub use store::{ConflictField, StoreError, StreamStore, UserStore};

@@ -1,12 +1,14 @@
 //! In-memory adapters: one process, nothing persisted.
 
 mod chat_bus;
+mod profiles;
 mod recordings;
 mod segments;
 mod streams;
 mod users;
 
 pub use chat_bus::MemoryChatBus;
+pub use profiles::MemoryProfileStore;
 pub use recordings::MemoryRecordingStore;
 pub use segments::MemorySegmentSink;
 pub use streams::MemoryStreamStore;

@@ -5,8 +5,9 @@ use uuid::Uuid;
 
 use crate::auth::StreamKeyHash;
 use crate::domain::{
-    Category, Email, Recording, RecordingId, RecordingStatus, Stream, StreamDescription, StreamDetails,
-    StreamId, StreamTitle, Tags, User, UserId, Username,
+    Avatar, AvatarFormat, Bio, Category, DisplayName, Email, Followed, Profile, Recording, RecordingId,
+    RecordingStatus, Stream, StreamDescription, StreamDetails, StreamId, StreamTitle, Tags, User, UserId,
+    Username,
 };
 use crate::ports::StoreError;
 
@@ -117,6 +118,68 @@ impl TryFrom<RecordingRow> for Recording {
             duration_ms: u64::try_from(row.duration_ms).unwrap_or(0),
             size_bytes: u64::try_from(row.size_bytes).unwrap_or(0),
             status: RecordingStatus::parse(&row.status).map_err(corrupt)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ProfileRow {
+    user_id: Uuid,
+    display_name: String,
+    bio: String,
+    avatar_updated_us: Option<i64>,
+}
+
+/// The columns of a [`ProfileRow`], in order.
+pub(super) const PROFILE_COLUMNS: &str = "user_id, display_name, bio, avatar_updated_us";
+
+impl TryFrom<ProfileRow> for Profile {
+    type Error = StoreError;
+
+    fn try_from(row: ProfileRow) -> Result<Self, StoreError> {
+        Ok(Profile {
+            user: UserId::from_uuid(row.user_id),
+            display_name: DisplayName::parse(&row.display_name).map_err(corrupt)?,
+            bio: Bio::parse(&row.bio).map_err(corrupt)?,
+            avatar_updated_at: row.avatar_updated_us.map(from_micros).transpose()?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AvatarRow {
+    avatar: Vec<u8>,
+    avatar_type: String,
+    avatar_updated_us: i64,
+}
+
+impl TryFrom<AvatarRow> for Avatar {
+    type Error = StoreError;
+
+    fn try_from(row: AvatarRow) -> Result<Self, StoreError> {
+        let format = AvatarFormat::from_content_type(&row.avatar_type)
+            .ok_or_else(|| StoreError::Corrupt(format!("avatar type {:?}", row.avatar_type)))?;
+        Ok(Avatar {
+            format,
+            bytes: row.avatar.into(),
+            updated_at: from_micros(row.avatar_updated_us)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct FollowedRow {
+    followed_id: Uuid,
+    since_us: i64,
+}
+
+impl TryFrom<FollowedRow> for Followed {
+    type Error = StoreError;
+
+    fn try_from(row: FollowedRow) -> Result<Self, StoreError> {
+        Ok(Followed {
+            user: UserId::from_uuid(row.followed_id),
+            since: from_micros(row.since_us)?,
         })
     }
 }

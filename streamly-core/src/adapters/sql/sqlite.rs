@@ -66,3 +66,4 @@ impl SqliteStore {
 
 super::queries::impl_sql_stores!(SqliteStore);
 super::recordings::impl_sql_recordings!(SqliteStore);
+super::profiles::impl_sql_profiles!(SqliteStore);
