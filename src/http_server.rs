@@ -61,6 +61,24 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tracing::{debug, info, warn};
 
+/// The body cap's own 413 (a `Content-Length` over it, refused before any
+/// route runs) as the JSON error body every API error has; every other
+/// response passes unchanged.
+fn json_when_body_refused<B>(response: axum::http::Response<B>) -> axum::http::Response<axum::body::Body>
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return axum::response::IntoResponse::into_response(crate::api::ApiError::PayloadTooLarge);
+    }
+    response.map(axum::body::Body::new)
+}
+
 /// What one HTTP listener allows. `HttpLimits::default()` suits a public
 /// port; [`within_fd_budget`](Self::within_fd_budget) fits the total cap to
 /// the file descriptors this listener may use.
@@ -146,6 +164,7 @@ pub async fn serve(
     let refused = Throttle::new(REFUSED_REPORT_PERIOD);
     let accept_errors = Throttle::new(ACCEPT_ERROR_REPORT_PERIOD);
     let app = tower::ServiceBuilder::new()
+        .map_response(json_when_body_refused)
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -57,6 +57,7 @@
 //! ```
 
 pub mod api;
+pub mod avatars;
 pub mod fd_budget;
 pub mod http_server;
 pub mod live;

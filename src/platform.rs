@@ -30,8 +30,8 @@ use streamly_core::adapters::{MemoryChatBus, MemoryRecordingStore, MemoryStreamS
 use streamly_core::auth::{JwtConfig, JwtError, JwtKeys, PasswordHasher};
 use streamly_core::domain::{ChatEvent, ChatMessage, RoomId, StreamId};
 use streamly_core::ports::{
-    ChatBus, ChatBusError, ChatSubscription, RecordingStore, SegmentSink, StoreError, StreamKeyValidator,
-    StreamStore, UserStore,
+    ChatBus, ChatBusError, ChatSubscription, ProfileStore, RecordingStore, SegmentSink, StoreError,
+    StreamKeyValidator, StreamStore, UserStore,
 };
 use streamly_core::services::{Accounts, HashingLimit, StoreKeyValidator, Streams};
 use streamly_hls::{HlsConfig, HlsPublisher};
@@ -170,6 +170,7 @@ pub struct PlatformBuilder {
     moderation: Option<Arc<dyn ModerationStore>>,
     origins: Option<Arc<dyn OriginDirectory>>,
     recordings: Option<Arc<dyn RecordingStore>>,
+    profiles: Option<Arc<dyn ProfileStore>>,
 }
 
 impl std::fmt::Debug for PlatformBuilder {
@@ -215,6 +216,12 @@ impl PlatformBuilder {
     /// [`segments`](Self::segments) sink.
     pub fn recordings(mut self, store: Arc<dyn RecordingStore>) -> Self {
         self.recordings = Some(store);
+        self
+    }
+
+    /// Where profiles, avatars and follows are kept. Default: in memory.
+    pub fn profiles(mut self, store: Arc<dyn ProfileStore>) -> Self {
+        self.profiles = Some(store);
         self
     }
 
@@ -377,6 +384,10 @@ impl PlatformBuilder {
         )
         .key_validator(store_validator)
         .recordings(recordings.clone())
+        .profiles(
+            self.profiles
+                .unwrap_or_else(|| Arc::new(streamly_core::adapters::MemoryProfileStore::new())),
+        )
         .stream_health({
             // The hub answers for the streams this node ingests; keyframe
             // warnings at twice the HLS segment target.
@@ -620,6 +631,7 @@ impl Platform {
             moderation: None,
             origins: None,
             recordings: None,
+            profiles: None,
         }
     }
 

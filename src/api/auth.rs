@@ -206,6 +206,8 @@ pub async fn delete_me(State(state): State<ApiState>, AuthUser(user): AuthUser) 
     // A stream created while this ran (its request authenticated before the
     // user was gone) would be orphaned in a store without a cascade.
     delete_streams_of(&state, &user).await?;
+    // Profile, avatar and follows both ways (the SQL stores cascaded).
+    state.profiles.forget(user.id).await?;
     tracing::info!(user_id = %user.id, "account deleted");
     if let Some(gone) = &state.on_user_delete {
         gone(user.id);

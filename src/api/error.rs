@@ -50,6 +50,13 @@ pub enum ApiError {
         /// The per-user limit.
         limit: u32,
     },
+    /// The user already follows as many channels as allowed (409,
+    /// `follow_limit`); unfollowing one makes room.
+    #[error("you already follow {limit} channels, the most allowed; unfollow one first")]
+    FollowLimit {
+        /// The per-user limit.
+        limit: u32,
+    },
     /// The stream exists but is not live (on this node), so it has no
     /// live figures (409, `not_live`).
     #[error("the stream is not live")]
@@ -57,9 +64,10 @@ pub enum ApiError {
     /// The body is larger than the configured cap (413).
     #[error("request body is too large")]
     PayloadTooLarge,
-    /// The body is not `application/json` (415).
-    #[error("expected a JSON body with content-type application/json")]
-    UnsupportedMediaType,
+    /// The body's content type is not the one the route takes (415), e.g.
+    /// not `application/json`; the message says what is expected.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The JSON is well-formed but a field is missing or invalid (422).
     #[error("{message}")]
     Unprocessable {
@@ -130,9 +138,11 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) | Self::StreamLimit { .. } | Self::NotLive => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::StreamLimit { .. } | Self::FollowLimit { .. } | Self::NotLive => {
+                StatusCode::CONFLICT
+            }
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -150,9 +160,10 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict(_) => "conflict",
             Self::StreamLimit { .. } => "stream_limit",
+            Self::FollowLimit { .. } => "follow_limit",
             Self::NotLive => "not_live",
             Self::PayloadTooLarge => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unprocessable { .. } => "validation_failed",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
@@ -267,7 +278,9 @@ impl From<JsonRejection> for ApiError {
                 message: "the JSON body does not have the expected fields".into(),
             },
             JsonRejection::JsonSyntaxError(e) => Self::BadRequest(e.body_text()),
-            JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType,
+            JsonRejection::MissingJsonContentType(_) => {
+                Self::UnsupportedMediaType("expected a JSON body with content-type application/json".into())
+            }
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Self::PayloadTooLarge
             }

@@ -9,12 +9,16 @@
 //! | `GET/PATCH/DELETE /api/streams/{id}`, `POST /api/streams/{id}/key` | one stream; writes are owner-only (404 for others) |
 //! | `GET /api/streams/{id}/health` | a live stream's ingest health, owner-only (409 `not_live` when offline) |
 //! | `GET /api/streams/{id}/recordings`, `GET/DELETE /api/recordings/{id}` | past broadcasts (public); delete is owner-only (403) |
+//! | `GET /api/users/{username}`, `GET /api/users/{username}/avatar` | a channel: profile, follower counts, streams; its avatar |
+//! | `PATCH /api/profile`, `PUT/DELETE /api/profile/avatar` | your display name, bio and avatar |
+//! | `PUT/DELETE /api/users/{username}/follow`, `GET /api/following` | follows; the channels you follow, live first |
 //! | `GET /health`, `GET /metrics`, `GET /api/openapi.json` | operations |
 //! | `POST /api/internal/publish`, `POST /api/internal/publish_ended` | the key check for ingest nodes (only with an internal secret) |
 //!
 //! Errors are `{"error": {"code", "message"}}` ([`ApiError`]); see `docs/api.md`.
 
 mod auth;
+mod channels;
 mod error;
 mod health;
 mod internal;
@@ -32,15 +36,19 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{MethodRouter, any, delete, get, patch, post};
+use axum::routing::{MethodRouter, any, delete, get, patch, post, put};
 use metrics_exporter_prometheus::PrometheusHandle;
+use streamly_core::adapters::MemoryProfileStore;
 use streamly_core::auth::SharedSecret;
 use streamly_core::domain::{RoomId, StreamId, UserId};
-use streamly_core::ports::StreamKeyValidator;
+use streamly_core::ports::{ProfileStore, StreamKeyValidator};
 use streamly_core::services::{Accounts, Streams};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use auth::{AuthResponse, AuthUser, LoginRequest, RegisterRequest, UserView};
+pub use channels::{
+    ChannelView, FollowView, FollowedChannelView, MaybeAuthUser, ProfileUpdateRequest, ProfileView,
+};
 pub use error::{ApiError, ApiJson, ApiResult, ErrorBody, ErrorDetail};
 pub use health::{CheckResult, Dependencies, HealthReport};
 pub use internal::{InternalGrant, InternalPublishEnded, InternalPublishRequest};
@@ -77,6 +85,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/streams/{id}/recordings"),
     ("get", "/api/recordings/{id}"),
     ("delete", "/api/recordings/{id}"),
+    ("get", "/api/users/{username}"),
+    ("get", "/api/users/{username}/avatar"),
+    ("patch", "/api/profile"),
+    ("put", "/api/profile/avatar"),
+    ("delete", "/api/profile/avatar"),
+    ("put", "/api/users/{username}/follow"),
+    ("delete", "/api/users/{username}/follow"),
+    ("get", "/api/following"),
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/api/openapi.json"),
@@ -210,6 +226,8 @@ pub struct ApiState {
     key_validator: Option<Arc<dyn StreamKeyValidator>>,
     stream_health: Option<stream_health::SharedHealthSource>,
     recordings: Option<crate::recordings::Recordings>,
+    profiles: Arc<dyn ProfileStore>,
+    avatars: crate::avatars::AvatarProcessor,
 }
 
 /// The hook [`ApiState::on_delete`] installs.
@@ -250,6 +268,8 @@ impl ApiState {
             key_validator: None,
             stream_health: None,
             recordings: None,
+            profiles: Arc::new(MemoryProfileStore::new()),
+            avatars: crate::avatars::AvatarProcessor::default(),
         }
     }
 
@@ -289,6 +309,13 @@ impl ApiState {
     /// none.
     pub fn recordings(mut self, recordings: crate::recordings::Recordings) -> Self {
         self.recordings = Some(recordings);
+        self
+    }
+
+    /// Where profiles, avatars and follows are kept (the platform: its
+    /// database); without one, in memory (lost on restart).
+    pub fn profiles(mut self, profiles: Arc<dyn ProfileStore>) -> Self {
+        self.profiles = profiles;
         self
     }
 
@@ -400,6 +427,17 @@ fn endpoint(method: &str, path: &str) -> Option<MethodRouter<ApiState>> {
         ("get", "/api/streams/{id}/recordings") => get(recordings::list),
         ("get", "/api/recordings/{id}") => get(recordings::get),
         ("delete", "/api/recordings/{id}") => delete(recordings::delete),
+        ("get", "/api/users/{username}") => get(channels::channel),
+        ("get", "/api/users/{username}/avatar") => get(channels::avatar),
+        ("patch", "/api/profile") => patch(channels::update_profile),
+        // The image's own cap, over the API's JSON one.
+        ("put", "/api/profile/avatar") => {
+            put(channels::upload_avatar).layer(DefaultBodyLimit::max(crate::avatars::AVATAR_UPLOAD_MAX_BYTES))
+        }
+        ("delete", "/api/profile/avatar") => delete(channels::delete_avatar),
+        ("put", "/api/users/{username}/follow") => put(channels::follow),
+        ("delete", "/api/users/{username}/follow") => delete(channels::unfollow),
+        ("get", "/api/following") => get(channels::following),
         ("get", "/health") => get(health::health),
         ("get", "/metrics") => get(metrics::metrics),
         ("get", "/api/openapi.json") => get(openapi::openapi_json),

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, error, health, internal, metrics, recordings, stream_health, streams};
+use super::{auth, channels, error, health, internal, metrics, recordings, stream_health, streams};
 
 /// The HLS output of a stream (served by `streamly-hls` from the stream's
 /// live window): `index.m3u8` (LL-HLS over fMP4, blocking reload),
@@ -240,6 +240,8 @@ fn retry_after() -> utoipa::openapi::header::Header {
         streams::create, streams::list_live, streams::list_mine, streams::search, streams::get,
         streams::update, streams::delete, streams::rotate_key, stream_health::health,
         recordings::list, recordings::get, recordings::delete, recording_media,
+        channels::channel, channels::avatar, channels::update_profile, channels::upload_avatar,
+        channels::delete_avatar, channels::follow, channels::unfollow, channels::following,
         health::health, metrics::metrics, openapi_json, hls, hls_thumbnail, ws,
         internal::publish, internal::publish_ended,
     ),
@@ -250,6 +252,7 @@ fn retry_after() -> utoipa::openapi::header::Header {
         (name = "streams", description = "Streams and their keys"),
         (name = "playback", description = "HLS"),
         (name = "recordings", description = "Past broadcasts: VOD playlists and MP4 downloads"),
+        (name = "channels", description = "Channels: profiles, avatars and follows"),
         (name = "chat", description = "WebSocket chat"),
         (name = "operations", description = "Health, metrics, this document"),
         (name = "internal", description = "Service to service: the key check ingest nodes ask (served only with STREAMLY_INTERNAL_SECRET set)"),

@@ -223,7 +223,7 @@ impl ApiState {
         })
     }
 
-    async fn view(&self, stream: &Stream) -> ApiResult<StreamView> {
+    pub(super) async fn view(&self, stream: &Stream) -> ApiResult<StreamView> {
         Ok(StreamView {
             id: stream.id.to_string(),
             title: stream.title.to_string(),

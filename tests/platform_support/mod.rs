@@ -80,7 +80,8 @@ impl Running {
         let mut builder = Platform::builder(config)
             .users(stores.users)
             .streams(stores.streams)
-            .recordings(stores.recordings);
+            .recordings(stores.recordings)
+            .profiles(stores.profiles);
         if let Some(dir) = segment_dir {
             let sink = streamly::core::adapters::FsSegmentSink::open(dir)
                 .await
@@ -147,6 +148,58 @@ pub async fn try_http(method: &str, url: &str, token: Option<&str>, body: Option
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         text,
     })
+}
+
+/// A raw answer: status, headers and body bytes.
+pub struct RawReply {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Bytes,
+}
+
+impl RawReply {
+    /// The body as JSON (`Null` when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// A header's value as text ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Sends one request with a raw body and extra headers (images, `If-None-Match`).
+pub async fn http_raw(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> RawReply {
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut req = Request::builder().method(method).uri(url);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let res = client
+        .request(req.body(Full::new(body)).expect("request"))
+        .await
+        .expect("HTTP request");
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.expect("body").to_bytes();
+    RawReply {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// A test that cannot run here says why and passes, except under `CI=true`,
