@@ -1,8 +1,9 @@
 //! The web UI: plain HTML, CSS and JavaScript modules from `web/`, embedded
 //! in the binary (no build step, nothing fetched from elsewhere).
 //!
-//! Pages: `/` (live streams), `/watch/{id}` (player and chat), `/signin`,
-//! `/signup`, `/dashboard`; assets under `/assets/`; `/ui-config.json` tells
+//! Pages: `/` (live streams, and the channels you follow), `/watch/{id}`
+//! (player and chat), `/c/{username}` (a channel), `/signin`, `/signup`,
+//! `/dashboard`; assets under `/assets/`; `/ui-config.json` tells
 //! the pages where an operator's hls.js is, if any. An hls.js file the
 //! operator supplies ([`UiConfig::serve_hls_js`]) is served from memory at
 //! [`HLS_JS_PATH`], same origin, so the CSP stays `script-src 'self'`.
@@ -92,6 +93,7 @@ const WATCH: &str = include_str!("../web/watch.html");
 const SIGNIN: &str = include_str!("../web/signin.html");
 const SIGNUP: &str = include_str!("../web/signup.html");
 const DASHBOARD: &str = include_str!("../web/dashboard.html");
+const CHANNEL: &str = include_str!("../web/channel.html");
 const NOT_FOUND: &str = include_str!("../web/notfound.html");
 
 /// `(file name, content type, bytes)` under `/assets/`.
@@ -130,6 +132,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "dashboard.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/assets/dashboard.js"),
+    ),
+    (
+        "channel.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/assets/channel.js"),
+    ),
+    (
+        "profile.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/assets/profile.js"),
     ),
 ];
 
@@ -195,6 +207,7 @@ pub fn router(config: &UiConfig) -> Router {
         .route("/signin", get(|| async { html(StatusCode::OK, SIGNIN) }))
         .route("/signup", get(|| async { html(StatusCode::OK, SIGNUP) }))
         .route("/dashboard", get(|| async { html(StatusCode::OK, DASHBOARD) }))
+        .route("/c/{username}", get(|| async { html(StatusCode::OK, CHANNEL) }))
         .route("/assets/{name}", get(asset))
         .route(
             "/ui-config.json",

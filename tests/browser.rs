@@ -14,116 +14,11 @@
 mod platform_support;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
+use platform_support::browser::{browser, fill, js, save, sign_up, start_chromedriver};
 use platform_support::{Running, have, publish, wait_for};
-use serde_json::json;
-
-const CHROMIUM_ARGS: &[&str] = &[
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--autoplay-policy=no-user-gesture-required",
-    "--window-size=1280,900",
-];
-
-struct Driver {
-    child: tokio::process::Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-async fn start_chromedriver() -> Driver {
-    // chromedriver needs a port number up front: take one the OS says is free.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
-    let child = tokio::process::Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("chromedriver starts");
-    wait_for("chromedriver to listen", Duration::from_secs(20), || async {
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()
-            .map(|_| ())
-    })
-    .await;
-    Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-async fn browser(driver: &Driver) -> Client {
-    let mut caps = serde_json::Map::new();
-    let mut options = json!({ "args": CHROMIUM_ARGS });
-    if std::path::Path::new("/usr/bin/chromium").exists() {
-        options["binary"] = json!("/usr/bin/chromium");
-    }
-    caps.insert("goog:chromeOptions".into(), options);
-    ClientBuilder::rustls()
-        .expect("rustls")
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("browser session")
-}
-
-fn screenshot_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
-    std::fs::create_dir_all(&dir).expect("screenshot dir");
-    dir
-}
-
-async fn save(client: &Client, name: &str) {
-    let png = client.screenshot().await.expect("screenshot");
-    let path = screenshot_dir().join(format!("{name}.png"));
-    std::fs::write(&path, png).expect("write screenshot");
-    eprintln!("screenshot: {}", path.display());
-}
-
-async fn fill(client: &Client, css: &str, text: &str) {
-    let input = client.wait().for_element(Locator::Css(css)).await.expect(css);
-    input.clear().await.expect("clear");
-    input.send_keys(text).await.expect("type");
-}
-
-async fn sign_up(client: &Client, base: &str, name: &str) {
-    client.goto(&format!("{base}/signup")).await.expect("signup page");
-    fill(client, "#username", name).await;
-    fill(client, "#email", &format!("{name}@example.com")).await;
-    fill(client, "#password", "correct horse").await;
-    client
-        .find(Locator::Css("#auth-form button[type=submit]"))
-        .await
-        .expect("submit")
-        .click()
-        .await
-        .expect("click");
-    wait_for("the dashboard after sign-up", Duration::from_secs(15), || async {
-        let url = client.current_url().await.ok()?;
-        (url.path() == "/dashboard").then_some(())
-    })
-    .await;
-}
-
-async fn js(client: &Client, script: &str) -> serde_json::Value {
-    client.execute(script, vec![]).await.expect("script")
-}
 
 /// Skips the test (prints why and returns `false`), or fails it under
 /// `CI=true`, where every tool must be there.
@@ -169,13 +64,8 @@ const PLAYER_STATE: &str = r#"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_up_go_live_watch_and_chat_in_chromium() {
-    let chromedriver = std::process::Command::new("chromedriver")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
     if !require(
-        chromedriver.is_ok_and(|s| s.success()),
+        platform_support::browser::chromedriver_available(),
         "chromedriver not on PATH (apt-get install chromium chromium-driver)",
     ) || !require(have("ffmpeg"), "ffmpeg not on PATH")
     {
@@ -189,9 +79,6 @@ async fn sign_up_go_live_watch_and_chat_in_chromium() {
         return;
     };
     eprintln!("hls.js: {}", hls_js.display());
-    // Both of rustls' crypto providers are compiled in (fantoccini's TLS
-    // stack brings one, sqlx the other): choose one for the process.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let ui = streamly::web::UiConfig::serve_hls_js(&hls_js).expect("hls.js readable");
     let app = Running::start_with_ui(None, None, ui).await;
     let base = app.base.clone();

@@ -8,71 +8,18 @@
 
 mod platform_support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
+use platform_support::browser::{
+    adopt_session, browser, chromedriver_available, js, save, start_chromedriver,
+};
 use platform_support::{Running, have, http, publish, wait_for};
-use serde_json::{Value, json};
-
-struct Driver(tokio::process::Child, String);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.start_kill();
-    }
-}
-
-async fn chromium() -> (Driver, Client) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap();
-    let child = tokio::process::Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let driver = Driver(child, format!("http://127.0.0.1:{port}"));
-    wait_for("chromedriver to listen", Duration::from_secs(20), || async {
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()
-            .map(|_| ())
-    })
-    .await;
-    let mut options = json!({ "args": [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--autoplay-policy=no-user-gesture-required", "--window-size=1280,900",
-    ]});
-    if std::path::Path::new("/usr/bin/chromium").exists() {
-        options["binary"] = json!("/usr/bin/chromium");
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert("goog:chromeOptions".into(), options);
-    let client = ClientBuilder::rustls()
-        .unwrap()
-        .capabilities(caps)
-        .connect(&driver.1)
-        .await
-        .unwrap();
-    (driver, client)
-}
-
-async fn js(client: &Client, script: &str) -> Value {
-    client.execute(script, vec![]).await.unwrap()
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_plays_downloads_and_deletes_a_recording() {
-    let driver_ok = std::process::Command::new("chromedriver")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !driver_ok || !have("ffmpeg") {
+    if !chromedriver_available() || !have("ffmpeg") {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
             "CI=true: a test cannot skip"
@@ -80,7 +27,6 @@ async fn the_dashboard_plays_downloads_and_deletes_a_recording() {
         eprintln!("skipping: chromedriver or ffmpeg not on PATH");
         return;
     }
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let segments = tempfile::tempdir().unwrap();
     let app = Running::start_with(None, Some(segments.path())).await;
     let base = app.base.clone();
@@ -125,15 +71,10 @@ async fn the_dashboard_plays_downloads_and_deletes_a_recording() {
     })
     .await;
 
-    let (_driver, client) = chromium().await;
+    let driver = start_chromedriver().await;
+    let client = browser(&driver).await;
     client.goto(&format!("{base}/signin")).await.unwrap();
-    // The session the sign-in page would save (app.js's saveSession).
-    let save = format!(
-        "localStorage.setItem('streamly.token', {}); localStorage.setItem('streamly.user', JSON.stringify({})); return true",
-        json!(token),
-        auth["user"]
-    );
-    js(&client, &save).await;
+    adopt_session(&client, &auth).await;
     client.goto(&format!("{base}/dashboard")).await.unwrap();
 
     let button = wait_for("the Recordings button", Duration::from_secs(15), || async {
@@ -191,10 +132,7 @@ async fn the_dashboard_plays_downloads_and_deletes_a_recording() {
         (9.5..=10.6).contains(&duration),
         "the player knows the length: {played}"
     );
-    let png = client.screenshot().await.unwrap();
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("dashboard-recordings.png"), png).unwrap();
+    save(&client, "dashboard-recordings").await;
 
     // Delete (the page asks first: accept).
     js(&client, "window.confirm = () => true; return true").await;

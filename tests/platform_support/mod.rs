@@ -2,6 +2,7 @@
 //! port 0 and a small HTTP client.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod browser;
 pub mod webhook_receiver;
 
 use std::net::SocketAddr;

@@ -26,15 +26,14 @@ export class ApiError extends Error {
   }
 }
 
-// Calls the JSON API; throws ApiError with the server's code and message.
-export async function api(method, path, body) {
-  const headers = { "Accept": "application/json" };
+// Sends one request to the API; throws ApiError with the server's code and
+// message. A 401 ends the session.
+async function send(method, path, headers, body) {
   const s = session();
   if (s) headers["Authorization"] = `Bearer ${s.token}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
   let res;
   try {
-    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    res = await fetch(path, { method, headers, body });
   } catch (e) {
     throw new ApiError(0, "network", "Cannot reach the server. Check your connection.");
   }
@@ -51,6 +50,26 @@ export async function api(method, path, body) {
     throw new ApiError(res.status, err.code, err.message, err.field);
   }
   return data;
+}
+
+// Calls the JSON API.
+export function api(method, path, body) {
+  const headers = { "Accept": "application/json" };
+  if (body === undefined) return send(method, path, headers, undefined);
+  headers["Content-Type"] = "application/json";
+  return send(method, path, headers, JSON.stringify(body));
+}
+
+// Sends a file as the raw body (an avatar).
+export function upload(method, path, file) {
+  return send(method, path, { "Accept": "application/json", "Content-Type": file.type || "application/octet-stream" }, file);
+}
+
+// Seconds as h:mm:ss.
+export function clock(seconds) {
+  const t = Math.floor(seconds);
+  const hms = [Math.floor(t / 3600), Math.floor(t / 60) % 60, t % 60];
+  return hms.map((n, i) => (i ? String(n).padStart(2, "0") : String(n))).join(":");
 }
 
 // Fills the header navigation according to the session.
@@ -81,6 +100,21 @@ export function el(tag, attrs = {}, ...children) {
   }
   e.append(...children);
   return e;
+}
+
+// The avatar, or the name's first letter on a coloured disc.
+export function avatar(profile, size) {
+  const span = el("span", { class: `avatar${size ? " " + size : ""}`, "aria-hidden": "true" });
+  if (profile.avatar_url) span.append(el("img", { src: profile.avatar_url, alt: "" }));
+  else span.textContent = (profile.display_name || profile.username).slice(0, 1).toUpperCase();
+  return span;
+}
+
+// A live thumbnail's URL, changed every 15 s (its cache lifetime): the
+// browser keeps an image by URL for as long as the page lives, so the same
+// URL would show the first thumbnail (or the placeholder) forever.
+export function freshThumbnail(url) {
+  return `${url}${url.includes("?") ? "&" : "?"}t=${Math.floor(Date.now() / 15000)}`;
 }
 
 export async function uiConfig() {

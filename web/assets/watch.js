@@ -117,7 +117,8 @@ async function loadStream(config) {
     const s = await api("GET", `/api/streams/${encodeURIComponent(id)}`);
     document.title = `${s.title} · Streamly`;
     document.getElementById("title").textContent = s.title;
-    document.getElementById("owner").textContent = `by ${s.owner.username}`;
+    document.getElementById("owner").replaceChildren("by ",
+      el("a", { href: `/c/${encodeURIComponent(s.owner.username)}`, text: s.owner.username }));
     if (s.live) {
       setLiveStatus("● Live", "on");
       if (!attached || playerDone()) attached = await attach(config);
