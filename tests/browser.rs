@@ -155,7 +155,7 @@ async fn sign_up_go_live_watch_and_chat_in_chromium() {
             let loaded = js(
                 &alice,
                 "const i = document.querySelector('#streams .card a.thumb img'); \
-             return !!(i && i.complete && i.naturalWidth > 0 && i.currentSrc.endsWith('/thumbnail.jpg'));",
+             return !!(i && i.complete && i.naturalWidth > 0 && new URL(i.currentSrc).pathname.endsWith('/thumbnail.jpg'));",
             )
             .await;
             (loaded == serde_json::Value::Bool(true)).then_some(())
