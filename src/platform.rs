@@ -462,7 +462,7 @@ impl PlatformBuilder {
         if roles.api || roles.ingest {
             app = app.merge(crate::recordings::router(recordings.clone()));
         }
-        let router = api::harden(app, &web::content_security_policy(&config.ui));
+        let router = api::harden(app, &web::content_security_policy(&config.ui, &config.api.urls));
         tracing::info!(%roles, node_id, "platform assembled");
         let thumbnails = match (&ingest, thumbnails) {
             (Some(parts), Some(thumbnails)) => {

@@ -216,9 +216,21 @@ pub fn router(config: &UiConfig) -> Router {
         .fallback(|| async { html(StatusCode::NOT_FOUND, NOT_FOUND) })
 }
 
-/// The CSP for the whole app, allowing the operator's hls.js origin.
-pub fn content_security_policy(config: &UiConfig) -> String {
-    crate::api::content_security_policy(config.hls_js_url.as_deref())
+/// The CSP for the whole app, allowing the operator's hls.js origin and
+/// the playback and chat hosts of `urls` where they differ from the API's
+/// (ingest and chat nodes apart: the pages load thumbnails, playlists and
+/// the chat WebSocket from there).
+pub fn content_security_policy(config: &UiConfig, urls: &crate::api::PublicUrls) -> String {
+    let mut others = Vec::new();
+    if urls.playback != urls.http {
+        others.push(urls.playback.clone());
+    }
+    if urls.chat != urls.http {
+        others.push(urls.chat.clone());
+        others.push(urls.chat_ws_base());
+    }
+    let others: Vec<&str> = others.iter().map(String::as_str).collect();
+    crate::api::content_security_policy(config.hls_js_url.as_deref(), &others)
 }
 
 #[cfg(test)]
@@ -227,6 +239,30 @@ mod tests {
     use super::*;
     use tower::ServiceExt as _;
 
+    #[test]
+    fn the_csp_allows_separate_playback_and_chat_hosts_only_when_set() {
+        let same = crate::api::PublicUrls::new("https://tv.example", "rtmp://tv.example/live");
+        let csp = content_security_policy(&UiConfig::default(), &same);
+        assert!(csp.contains("img-src 'self' data:;"), "{csp}");
+        assert!(csp.contains("connect-src 'self';"), "{csp}");
+        let apart = same
+            .with_playback_base("https://live.tv.example")
+            .with_chat_base("https://chat.tv.example");
+        let csp = content_security_policy(&UiConfig::default(), &apart);
+        assert!(
+            csp.contains(
+                "img-src 'self' data: https://live.tv.example https://chat.tv.example wss://chat.tv.example;"
+            ),
+            "{csp}"
+        );
+        assert!(
+            csp.contains(
+                "connect-src 'self' https://live.tv.example https://chat.tv.example wss://chat.tv.example;"
+            ),
+            "{csp}"
+        );
+    }
+
     #[tokio::test]
     async fn serves_an_operator_hls_js_same_origin() {
         let dir = tempfile::tempdir().unwrap();
@@ -234,7 +270,13 @@ mod tests {
         std::fs::write(&path, "/* hls.js */").unwrap();
         let config = UiConfig::serve_hls_js(&path).unwrap();
         assert_eq!(config.hls_js_url.as_deref(), Some(HLS_JS_PATH));
-        assert!(content_security_policy(&config).contains("script-src 'self';"));
+        assert!(
+            content_security_policy(
+                &config,
+                &crate::api::PublicUrls::new("http://localhost:8080", "rtmp://localhost/live")
+            )
+            .contains("script-src 'self';")
+        );
         let request = axum::http::Request::get(HLS_JS_PATH)
             .body(axum::body::Body::empty())
             .unwrap();

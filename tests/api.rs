@@ -75,7 +75,10 @@ fn app_from(users: Arc<dyn UserStore>, accounts: Accounts, config_edit: impl FnO
     };
     config.cors_origins = vec!["https://friend.example".into()];
     config_edit(&mut config);
-    let router = api::harden(api::router(state, &config), &api::content_security_policy(None));
+    let router = api::harden(
+        api::router(state, &config),
+        &api::content_security_policy(None, &[]),
+    );
     App {
         router,
         streams,

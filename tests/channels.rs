@@ -267,7 +267,8 @@ async fn follows_and_the_following_list() {
     let r = http("PUT", &follow(ann.clone()), Some(&ann_token), None).await;
     assert_eq!(
         (r.status, r.body["error"]["code"].as_str()),
-        (422, Some("validation_failed"))
+        (409, Some("conflict")),
+        "yourself"
     );
     let r = http("PUT", &follow(ann.clone()), None, None).await;
     assert_eq!(r.status, 401);

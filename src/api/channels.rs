@@ -369,8 +369,7 @@ pub async fn delete_avatar(
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Cross-site request from an origin that is not allowed", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 409, description = "`follow_limit`: you already follow 500 channels; unfollow one first", body = ErrorBody),
-        (status = 422, description = "You cannot follow yourself", body = ErrorBody),
+        (status = 409, description = "`follow_limit`: you already follow 500 channels, unfollow one first; `conflict`: that is you", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     ))]
 pub async fn follow(
@@ -380,10 +379,9 @@ pub async fn follow(
 ) -> ApiResult<Json<FollowView>> {
     let user = state.user_named(path).await?;
     if user.id == caller.id {
-        return Err(ApiError::Unprocessable {
-            field: Some("username".into()),
-            message: "you cannot follow yourself".into(),
-        });
+        // A conflict with who you are, not an invalid request: the same
+        // request from anyone else is fine.
+        return Err(ApiError::Conflict("you cannot follow yourself".into()));
     }
     match state.profiles.follow(caller.id, user.id, FOLLOW_LIMIT).await {
         Ok(_) => {}

@@ -170,14 +170,18 @@ impl PublicUrls {
 
     /// `ws(s)://<host>/ws?room=<id>`.
     pub fn chat_url(&self, id: &StreamId) -> String {
-        let ws = if let Some(rest) = self.chat.strip_prefix("https://") {
+        format!("{}/ws?room={id}", self.chat_ws_base())
+    }
+
+    /// The chat base with its WebSocket scheme (`ws://`, `wss://`).
+    pub fn chat_ws_base(&self) -> String {
+        if let Some(rest) = self.chat.strip_prefix("https://") {
             format!("wss://{rest}")
         } else if let Some(rest) = self.chat.strip_prefix("http://") {
             format!("ws://{rest}")
         } else {
             self.chat.clone()
-        };
-        format!("{ws}/ws?room={id}")
+        }
     }
 }
 

@@ -76,22 +76,42 @@ pub async fn check_origin(State(policy): State<Arc<OriginPolicy>>, request: Requ
 }
 
 /// The Content-Security-Policy for the web UI. `hls_js_url` (an operator's
-/// hls.js) adds its origin to `script-src`. `connect-src 'self'` covers the
-/// chat WebSocket (same host; CSP 3 browsers match `ws(s):` against `'self'`)
-/// and allows no other host.
-pub fn content_security_policy(hls_js_url: Option<&str>) -> String {
+/// hls.js) adds its origin to `script-src`; `media_origins` (the playback
+/// and chat bases the API hands out, when they are other hosts) are added
+/// to `img-src` (thumbnails), `media-src` and `connect-src` (playlists,
+/// segments, the chat WebSocket). `connect-src 'self'` covers the chat
+/// WebSocket on the same host (CSP 3 browsers match `ws(s):` against
+/// `'self'`) and allows no other host.
+pub fn content_security_policy(hls_js_url: Option<&str>, media_origins: &[&str]) -> String {
     let extra_script = hls_js_url
-        .and_then(|u| {
-            let (scheme, rest) = u.split_once("://")?;
-            let host = rest.split('/').next()?;
-            Some(format!(" {scheme}://{host}"))
-        })
+        .and_then(origin_of)
+        .map(|o| format!(" {o}"))
         .unwrap_or_default();
+    let mut extra = String::new();
+    for origin in media_origins.iter().filter_map(|u| origin_of(u)) {
+        if !extra.split(' ').any(|o| o == origin) {
+            extra.push(' ');
+            extra.push_str(&origin);
+        }
+    }
     format!(
-        "default-src 'self'; script-src 'self'{extra_script}; style-src 'self'; img-src 'self' data:; \
-         media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; \
+        "default-src 'self'; script-src 'self'{extra_script}; style-src 'self'; img-src 'self' data:{extra}; \
+         media-src 'self' blob:{extra}; worker-src 'self' blob:; connect-src 'self'{extra}; \
          object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
     )
+}
+
+/// `scheme://host[:port]` of an absolute URL; `None` for anything else
+/// (or for characters a CSP source cannot hold).
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    let clean = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]+".contains(&b))
+    };
+    (clean(scheme) && clean(host)).then(|| format!("{scheme}://{host}"))
 }
 
 /// Headers added to every response that does not set them itself.
@@ -135,10 +155,31 @@ mod tests {
 
     #[test]
     fn csp_names_hls_js_origin() {
-        let csp = content_security_policy(Some("https://cdn.example/hls.min.js"));
+        let csp = content_security_policy(Some("https://cdn.example/hls.min.js"), &[]);
         assert!(csp.contains("script-src 'self' https://cdn.example;"), "{csp}");
-        assert!(content_security_policy(None).contains("script-src 'self';"));
-        assert!(content_security_policy(None).contains("connect-src 'self';"));
-        assert!(!content_security_policy(None).contains("ws:"));
+        assert!(content_security_policy(None, &[]).contains("script-src 'self';"));
+        assert!(content_security_policy(None, &[]).contains("connect-src 'self';"));
+        assert!(!content_security_policy(None, &[]).contains("ws:"));
+    }
+
+    #[test]
+    fn csp_names_separate_playback_and_chat_origins() {
+        let csp = content_security_policy(
+            None,
+            &[
+                "https://live.example:8443",
+                "wss://chat.example/ws",
+                "https://live.example:8443",
+                "bad url; script-src *",
+            ],
+        );
+        let extra = " https://live.example:8443 wss://chat.example";
+        assert!(csp.contains(&format!("img-src 'self' data:{extra};")), "{csp}");
+        assert!(csp.contains(&format!("media-src 'self' blob:{extra};")), "{csp}");
+        assert!(csp.contains(&format!("connect-src 'self'{extra};")), "{csp}");
+        assert!(
+            csp.contains("script-src 'self';"),
+            "no script from those origins: {csp}"
+        );
     }
 }
