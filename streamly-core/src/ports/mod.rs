@@ -7,12 +7,14 @@ mod recording_store;
 mod segment_sink;
 mod store;
 mod validator;
+mod viewer_analytics;
 
 pub use chat_bus::{ChatBus, ChatBusError, ChatSubscription, SubscriptionError};
 pub use recording_store::RecordingStore;
 pub use segment_sink::{SegmentPath, SegmentSink, SegmentSinkError};
 pub use store::{ConflictField, StoreError, StreamStore, UserStore};
 pub use validator::{PublishDecision, PublishRequest, RejectReason, StreamKeyValidator, ValidatorError};
+pub use viewer_analytics::ViewerAnalyticsStore;
 
 #[cfg(test)]
 pub use store::{MockStreamStore, MockUserStore};

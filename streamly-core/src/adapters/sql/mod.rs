@@ -14,6 +14,7 @@ mod recordings;
 mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod viewer_analytics;
 
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
-use crate::ports::{RecordingStore, StoreError, StreamStore, UserStore};
+use crate::ports::{RecordingStore, StoreError, StreamStore, UserStore, ViewerAnalyticsStore};
 
 /// Both stores of one database, ready to hand to the services.
 #[derive(Clone)]
@@ -33,6 +34,8 @@ pub struct SqlStores {
     pub streams: Arc<dyn StreamStore>,
     /// The recordings table.
     pub recordings: Arc<dyn RecordingStore>,
+    /// The viewer analytics tables.
+    pub viewer_analytics: Arc<dyn ViewerAnalyticsStore>,
 }
 
 impl std::fmt::Debug for SqlStores {
@@ -54,7 +57,8 @@ pub async fn connect(url: &str) -> Result<SqlStores, StoreError> {
         return Ok(SqlStores {
             users: store.clone(),
             streams: store.clone(),
-            recordings: store,
+            recordings: store.clone(),
+            viewer_analytics: store,
         });
     }
     #[cfg(feature = "postgres")]
@@ -63,7 +67,8 @@ pub async fn connect(url: &str) -> Result<SqlStores, StoreError> {
         return Ok(SqlStores {
             users: store.clone(),
             streams: store.clone(),
-            recordings: store,
+            recordings: store.clone(),
+            viewer_analytics: store,
         });
     }
     let scheme = url.split(':').next().unwrap_or_default();

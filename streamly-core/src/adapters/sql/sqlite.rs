@@ -66,3 +66,4 @@ impl SqliteStore {
 
 super::queries::impl_sql_stores!(SqliteStore);
 super::recordings::impl_sql_recordings!(SqliteStore);
+super::viewer_analytics::impl_sql_viewer_analytics!(SqliteStore);
