@@ -81,7 +81,8 @@ async fn main() -> Result<()> {
     let mut builder = Platform::builder(config)
         .users(stores.users)
         .streams(stores.streams)
-        .recordings(stores.recordings);
+        .recordings(stores.recordings)
+        .viewer_analytics(stores.viewer_analytics);
     if let Some(redis) = env("STREAMLY_REDIS_URL") {
         builder = builder
             .chat_bus(Arc::new(RedisChatBus::connect(&redis).await?))

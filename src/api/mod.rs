@@ -8,12 +8,14 @@
 //! | `GET /api/search?q=` | streams by title, tags or streamer, live first |
 //! | `GET/PATCH/DELETE /api/streams/{id}`, `POST /api/streams/{id}/key` | one stream; writes are owner-only (404 for others) |
 //! | `GET /api/streams/{id}/health` | a live stream's ingest health, owner-only (409 `not_live` when offline) |
+//! | `GET /api/streams/{id}/analytics` | a broadcast's viewers over time, peak, average, unique, watch time; owner-only |
 //! | `GET /api/streams/{id}/recordings`, `GET/DELETE /api/recordings/{id}` | past broadcasts (public); delete is owner-only (403) |
 //! | `GET /health`, `GET /metrics`, `GET /api/openapi.json` | operations |
 //! | `POST /api/internal/publish`, `POST /api/internal/publish_ended` | the key check for ingest nodes (only with an internal secret) |
 //!
 //! Errors are `{"error": {"code", "message"}}` ([`ApiError`]); see `docs/api.md`.
 
+mod analytics;
 mod auth;
 mod error;
 mod health;
@@ -40,6 +42,7 @@ use streamly_core::ports::StreamKeyValidator;
 use streamly_core::services::{Accounts, Streams};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+pub use analytics::{AnalyticsQuery, ViewerAnalyticsView, ViewerPointView};
 pub use auth::{AuthResponse, AuthUser, LoginRequest, RegisterRequest, UserView};
 pub use error::{ApiError, ApiJson, ApiResult, ErrorBody, ErrorDetail};
 pub use health::{CheckResult, Dependencies, HealthReport};
@@ -74,6 +77,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/streams/{id}"),
     ("post", "/api/streams/{id}/key"),
     ("get", "/api/streams/{id}/health"),
+    ("get", "/api/streams/{id}/analytics"),
     ("get", "/api/streams/{id}/recordings"),
     ("get", "/api/recordings/{id}"),
     ("delete", "/api/recordings/{id}"),
@@ -210,6 +214,7 @@ pub struct ApiState {
     key_validator: Option<Arc<dyn StreamKeyValidator>>,
     stream_health: Option<stream_health::SharedHealthSource>,
     recordings: Option<crate::recordings::Recordings>,
+    viewer_analytics: Option<analytics::SharedAnalyticsStore>,
 }
 
 /// The hook [`ApiState::on_delete`] installs.
@@ -250,6 +255,7 @@ impl ApiState {
             key_validator: None,
             stream_health: None,
             recordings: None,
+            viewer_analytics: None,
         }
     }
 
@@ -289,6 +295,13 @@ impl ApiState {
     /// none.
     pub fn recordings(mut self, recordings: crate::recordings::Recordings) -> Self {
         self.recordings = Some(recordings);
+        self
+    }
+
+    /// Where `GET /api/streams/{id}/analytics` reads; without one every
+    /// stream has none.
+    pub fn viewer_analytics(mut self, store: Arc<dyn streamly_core::ports::ViewerAnalyticsStore>) -> Self {
+        self.viewer_analytics = Some(store);
         self
     }
 
@@ -397,6 +410,7 @@ fn endpoint(method: &str, path: &str) -> Option<MethodRouter<ApiState>> {
         ("delete", "/api/streams/{id}") => delete(streams::delete),
         ("post", "/api/streams/{id}/key") => post(streams::rotate_key),
         ("get", "/api/streams/{id}/health") => get(stream_health::health),
+        ("get", "/api/streams/{id}/analytics") => get(analytics::analytics),
         ("get", "/api/streams/{id}/recordings") => get(recordings::list),
         ("get", "/api/recordings/{id}") => get(recordings::get),
         ("delete", "/api/recordings/{id}") => delete(recordings::delete),

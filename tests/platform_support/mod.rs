@@ -80,7 +80,8 @@ impl Running {
         let mut builder = Platform::builder(config)
             .users(stores.users)
             .streams(stores.streams)
-            .recordings(stores.recordings);
+            .recordings(stores.recordings)
+            .viewer_analytics(stores.viewer_analytics);
         if let Some(dir) = segment_dir {
             let sink = streamly::core::adapters::FsSegmentSink::open(dir)
                 .await

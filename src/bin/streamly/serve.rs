@@ -119,7 +119,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let mut builder = Platform::builder(config)
         .users(stores.users)
         .streams(stores.streams)
-        .recordings(stores.recordings);
+        .recordings(stores.recordings)
+        .viewer_analytics(stores.viewer_analytics);
     builder = with_validator(builder, &args, internal_secret)?;
     builder = with_redis(builder, &args).await?;
     // The API node too: it ends the persisted playlists of streams whose

@@ -69,6 +69,11 @@ impl NodeId {
         }
     }
 
+    /// A node named by a UUID (hyphenated).
+    pub fn from_uuid(id: uuid::Uuid) -> Self {
+        Self(id.hyphenated().to_string())
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
