@@ -111,6 +111,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     config.origin_lease_ttl = Duration::from_secs(args.origin_lease_ttl);
     config.recording_retention = (args.recording_retention_days > 0)
         .then(|| Duration::from_secs(args.recording_retention_days.saturating_mul(86_400)));
+    config.analytics.sample_period = Duration::from_secs(args.analytics_period_secs);
 
     let stores = sql::connect(&args.database_url)
         .await
