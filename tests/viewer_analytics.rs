@@ -2,7 +2,8 @@
 //! fixture, N players poll the LL-HLS playlist with distinct session ids
 //! (and one chat client joins the room); `GET /api/streams/{id}/analytics`
 //! shows N concurrent viewers within one sampling period, N unique ones,
-//! and a watch time of about N × the time they played.
+//! and a watch time of about N × the time they played. Then two platforms
+//! over one Postgres database: each node's samples of a period are summed.
 #![allow(clippy::unwrap_used)]
 
 mod platform_support;
@@ -204,4 +205,102 @@ async fn concurrent_players_are_counted_with_their_watch_time() {
 
     ffmpeg.kill().await.ok();
     running.stop().await;
+}
+
+/// A fresh schema of the test database (made with psql: the root crate
+/// does not depend on sqlx), as a URL that selects it; `None`, with the
+/// reason printed, when no test server is configured.
+fn postgres_schema() -> Option<(String, String)> {
+    let Ok(url) = std::env::var("STREAMLY_TEST_POSTGRES_URL") else {
+        skip_or_fail_in_ci("STREAMLY_TEST_POSTGRES_URL is unset");
+        return None;
+    };
+    let schema = format!("analytics_{}", unique());
+    let made = std::process::Command::new("psql")
+        .args([&url, "-qAtc", &format!("CREATE SCHEMA {schema}")])
+        .status()
+        .expect("psql on PATH");
+    assert!(made.success(), "create schema {schema}");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Some((format!("{url}{sep}options=-c%20search_path%3D{schema}"), schema))
+}
+
+/// Two platforms over one Postgres database, each with its own chat hub:
+/// node A ingests the stream and serves two players and one chat client,
+/// node B serves two chat clients of the same room. Each writes its own
+/// sample per period; the API (asked on either node) sums them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_write_samples_that_are_summed() {
+    if !have("ffmpeg") {
+        skip_or_fail_in_ci("ffmpeg is not on PATH");
+        return;
+    }
+    let Some((url, schema)) = postgres_schema() else {
+        return;
+    };
+    let tune = |c: &mut streamly::PlatformConfig| c.analytics.sample_period = PERIOD;
+    let a = Running::start_tuned(Some(&url), None, streamly::web::UiConfig::default(), tune).await;
+    let b = Running::start_tuned(Some(&url), None, streamly::web::UiConfig::default(), tune).await;
+    let (token, created) = streamer_with_stream(&a.base, &format!("n{}", unique()), "Two nodes").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let mut ffmpeg = publish(
+        &format!(
+            "{}/{}",
+            created["rtmp_url"].as_str().unwrap(),
+            created["stream_key"].as_str().unwrap()
+        ),
+        true,
+    );
+    let playlist = format!("{}/hls/{id}/index.m3u8", a.base);
+    wait_for("the live playlist", Duration::from_secs(30), || async {
+        (http("GET", &playlist, None, None).await.status == 200).then_some(())
+    })
+    .await;
+    let stop = CancellationToken::new();
+    let players: Vec<_> = (0..2)
+        .map(|i| {
+            player(
+                playlist.clone(),
+                format!("two-nodes-{i}-{}", unique()),
+                stop.clone(),
+            )
+        })
+        .collect();
+    let mut chats = Vec::new();
+    for base in [&a.base, &b.base, &b.base] {
+        let ws = format!("{}/ws?room={id}", base.replace("http://", "ws://"));
+        chats.push(tokio_tungstenite::connect_async(ws.as_str()).await.unwrap().0);
+    }
+
+    let summed = wait_for(
+        "both nodes' samples, summed",
+        4 * PERIOD + Duration::from_secs(3),
+        || async {
+            let a = analytics(&b.base, &id, &token).await;
+            points(&a).into_iter().find(|p| *p == (3, 2, 3))
+        },
+    )
+    .await;
+    eprintln!("a period with both nodes' samples (viewers, playback, chat): {summed:?}");
+    let from_a = analytics(&a.base, &id, &token).await;
+    assert!(points(&from_a).contains(&summed), "either node answers the same");
+
+    stop.cancel();
+    for p in players {
+        p.await.unwrap();
+    }
+    drop(chats);
+    ffmpeg.kill().await.ok();
+    a.stop().await;
+    b.stop().await;
+    let dropped = std::process::Command::new("psql")
+        .env("PGOPTIONS", "--client-min-messages=warning")
+        .args([
+            &std::env::var("STREAMLY_TEST_POSTGRES_URL").unwrap(),
+            "-qAtc",
+            &format!("DROP SCHEMA {schema} CASCADE"),
+        ])
+        .status()
+        .expect("psql on PATH");
+    assert!(dropped.success(), "drop schema {schema}");
 }
