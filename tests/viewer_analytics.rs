@@ -2,7 +2,9 @@
 //! fixture, N players poll the LL-HLS playlist with distinct session ids
 //! (and one chat client joins the room); `GET /api/streams/{id}/analytics`
 //! shows N concurrent viewers within one sampling period, N unique ones,
-//! and a watch time of about N × the time they played. Then two platforms
+//! and a watch time of about N × the time they played; the recording of
+//! the broadcast shows the same figures and deleting it deletes them. Then
+//! two platforms
 //! over one Postgres database: each node's samples of a period are summed.
 #![allow(clippy::unwrap_used)]
 
@@ -79,9 +81,17 @@ async fn concurrent_players_are_counted_with_their_watch_time() {
         skip_or_fail_in_ci("ffmpeg is not on PATH");
         return;
     }
-    let running = Running::start_tuned(None, None, streamly::web::UiConfig::default(), |c| {
-        c.analytics.sample_period = PERIOD;
-    })
+    // Recorded (a segment directory): the broadcast's recording and its
+    // analytics go together.
+    let segments = tempfile::tempdir().unwrap();
+    let running = Running::start_tuned(
+        None,
+        Some(segments.path()),
+        streamly::web::UiConfig::default(),
+        |c| {
+            c.analytics.sample_period = PERIOD;
+        },
+    )
     .await;
     let base = running.base.clone();
     let (token, created) = streamer_with_stream(&base, &format!("a{}", unique()), "Counted").await;
@@ -203,7 +213,51 @@ async fn concurrent_players_are_counted_with_their_watch_time() {
     }
     assert!(!metrics.contains(&id), "no stream id in /metrics");
 
+    // The publish ends: the last broadcast's figures stay, not live; the
+    // recording of it names the same broadcast.
     ffmpeg.kill().await.ok();
+    let rec = wait_for("a ready recording", Duration::from_secs(30), || async {
+        let r = http("GET", &format!("{base}/api/streams/{id}/recordings"), None, None).await;
+        let first = r.body.as_array()?.first()?.clone();
+        (first["status"] == "ready").then_some(first)
+    })
+    .await;
+    let rec_id = rec["id"].as_str().unwrap();
+    let ended = analytics(&base, &id, &token).await;
+    assert_eq!(ended["live"], false);
+    assert_eq!(ended["unique_viewers"], PLAYERS as u64);
+    let by_recording = http(
+        "GET",
+        &format!("{base}/api/streams/{id}/analytics?recording={rec_id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(by_recording.status, 200, "{}", by_recording.text);
+    assert_eq!(by_recording.body["broadcast_started_at"], rec["started_at"]);
+    assert_eq!(by_recording.body["peak_viewers"], PLAYERS as u64);
+    // Deleting the recording deletes its analytics.
+    let r = http(
+        "DELETE",
+        &format!("{base}/api/recordings/{rec_id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(
+        analytics(&base, &id, &token).await["broadcast_started_at"],
+        Value::Null
+    );
+    let r = http(
+        "GET",
+        &format!("{base}/api/streams/{id}/analytics?recording={rec_id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+
     running.stop().await;
 }
 

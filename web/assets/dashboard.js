@@ -43,8 +43,8 @@ async function refresh() {
     const live = streams.filter((s) => s.live);
     const watched = live.find((s) => s.id === health.id) || live[0];
     if (watched) watchHealth(watched); else stopHealth();
-    // Viewers of the watched live stream, unless another one is shown.
-    if (watched && (!analytics.id || !live.some((s) => s.id === analytics.id))) showAnalytics(watched, false);
+    // Viewers of the watched live stream, unless the streamer chose another.
+    if (watched && !analytics.id) showAnalytics(watched, false);
     listStatus.textContent = streams.length ? "" : "No streams yet: create one above.";
   } catch (e) {
     if (e.status === 401) { location.href = "/signin?next=/dashboard"; return; }
@@ -177,13 +177,15 @@ function recordingRow(r) {
   const play = el("button", { type: "button", class: "secondary", text: "Play" });
   play.addEventListener("click", () => { recPlayer.src = r.mp4_url; recPlayer.hidden = false; recPlayer.play(); });
   const download = el("a", { href: r.mp4_url, download: `recording-${r.id}.mp4`, text: "Download" });
+  const viewers = el("button", { type: "button", class: "secondary", text: "Viewers" });
+  viewers.addEventListener("click", () => showAnalytics(recState.stream, true, r));
   const del = el("button", { type: "button", class: "danger", text: "Delete" });
   const tr = el("tr", { "data-id": r.id },
     el("td", { text: new Date(r.started_at).toLocaleString() }),
     el("td", { text: uptime(r.duration_ms / 1000) }),
     el("td", { text: mb(r.size_bytes) }),
     el("td", { text: r.status }),
-    el("td", { class: "actions" }, play, download, del),
+    el("td", { class: "actions" }, play, download, viewers, del),
   );
   del.addEventListener("click", async () => {
     if (!confirm("Delete this recording? Its files are removed.")) return;
@@ -298,7 +300,7 @@ function renderHealth(h) {
 // Viewer analytics (GET /api/streams/{id}/analytics): the live broadcast's
 // (else the last one's) viewers per sampling period, peak, average,
 // unique viewers and watch time; polled every 5 s while shown.
-const analytics = { id: null, timer: null };
+const analytics = { id: null, recording: null, timer: null };
 const analyticsPanel = document.getElementById("analytics-panel");
 const analyticsStatus = document.getElementById("analytics-status");
 const viewersChart = lineChart(document.getElementById("viewers-chart"), { title: "Concurrent viewers", unit: "viewers" });
@@ -309,11 +311,15 @@ function analyticsButton(s) {
   return b;
 }
 
-function showAnalytics(s, focus) {
-  if (analytics.id !== s.id) {
+// `recording`: that recording's broadcast instead of the live or last one.
+function showAnalytics(s, focus, recording = null) {
+  const rid = recording ? recording.id : null;
+  if (analytics.id !== s.id || analytics.recording !== rid) {
     clearInterval(analytics.timer);
     analytics.id = s.id;
-    document.getElementById("analytics-title").textContent = s.title;
+    analytics.recording = rid;
+    document.getElementById("analytics-title").textContent = recording
+      ? `${s.title}, recording of ${new Date(recording.started_at).toLocaleString()}` : s.title;
     document.getElementById("analytics-figures").replaceChildren();
     viewersChart.update([]);
     analyticsStatus.textContent = "Loading…";
@@ -332,10 +338,12 @@ function watchTime(seconds) {
 }
 
 async function pollAnalytics() {
-  const id = analytics.id;
+  const { id, recording } = analytics;
+  const current = () => id === analytics.id && recording === analytics.recording;
   try {
-    const a = await api("GET", `/api/streams/${encodeURIComponent(id)}/analytics`);
-    if (id !== analytics.id) return;
+    const q = recording ? `?recording=${encodeURIComponent(recording)}` : "";
+    const a = await api("GET", `/api/streams/${encodeURIComponent(id)}/analytics${q}`);
+    if (!current()) return;
     if (!a.broadcast_started_at) {
       analyticsStatus.textContent = "No broadcast with viewer figures yet.";
       return;
@@ -353,7 +361,7 @@ async function pollAnalytics() {
       ...rows.flatMap(([k, val]) => [el("dt", { text: k }), el("dd", { text: val })]));
     viewersChart.update(a.points.map((p) => ({ t: new Date(p.at), v: p.viewers })));
   } catch (e) {
-    if (id === analytics.id) analyticsStatus.textContent = `Could not load the viewer figures: ${e.message}`;
+    if (current()) analyticsStatus.textContent = `Could not load the viewer figures: ${e.message}`;
   }
 }
 
