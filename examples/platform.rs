@@ -82,7 +82,8 @@ async fn main() -> Result<()> {
         .users(stores.users)
         .streams(stores.streams)
         .recordings(stores.recordings)
-        .profiles(stores.profiles);
+        .profiles(stores.profiles)
+        .viewer_analytics(stores.viewer_analytics);
     if let Some(redis) = env("STREAMLY_REDIS_URL") {
         builder = builder
             .chat_bus(Arc::new(RedisChatBus::connect(&redis).await?))

@@ -56,6 +56,7 @@
 //! # }
 //! ```
 
+pub mod analytics;
 pub mod api;
 pub mod avatars;
 pub mod fd_budget;

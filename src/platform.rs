@@ -26,18 +26,21 @@ use axum::Router;
 use streamly_chat::moderation::{ModerationStore, StreamStoreAuthority};
 use streamly_chat::users::UserStoreDirectory;
 use streamly_chat::{ChatConfig, ChatHub};
-use streamly_core::adapters::{MemoryChatBus, MemoryRecordingStore, MemoryStreamStore, MemoryUserStore};
+use streamly_core::adapters::{
+    MemoryChatBus, MemoryRecordingStore, MemoryStreamStore, MemoryUserStore, MemoryViewerAnalyticsStore,
+};
 use streamly_core::auth::{JwtConfig, JwtError, JwtKeys, PasswordHasher};
-use streamly_core::domain::{ChatEvent, ChatMessage, RoomId, StreamId};
+use streamly_core::domain::{ChatEvent, ChatMessage, NodeId, RoomId, StreamId};
 use streamly_core::ports::{
     ChatBus, ChatBusError, ChatSubscription, ProfileStore, RecordingStore, SegmentSink, StoreError,
-    StreamKeyValidator, StreamStore, UserStore,
+    StreamKeyValidator, StreamStore, UserStore, ViewerAnalyticsStore,
 };
 use streamly_core::services::{Accounts, HashingLimit, StoreKeyValidator, Streams};
 use streamly_hls::{HlsConfig, HlsPublisher};
 use streamly_rtmp::{RtmpConfig, RtmpError, RtmpServer, StreamHub};
 use tokio_util::sync::CancellationToken;
 
+use crate::analytics::{AnalyticsConfig, PlaybackSessions, ViewerSampler, track_playback};
 use crate::api::{self, ApiConfig, ApiState, Dependencies, PublicUrls, ViewerCounts};
 use crate::fd_budget::FdBudget;
 use crate::http_server::HttpLimits;
@@ -99,6 +102,8 @@ pub struct PlatformConfig {
     /// Live thumbnails (ingest role; `ffmpeg` optional). See
     /// [`crate::thumbnails`].
     pub thumbnails: ThumbnailConfig,
+    /// Viewer analytics: the sampling period. See [`crate::analytics`].
+    pub analytics: AnalyticsConfig,
 }
 
 impl PlatformConfig {
@@ -130,6 +135,7 @@ impl PlatformConfig {
             recording_retention: Some(Duration::from_secs(30 * 86_400)),
             recording_sweep_interval: crate::live::RETENTION_SWEEP_INTERVAL,
             thumbnails: ThumbnailConfig::default(),
+            analytics: AnalyticsConfig::default(),
         }
     }
 }
@@ -171,6 +177,7 @@ pub struct PlatformBuilder {
     origins: Option<Arc<dyn OriginDirectory>>,
     recordings: Option<Arc<dyn RecordingStore>>,
     profiles: Option<Arc<dyn ProfileStore>>,
+    viewer_analytics: Option<Arc<dyn ViewerAnalyticsStore>>,
 }
 
 impl std::fmt::Debug for PlatformBuilder {
@@ -225,6 +232,13 @@ impl PlatformBuilder {
         self
     }
 
+    /// Where viewer analytics are kept (see [`crate::analytics`]): the
+    /// shared database with several nodes. Default: in memory.
+    pub fn viewer_analytics(mut self, store: Arc<dyn ViewerAnalyticsStore>) -> Self {
+        self.viewer_analytics = Some(store);
+        self
+    }
+
     /// The stream key check. Default: [`StoreKeyValidator`] over the stream
     /// store (grant marks the stream live, the end marks it offline).
     pub fn validator(mut self, validator: Arc<dyn StreamKeyValidator>) -> Self {
@@ -266,13 +280,17 @@ impl PlatformBuilder {
             (Some(c), true) => Some(Webhooks::new(c.clone())?),
             _ => None,
         };
+        let viewer_analytics: Arc<dyn ViewerAnalyticsStore> = self
+            .viewer_analytics
+            .unwrap_or_else(|| Arc::new(MemoryViewerAnalyticsStore::new()));
         let mut recordings = Recordings::new(
             self.recordings
                 .unwrap_or_else(|| Arc::new(MemoryRecordingStore::new())),
             stream_store.clone(),
             self.segments.clone(),
         )
-        .with_retention(config.recording_retention);
+        .with_retention(config.recording_retention)
+        .with_analytics(Arc::clone(&viewer_analytics));
         if let Some(webhooks) = &webhooks {
             recordings = recordings.with_webhooks(webhooks.queue());
         }
@@ -313,7 +331,8 @@ impl PlatformBuilder {
             Some(_) => Some(Thumbnails::new(config.thumbnails.clone()).await),
             None => None,
         };
-        let node_id = uuid::Uuid::new_v4().to_string();
+        let node_uuid = uuid::Uuid::new_v4();
+        let node_id = node_uuid.to_string();
         let announcer = match (&ingest, &origins) {
             (Some(parts), Some(directory)) => Some(OriginAnnouncer::new(
                 Arc::clone(directory),
@@ -366,7 +385,7 @@ impl PlatformBuilder {
 
         let dependencies = Dependencies {
             users: (roles.api || roles.chat).then(|| users.clone()),
-            streams: Some(stream_store),
+            streams: Some(stream_store.clone()),
             chat: if roles.chat { self.chat_bus.clone() } else { None },
             segments: if roles.ingest { self.segments.clone() } else { None },
             origins: origins.clone(),
@@ -388,6 +407,7 @@ impl PlatformBuilder {
             self.profiles
                 .unwrap_or_else(|| Arc::new(streamly_core::adapters::MemoryProfileStore::new())),
         )
+        .viewer_analytics(Arc::clone(&viewer_analytics))
         .stream_health({
             // The hub answers for the streams this node ingests; keyframe
             // warnings at twice the HLS segment target.
@@ -429,6 +449,8 @@ impl PlatformBuilder {
                 }
             }
         });
+        // Playback sessions are counted where the playlists are served.
+        let playback = ingest.as_ref().map(|_| PlaybackSessions::new());
         let mut app = if roles.api {
             api::router(state, &config.api).merge(web::router(&config.ui))
         } else {
@@ -440,6 +462,14 @@ impl PlatformBuilder {
                 hls = hls.merge(crate::thumbnails::router(
                     thumbnails.clone(),
                     Arc::clone(&parts.publisher),
+                ));
+            }
+            if let Some(sessions) = &playback {
+                // Inside the redirect: a request sent to the origin is
+                // counted there.
+                hls = hls.layer(axum::middleware::from_fn_with_state(
+                    sessions.clone(),
+                    track_playback,
                 ));
             }
             if let Some(directory) = &origins {
@@ -474,6 +504,25 @@ impl PlatformBuilder {
             }
             _ => None,
         };
+        let sampler = (roles.ingest || roles.chat).then(|| {
+            let mut sampler = ViewerSampler::new(
+                Arc::clone(&viewer_analytics),
+                stream_store.clone(),
+                NodeId::from_uuid(node_uuid),
+                config.analytics.period(),
+            )
+            .with_retention(config.recording_retention);
+            if let Some(sessions) = playback {
+                sampler = sampler.playback(sessions);
+            }
+            if let Some(chat) = &chat {
+                sampler = sampler.chat(chat.clone());
+            }
+            if let Some(parts) = &ingest {
+                sampler = sampler.ingest(parts.hub.clone());
+            }
+            sampler
+        });
         let (rtmp, ingest, webhooks) = match ingest {
             Some(parts) => (
                 Some(parts.rtmp),
@@ -495,6 +544,7 @@ impl PlatformBuilder {
             announcer,
             reaper,
             thumbnails,
+            sampler,
             accounts,
             streams,
         })
@@ -575,6 +625,7 @@ pub struct Platform {
     announcer: Option<OriginAnnouncer>,
     reaper: Option<LeaseReaper>,
     thumbnails: Option<ThumbnailMaker>,
+    sampler: Option<ViewerSampler>,
     accounts: Accounts,
     streams: Streams,
 }
@@ -616,6 +667,9 @@ pub struct PlatformParts {
     pub reaper: Option<LeaseReaper>,
     /// Live thumbnails (ingest role): `tokio::spawn(maker.run(token))`.
     pub thumbnails: Option<ThumbnailMaker>,
+    /// Viewer analytics samples (ingest and chat roles):
+    /// `tokio::spawn(sampler.run(token))`.
+    pub sampler: Option<ViewerSampler>,
 }
 
 impl Platform {
@@ -632,6 +686,7 @@ impl Platform {
             origins: None,
             recordings: None,
             profiles: None,
+            viewer_analytics: None,
         }
     }
 
@@ -667,6 +722,7 @@ impl Platform {
             announcer: self.announcer,
             reaper: self.reaper,
             thumbnails: self.thumbnails,
+            sampler: self.sampler,
         }
     }
 
@@ -705,6 +761,7 @@ impl Platform {
             announcer,
             reaper,
             thumbnails,
+            sampler,
         } = self.into_parts();
         // Stopped after RTMP (below): the publishers' `stream.offline` go out.
         let stop_webhooks = CancellationToken::new();
@@ -717,6 +774,7 @@ impl Platform {
         let announcer_task = announcer.map(|a| tokio::spawn(a.run(stop_announcer.clone())));
         let reaper_task = reaper.map(|r| tokio::spawn(r.run(shutdown.clone())));
         let thumbnails_task = thumbnails.map(|t| tokio::spawn(t.run(shutdown.clone())));
+        let sampler_task = sampler.map(|s| tokio::spawn(s.run(shutdown.clone())));
         // Chat WebSockets are upgraded out of the HTTP server's hands: the
         // hub closes them (1001), alongside the HTTP drain and within the
         // same deadline.
@@ -755,6 +813,7 @@ impl Platform {
             ("origin leases", announcer_task),
             ("origin lease sweep", reaper_task),
             ("thumbnails", thumbnails_task),
+            ("viewer analytics", sampler_task),
         ] {
             if let Some(task) = task
                 && let Err(e) = task.await

@@ -12,7 +12,8 @@
 //! - [`recover`](Recordings::recover) finalizes, at start, the recordings
 //!   a crashed process left in progress;
 //! - [`sweep_expired`](Recordings::sweep_expired) deletes the recordings
-//!   older than the retention (files, then row);
+//!   older than the retention (files, then row, then the broadcast's
+//!   viewer analytics);
 //! - [`router`] serves their playlists, segments and MP4 downloads.
 
 use std::sync::Arc;
@@ -28,10 +29,12 @@ use axum::routing::get;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use streamly_core::domain::{
-    Recording, RecordingEnd, RecordingId, RecordingStatus, Stream, StreamId, now_utc,
+    BroadcastKey, Recording, RecordingEnd, RecordingId, RecordingStatus, Stream, StreamId, now_utc,
 };
 use streamly_core::media::MediaFrame;
-use streamly_core::ports::{RecordingStore, SegmentPath, SegmentSink, StoreError, StreamStore};
+use streamly_core::ports::{
+    RecordingStore, SegmentPath, SegmentSink, StoreError, StreamStore, ViewerAnalyticsStore,
+};
 use streamly_hls::recording::{
     RECORDING_PLAYLIST, delete_recording, finalize_recording, init_with_duration, recording_mp4_parts,
 };
@@ -64,6 +67,7 @@ pub struct Recordings {
     retention: Option<Duration>,
     clock: Clock,
     webhooks: Option<WebhookQueue>,
+    analytics: Option<Arc<dyn ViewerAnalyticsStore>>,
 }
 
 impl std::fmt::Debug for Recordings {
@@ -90,6 +94,7 @@ impl Recordings {
             retention: None,
             clock: Arc::new(now_utc),
             webhooks: None,
+            analytics: None,
         }
     }
 
@@ -97,6 +102,13 @@ impl Recordings {
     /// ready (at the end of a publish or by [`recover`](Self::recover)).
     pub fn with_webhooks(mut self, webhooks: WebhookQueue) -> Self {
         self.webhooks = Some(webhooks);
+        self
+    }
+
+    /// Deleting a recording deletes its broadcast's viewer analytics in
+    /// `store` too: they are kept as long as the recording.
+    pub fn with_analytics(mut self, store: Arc<dyn ViewerAnalyticsStore>) -> Self {
+        self.analytics = Some(store);
         self
     }
 
@@ -177,7 +189,10 @@ impl Recordings {
         if !stream.record {
             return None;
         }
-        let recording = Recording::start(stream.id.clone(), stream.owner, (self.clock)());
+        // Started when the stream went live: the broadcast's name, which
+        // its viewer analytics share (`BroadcastKey`).
+        let started = stream.live_since.unwrap_or_else(|| (self.clock)());
+        let recording = Recording::start(stream.id.clone(), stream.owner, started);
         let (record, progress) = match RecordTo::new(&recording.prefix()) {
             Ok(r) => r,
             Err(e) => {
@@ -327,14 +342,23 @@ impl Recordings {
         Ok(deleted)
     }
 
-    /// Deletes a recording: its files, then its row.
+    /// Deletes a recording: its files, its broadcast's viewer analytics,
+    /// then its row (so a failure leaves the row to retry from).
     pub async fn delete(&self, recording: &Recording) -> Result<(), StoreError> {
         if let Some(sink) = &self.sink {
             delete_recording(&**sink, &recording.prefix())
                 .await
                 .map_err(StoreError::unavailable)?;
         }
+        if let Some(analytics) = &self.analytics {
+            analytics.delete(&Self::broadcast(recording)).await?;
+        }
         self.store.delete(&recording.id).await
+    }
+
+    /// The broadcast a recording recorded.
+    pub fn broadcast(recording: &Recording) -> BroadcastKey {
+        BroadcastKey::new(recording.stream_id.clone(), recording.started_at)
     }
 }
 
@@ -551,8 +575,10 @@ mod tests {
 
     use std::sync::Mutex;
 
-    use streamly_core::adapters::{MemoryRecordingStore, MemorySegmentSink, MemoryStreamStore};
-    use streamly_core::domain::UserId;
+    use streamly_core::adapters::{
+        MemoryRecordingStore, MemorySegmentSink, MemoryStreamStore, MemoryViewerAnalyticsStore,
+    };
+    use streamly_core::domain::{NodeId, UserId, ViewerSample};
 
     use super::*;
 
@@ -588,18 +614,31 @@ mod tests {
             let now = Arc::clone(&now);
             Arc::new(move || *now.lock().unwrap())
         };
+        let analytics = Arc::new(MemoryViewerAnalyticsStore::new());
         let recordings = Recordings::new(
             store.clone(),
             Arc::new(MemoryStreamStore::new()),
             Some(sink.clone()),
         )
         .with_retention(Some(Duration::from_secs(7 * 86_400)))
-        .with_clock(clock);
+        .with_clock(clock)
+        .with_analytics(analytics.clone());
         let t0 = *now.lock().unwrap();
         let mut ended = Recording::start(StreamId::new_random(), UserId::new_random(), t0);
         let live = Recording::start(StreamId::new_random(), UserId::new_random(), t0);
         for r in [&ended, &live] {
             store.create(r.clone()).await.unwrap();
+            let sample = ViewerSample {
+                node: NodeId::parse("node").unwrap(),
+                at: t0,
+                period_ms: 10_000,
+                playback: 3,
+                chat: 1,
+            };
+            analytics
+                .record_sample(&Recordings::broadcast(r), &sample)
+                .await
+                .unwrap();
             let file = SegmentPath::parse(&format!("{}/0.m4s", r.prefix())).unwrap();
             sink.put(&file, Bytes::from_static(b"media")).await.unwrap();
         }
@@ -617,6 +656,10 @@ mod tests {
         assert_eq!(recordings.sweep_expired().await.unwrap(), 1);
         assert!(matches!(store.get(&ended.id).await, Err(StoreError::NotFound)));
         assert!(sink.list(&ended.prefix()).await.unwrap().is_empty());
+        let gone = analytics.get(&Recordings::broadcast(&ended)).await.unwrap();
+        assert!(gone.points.is_empty(), "its viewer analytics went with it");
+        let kept = analytics.get(&Recordings::broadcast(&live)).await.unwrap();
+        assert_eq!(kept.peak(), 3);
         assert!(store.get(&live.id).await.is_ok());
         assert_eq!(sink.list(&live.prefix()).await.unwrap().len(), 1);
         // Without a retention nothing goes.

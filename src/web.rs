@@ -119,6 +119,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../web/assets/watch.js"),
     ),
     (
+        "chart.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/assets/chart.js"),
+    ),
+    (
         "player.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/assets/player.js"),

@@ -432,6 +432,11 @@ async fn openapi_documents_every_status_and_the_text_rules() {
         ),
         (
             "get",
+            "/api/streams/{id}/analytics",
+            &[&signed_in, &["200", "400", "404", "503"]],
+        ),
+        (
+            "get",
             "/api/streams/{id}/recordings",
             &[&["200", "400", "404", "503"]],
         ),

@@ -74,6 +74,7 @@ async fn random_methods_and_paths_do_not_grow_metrics() {
         "/api/nope",
         "/nope",
         "/hls/x/index.m3u8",
+        "/hls/x/index.m3u8?session=session-id-1",
     ] {
         send(&router, Method::GET, uri).await;
     }
@@ -89,7 +90,8 @@ async fn random_methods_and_paths_do_not_grow_metrics() {
             0 => format!("/{token}"),
             1 => format!("/api/{token}/{i}"),
             2 => format!("/api/streams/{token}"),
-            3 => format!("/hls/{token}/index.m3u8"),
+            // Playback sessions are counted, never labelled.
+            3 => format!("/hls/{token}/index.m3u8?session={token}"),
             4 => format!("/watch/{token}?q={i}"),
             _ => "/api/streams".to_owned(),
         };

@@ -63,6 +63,7 @@ async fn start(dir: &Path, retention: Option<Duration>, sweep: Duration) -> App 
         .users(stores.users)
         .streams(stores.streams)
         .recordings(stores.recordings)
+        .viewer_analytics(stores.viewer_analytics)
         .segments(Arc::new(sink))
         .build()
         .await

@@ -1,9 +1,10 @@
 //! The dashboard's recordings in headless Chromium (chromedriver): sign up,
 //! create a stream, broadcast the fixture with ffmpeg; the stream's
 //! Recordings panel lists the recording, its MP4 plays in the page's
-//! `<video>` (currentTime advances), the download link is the MP4, and
-//! Delete removes it. Skips, saying why, without chromedriver or ffmpeg —
-//! except under `CI=true`.
+//! `<video>` (currentTime advances), the download link is the MP4, its
+//! Viewers button shows the broadcast's analytics, and Delete removes it.
+//! Skips, saying why, without chromedriver or ffmpeg — except under
+//! `CI=true`.
 #![allow(clippy::unwrap_used)]
 
 mod platform_support;
@@ -133,6 +134,37 @@ async fn the_dashboard_plays_downloads_and_deletes_a_recording() {
         "the player knows the length: {played}"
     );
     save(&client, "dashboard-recordings").await;
+
+    // Viewers: the recorded broadcast's analytics (issue 15).
+    let viewers = wait_for(
+        "the recording's Viewers button",
+        Duration::from_secs(5),
+        || async {
+            for b in client
+                .find_all(Locator::Css(&format!("{row} button")))
+                .await
+                .ok()?
+            {
+                if b.text().await.ok()? == "Viewers" {
+                    return Some(b);
+                }
+            }
+            None
+        },
+    )
+    .await;
+    viewers.click().await.unwrap();
+    wait_for("the recording's analytics", Duration::from_secs(10), || async {
+        let v = js(
+            &client,
+            "return [document.getElementById('analytics-title').textContent, \
+                     document.getElementById('analytics-status').textContent]",
+        )
+        .await;
+        let ok = v[0].as_str()?.contains("recording of") && v[1].as_str()?.starts_with("Last broadcast");
+        ok.then_some(())
+    })
+    .await;
 
     // Delete (the page asks first: accept).
     js(&client, "window.confirm = () => true; return true").await;

@@ -8,6 +8,7 @@
 //! | `GET /api/search?q=` | streams by title, tags or streamer, live first |
 //! | `GET/PATCH/DELETE /api/streams/{id}`, `POST /api/streams/{id}/key` | one stream; writes are owner-only (404 for others) |
 //! | `GET /api/streams/{id}/health` | a live stream's ingest health, owner-only (409 `not_live` when offline) |
+//! | `GET /api/streams/{id}/analytics` | a broadcast's viewers over time, peak, average, unique, watch time; owner-only |
 //! | `GET /api/streams/{id}/recordings`, `GET/DELETE /api/recordings/{id}` | past broadcasts (public); delete is owner-only (403) |
 //! | `GET /api/users/{username}`, `GET /api/users/{username}/avatar` | a channel: profile, follower counts, streams; its avatar |
 //! | `PATCH /api/profile`, `PUT/DELETE /api/profile/avatar` | your display name, bio and avatar |
@@ -17,6 +18,7 @@
 //!
 //! Errors are `{"error": {"code", "message"}}` ([`ApiError`]); see `docs/api.md`.
 
+mod analytics;
 mod auth;
 mod channels;
 mod error;
@@ -45,6 +47,7 @@ use streamly_core::ports::{ProfileStore, StreamKeyValidator};
 use streamly_core::services::{Accounts, Streams};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+pub use analytics::{AnalyticsQuery, ViewerAnalyticsView, ViewerPointView};
 pub use auth::{AuthResponse, AuthUser, LoginRequest, RegisterRequest, UserView};
 pub use channels::{
     ChannelView, FollowView, FollowedChannelView, MaybeAuthUser, ProfileUpdateRequest, ProfileView,
@@ -82,6 +85,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/streams/{id}"),
     ("post", "/api/streams/{id}/key"),
     ("get", "/api/streams/{id}/health"),
+    ("get", "/api/streams/{id}/analytics"),
     ("get", "/api/streams/{id}/recordings"),
     ("get", "/api/recordings/{id}"),
     ("delete", "/api/recordings/{id}"),
@@ -232,6 +236,7 @@ pub struct ApiState {
     recordings: Option<crate::recordings::Recordings>,
     profiles: Arc<dyn ProfileStore>,
     avatars: crate::avatars::AvatarProcessor,
+    viewer_analytics: Option<analytics::SharedAnalyticsStore>,
 }
 
 /// The hook [`ApiState::on_delete`] installs.
@@ -274,6 +279,7 @@ impl ApiState {
             recordings: None,
             profiles: Arc::new(MemoryProfileStore::new()),
             avatars: crate::avatars::AvatarProcessor::default(),
+            viewer_analytics: None,
         }
     }
 
@@ -320,6 +326,13 @@ impl ApiState {
     /// database); without one, in memory (lost on restart).
     pub fn profiles(mut self, profiles: Arc<dyn ProfileStore>) -> Self {
         self.profiles = profiles;
+        self
+    }
+
+    /// Where `GET /api/streams/{id}/analytics` reads; without one every
+    /// stream has none.
+    pub fn viewer_analytics(mut self, store: Arc<dyn streamly_core::ports::ViewerAnalyticsStore>) -> Self {
+        self.viewer_analytics = Some(store);
         self
     }
 
@@ -428,6 +441,7 @@ fn endpoint(method: &str, path: &str) -> Option<MethodRouter<ApiState>> {
         ("delete", "/api/streams/{id}") => delete(streams::delete),
         ("post", "/api/streams/{id}/key") => post(streams::rotate_key),
         ("get", "/api/streams/{id}/health") => get(stream_health::health),
+        ("get", "/api/streams/{id}/analytics") => get(analytics::analytics),
         ("get", "/api/streams/{id}/recordings") => get(recordings::list),
         ("get", "/api/recordings/{id}") => get(recordings::get),
         ("delete", "/api/recordings/{id}") => delete(recordings::delete),

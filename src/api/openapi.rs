@@ -6,7 +6,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, channels, error, health, internal, metrics, recordings, stream_health, streams};
+use super::{
+    analytics, auth, channels, error, health, internal, metrics, recordings, stream_health, streams,
+};
 
 /// The HLS output of a stream (served by `streamly-hls` from the stream's
 /// live window): `index.m3u8` (LL-HLS over fMP4, blocking reload),
@@ -18,6 +20,7 @@ use super::{auth, channels, error, health, internal, metrics, recordings, stream
         ("_HLS_msn" = Option<u64>, Query, description = "index.m3u8: block until this media sequence number is listed (RFC 8216bis 6.2.5.2)"),
         ("_HLS_part" = Option<u64>, Query, description = "index.m3u8, with _HLS_msn: block until this part of it is listed"),
         ("_HLS_skip" = Option<String>, Query, description = "index.m3u8: `YES` or `v2` for a delta update (EXT-X-SKIP)"),
+        ("session" = Option<String>, Query, description = "Playlists: the player's random session id (8 to 64 letters, digits, - or _), counted in the stream's viewer analytics; anything else is not counted"),
         ("Range" = Option<String>, Header, description = "Media files: one byte range"),
     ),
     responses(
@@ -238,7 +241,7 @@ fn retry_after() -> utoipa::openapi::header::Header {
     paths(
         auth::register, auth::login, auth::me, auth::delete_me,
         streams::create, streams::list_live, streams::list_mine, streams::search, streams::get,
-        streams::update, streams::delete, streams::rotate_key, stream_health::health,
+        streams::update, streams::delete, streams::rotate_key, stream_health::health, analytics::analytics,
         recordings::list, recordings::get, recordings::delete, recording_media,
         channels::channel, channels::avatar, channels::update_profile, channels::upload_avatar,
         channels::delete_avatar, channels::follow, channels::unfollow, channels::following,

@@ -8,12 +8,15 @@ use std::sync::Arc;
 
 use streamly_core::auth::StreamKey;
 use streamly_core::domain::{Avatar, AvatarFormat, Bio, DisplayName, Profile};
+use streamly_core::domain::{BroadcastKey, NodeId, SessionHash, ViewerSample};
 use streamly_core::domain::{Category, StreamDescription, StreamDetails, Tags, search_words};
 use streamly_core::domain::{
     Email, NewUser, PageRequest, Recording, RecordingEnd, RecordingId, RecordingStatus, Stream, StreamId,
     StreamTitle, User, UserId, Username,
 };
-use streamly_core::ports::{ConflictField, ProfileStore, RecordingStore, StoreError, StreamStore, UserStore};
+use streamly_core::ports::{
+    ConflictField, ProfileStore, RecordingStore, StoreError, StreamStore, UserStore, ViewerAnalyticsStore,
+};
 use time::{Duration, OffsetDateTime};
 
 /// The stores of one backend.
@@ -22,6 +25,7 @@ struct Stores {
     streams: Arc<dyn StreamStore>,
     recordings: Arc<dyn RecordingStore>,
     profiles: Arc<dyn ProfileStore>,
+    viewer_analytics: Arc<dyn ViewerAnalyticsStore>,
 }
 
 fn new_user(name: &str, email: &str) -> NewUser {
@@ -669,6 +673,153 @@ async fn forgetting_a_user(s: Stores) {
     assert!(s.profiles.following(a.id, 10).await.expect("list").is_empty());
 }
 
+fn sample(node: &str, at: OffsetDateTime, playback: u32, chat: u32) -> ViewerSample {
+    ViewerSample {
+        node: NodeId::parse(node).expect("valid node"),
+        at,
+        period_ms: 10_000,
+        playback,
+        chat,
+    }
+}
+
+fn sessions(stream: &StreamId, ids: &[&str]) -> Vec<SessionHash> {
+    ids.iter()
+        .map(|id| SessionHash::of(stream, id).expect("valid session id"))
+        .collect()
+}
+
+async fn viewer_samples_are_summed_across_nodes(s: Stores) {
+    let stream = StreamId::new_random();
+    let b = BroadcastKey::new(stream.clone(), t0());
+    let at = |i: i64| t0() + Duration::seconds(10 * i);
+    // Unknown broadcast: nothing, no error.
+    let empty = s.viewer_analytics.get(&b).await.expect("get");
+    assert!(empty.points.is_empty() && empty.unique_sessions == 0);
+    assert_eq!(s.viewer_analytics.latest(&stream).await.expect("latest"), None);
+    // Two nodes, written out of order; node a rewrites period 1.
+    for (node, i, playback, chat) in [
+        ("a", 1, 9, 9),
+        ("b", 0, 2, 0),
+        ("a", 0, 3, 1),
+        ("a", 1, 4, 2),
+        ("b", 1, 5, 1),
+        ("a", 2, 1, 0),
+    ] {
+        assert!(
+            s.viewer_analytics
+                .record_sample(&b, &sample(node, at(i), playback, chat))
+                .await
+                .expect("record")
+        );
+    }
+    // Another broadcast of the stream, and another stream: kept apart.
+    let older = BroadcastKey::new(stream.clone(), t0() - Duration::hours(5));
+    s.viewer_analytics
+        .record_sample(&older, &sample("a", older.started_at, 7, 7))
+        .await
+        .expect("record");
+    let other = BroadcastKey::new(StreamId::new_random(), t0() + Duration::hours(1));
+    s.viewer_analytics
+        .record_sample(&other, &sample("a", other.started_at, 8, 8))
+        .await
+        .expect("record");
+
+    let got = s.viewer_analytics.get(&b).await.expect("get");
+    assert_eq!(got.broadcast, b);
+    let figures: Vec<(OffsetDateTime, u32, u64, u64)> = got
+        .points
+        .iter()
+        .map(|p| (p.at, p.period_ms, p.playback, p.chat))
+        .collect();
+    assert_eq!(
+        figures,
+        vec![
+            (at(0), 10_000, 5, 1),
+            (at(1), 10_000, 9, 3),
+            (at(2), 10_000, 1, 0)
+        ]
+    );
+    assert_eq!(got.peak(), 9);
+    assert!((got.watch_time_s() - 150.0).abs() < 1e-9);
+    assert_eq!(s.viewer_analytics.latest(&stream).await.expect("latest"), Some(b));
+}
+
+async fn viewer_sessions_are_inserted_or_ignored(s: Stores) {
+    let stream = StreamId::new_random();
+    let b = BroadcastKey::new(stream.clone(), t0());
+    let next = BroadcastKey::new(stream.clone(), t0() + Duration::hours(2));
+    let va = &s.viewer_analytics;
+    assert_eq!(va.add_sessions(&b, &[]).await.expect("none"), 0);
+    assert_eq!(
+        va.add_sessions(&b, &sessions(&stream, &["session-1", "session-2", "session-3"]))
+            .await
+            .expect("add"),
+        3
+    );
+    // Another node adds some of the same.
+    assert_eq!(
+        va.add_sessions(&b, &sessions(&stream, &["session-3", "session-2", "session-4"]))
+            .await
+            .expect("add"),
+        1
+    );
+    assert_eq!(
+        va.add_sessions(&next, &sessions(&stream, &["session-1"]))
+            .await
+            .expect("add"),
+        1
+    );
+    assert_eq!(va.get(&b).await.expect("get").unique_sessions, 4);
+    assert_eq!(va.get(&next).await.expect("get").unique_sessions, 1);
+}
+
+async fn viewer_analytics_deletion_and_retention(s: Stores) {
+    let stream = StreamId::new_random();
+    let va = &s.viewer_analytics;
+    // Three broadcasts, each sampled for a minute, an hour apart.
+    let keys: Vec<BroadcastKey> = (0..3)
+        .map(|i| BroadcastKey::new(stream.clone(), t0() + Duration::hours(i)))
+        .collect();
+    for k in &keys {
+        for m in 0..6 {
+            va.record_sample(k, &sample("a", k.started_at + Duration::seconds(10 * m), 1, 0))
+                .await
+                .expect("record");
+        }
+        va.add_sessions(k, &sessions(&stream, &["session-1"]))
+            .await
+            .expect("add");
+    }
+    // Sessions only (its samples were refused): swept with the rest.
+    let orphan = BroadcastKey::new(stream.clone(), t0() - Duration::hours(1));
+    va.add_sessions(&orphan, &sessions(&stream, &["session-9"]))
+        .await
+        .expect("add");
+
+    va.delete(&keys[1]).await.expect("delete");
+    let gone = va.get(&keys[1]).await.expect("get");
+    assert!(gone.points.is_empty() && gone.unique_sessions == 0);
+    va.delete(&keys[1]).await.expect("deleting nothing is fine");
+
+    // Before the last sample of broadcast 0: nothing expires.
+    assert_eq!(
+        va.delete_expired(keys[0].started_at + Duration::seconds(50), 10)
+            .await
+            .expect("sweep"),
+        0
+    );
+    assert_eq!(va.get(&keys[0]).await.expect("get").points.len(), 6);
+    // After every sample of 0 and 2, up to one broadcast: the oldest.
+    let later = keys[2].started_at + Duration::minutes(5);
+    assert_eq!(va.delete_expired(later, 1).await.expect("sweep"), 1);
+    assert!(va.get(&keys[0]).await.expect("get").points.is_empty());
+    assert_eq!(va.get(&orphan).await.expect("get").unique_sessions, 0);
+    assert_eq!(va.get(&keys[2]).await.expect("get").points.len(), 6);
+    assert_eq!(va.delete_expired(later, 10).await.expect("sweep"), 1);
+    assert_eq!(va.latest(&stream).await.expect("latest"), None);
+}
+
 mod backends {
     use super::*;
 
@@ -681,6 +832,7 @@ mod backends {
             streams: Arc::new(MemoryStreamStore::new()),
             recordings: Arc::new(MemoryRecordingStore::new()),
             profiles: Arc::new(MemoryProfileStore::new()),
+            viewer_analytics: Arc::new(streamly_core::adapters::MemoryViewerAnalyticsStore::new()),
         }
     }
 
@@ -694,6 +846,7 @@ mod backends {
             streams: stores.streams,
             recordings: stores.recordings,
             profiles: stores.profiles,
+            viewer_analytics: stores.viewer_analytics,
         }
     }
 
@@ -735,7 +888,8 @@ mod backends {
                 users: store.clone(),
                 streams: store.clone(),
                 recordings: store.clone(),
-                profiles: store,
+                profiles: store.clone(),
+                viewer_analytics: store,
             },
             schema,
         ))
@@ -1002,6 +1156,9 @@ conformance!(
     follows_and_counts,
     follow_limit_is_atomic,
     forgetting_a_user,
+    viewer_samples_are_summed_across_nodes,
+    viewer_sessions_are_inserted_or_ignored,
+    viewer_analytics_deletion_and_retention,
 );
 
 #[tokio::test]

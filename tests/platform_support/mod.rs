@@ -50,6 +50,17 @@ impl Running {
         segment_dir: Option<&std::path::Path>,
         ui: streamly::web::UiConfig,
     ) -> Running {
+        Self::start_tuned(database_url, segment_dir, ui, |_| {}).await
+    }
+
+    /// Like [`Running::start_with_ui`], with `tune` changing the config
+    /// last (a shorter analytics period, say).
+    pub async fn start_tuned(
+        database_url: Option<&str>,
+        segment_dir: Option<&std::path::Path>,
+        ui: streamly::web::UiConfig,
+        tune: impl FnOnce(&mut PlatformConfig),
+    ) -> Running {
         let (url, dir) = match database_url {
             Some(u) => (u.to_owned(), None),
             None => {
@@ -78,11 +89,13 @@ impl Running {
         // Several tests may share one Postgres database: never touch others' rows.
         config.reset_live_on_start = false;
         config.ui = ui;
+        tune(&mut config);
         let mut builder = Platform::builder(config)
             .users(stores.users)
             .streams(stores.streams)
             .recordings(stores.recordings)
-            .profiles(stores.profiles);
+            .profiles(stores.profiles)
+            .viewer_analytics(stores.viewer_analytics);
         if let Some(dir) = segment_dir {
             let sink = streamly::core::adapters::FsSegmentSink::open(dir)
                 .await

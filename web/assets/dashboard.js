@@ -1,5 +1,6 @@
 // Dashboard: create streams, see the key once, rotate, delete, live status.
 import { api, el, session } from "/assets/app.js";
+import { lineChart } from "/assets/chart.js";
 
 if (!session()) location.href = "/signin?next=/dashboard";
 
@@ -42,6 +43,8 @@ async function refresh() {
     const live = streams.filter((s) => s.live);
     const watched = live.find((s) => s.id === health.id) || live[0];
     if (watched) watchHealth(watched); else stopHealth();
+    // Viewers of the watched live stream, unless the streamer chose another.
+    if (watched && !analytics.id) showAnalytics(watched, false);
     listStatus.textContent = streams.length ? "" : "No streams yet: create one above.";
   } catch (e) {
     if (e.status === 401) { location.href = "/signin?next=/dashboard"; return; }
@@ -68,7 +71,7 @@ function row(s) {
     el("td", {}, el("a", { href: `/watch/${encodeURIComponent(s.id)}`, text: s.title })),
     el("td", {}, el("span", { class: s.live ? "badge live" : "badge", text: s.live ? "LIVE" : "offline" })),
     el("td", { text: String(s.viewers) }),
-    el("td", { class: "actions" }, ...(s.live ? [healthButton(s)] : []), editButton(s), recordButton(s), recordingsButton(s),
+    el("td", { class: "actions" }, ...(s.live ? [healthButton(s)] : []), editButton(s), recordButton(s), recordingsButton(s), analyticsButton(s),
       rotate, del),
   );
 }
@@ -174,13 +177,15 @@ function recordingRow(r) {
   const play = el("button", { type: "button", class: "secondary", text: "Play" });
   play.addEventListener("click", () => { recPlayer.src = r.mp4_url; recPlayer.hidden = false; recPlayer.play(); });
   const download = el("a", { href: r.mp4_url, download: `recording-${r.id}.mp4`, text: "Download" });
+  const viewers = el("button", { type: "button", class: "secondary", text: "Viewers" });
+  viewers.addEventListener("click", () => showAnalytics(recState.stream, true, r));
   const del = el("button", { type: "button", class: "danger", text: "Delete" });
   const tr = el("tr", { "data-id": r.id },
     el("td", { text: new Date(r.started_at).toLocaleString() }),
     el("td", { text: uptime(r.duration_ms / 1000) }),
     el("td", { text: mb(r.size_bytes) }),
     el("td", { text: r.status }),
-    el("td", { class: "actions" }, play, download, del),
+    el("td", { class: "actions" }, play, download, viewers, del),
   );
   del.addEventListener("click", async () => {
     if (!confirm("Delete this recording? Its files are removed.")) return;
@@ -206,8 +211,13 @@ document.getElementById("create-form").addEventListener("submit", async (event) 
 });
 
 // Stream health (GET /api/streams/{id}/health) of one live stream, polled
-// every 2 s while the panel shows it.
+// every 2 s while the panel shows it; the inbound bitrate of the last
+// 5 minutes as a chart.
 const health = { id: null, timer: null };
+const BITRATE_POINTS = 150;
+const bitrate = [];
+const bitrateChart = lineChart(document.getElementById("bitrate-chart"),
+  { title: "Inbound bitrate (video + audio, 1 s)", unit: "kbit/s" });
 const healthPanel = document.getElementById("health-panel");
 const healthStatus = document.getElementById("health-status");
 
@@ -224,6 +234,8 @@ function watchHealth(s) {
   document.getElementById("health-title").textContent = s.title;
   document.getElementById("health-warnings").replaceChildren();
   document.getElementById("health-figures").replaceChildren();
+  bitrate.length = 0;
+  bitrateChart.update(bitrate);
   healthStatus.textContent = "Loading…";
   healthPanel.hidden = false;
   pollHealth();
@@ -277,6 +289,80 @@ function renderHealth(h) {
   document.getElementById("health-warnings").replaceChildren(
     ...h.warnings.map((w) => el("li", { "data-code": w.code, text: w.message })));
   healthStatus.textContent = h.warnings.length ? "" : "No problems detected.";
+  const kbps = [v && v.bitrate_1s_kbps, a && a.bitrate_1s_kbps].filter((x) => x != null);
+  if (kbps.length) {
+    bitrate.push({ t: new Date(), v: kbps.reduce((x, y) => x + y, 0) });
+    if (bitrate.length > BITRATE_POINTS) bitrate.shift();
+    bitrateChart.update(bitrate);
+  }
+}
+
+// Viewer analytics (GET /api/streams/{id}/analytics): the live broadcast's
+// (else the last one's) viewers per sampling period, peak, average,
+// unique viewers and watch time; polled every 5 s while shown.
+const analytics = { id: null, recording: null, timer: null };
+const analyticsPanel = document.getElementById("analytics-panel");
+const analyticsStatus = document.getElementById("analytics-status");
+const viewersChart = lineChart(document.getElementById("viewers-chart"), { title: "Concurrent viewers", unit: "viewers" });
+
+function analyticsButton(s) {
+  const b = el("button", { type: "button", class: "secondary", text: "Analytics" });
+  b.addEventListener("click", () => showAnalytics(s, true));
+  return b;
+}
+
+// `recording`: that recording's broadcast instead of the live or last one.
+function showAnalytics(s, focus, recording = null) {
+  const rid = recording ? recording.id : null;
+  if (analytics.id !== s.id || analytics.recording !== rid) {
+    clearInterval(analytics.timer);
+    analytics.id = s.id;
+    analytics.recording = rid;
+    document.getElementById("analytics-title").textContent = recording
+      ? `${s.title}, recording of ${new Date(recording.started_at).toLocaleString()}` : s.title;
+    document.getElementById("analytics-figures").replaceChildren();
+    viewersChart.update([]);
+    analyticsStatus.textContent = "Loading…";
+    pollAnalytics();
+    analytics.timer = setInterval(pollAnalytics, 5000);
+  }
+  analyticsPanel.hidden = false;
+  if (focus) analyticsPanel.focus();
+}
+
+// Viewer-seconds, in the largest unit that reads well.
+function watchTime(seconds) {
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  const h = seconds / 3600;
+  return h >= 1 ? `${h.toFixed(1)} h` : `${Math.round(seconds / 60)} min`;
+}
+
+async function pollAnalytics() {
+  const { id, recording } = analytics;
+  const current = () => id === analytics.id && recording === analytics.recording;
+  try {
+    const q = recording ? `?recording=${encodeURIComponent(recording)}` : "";
+    const a = await api("GET", `/api/streams/${encodeURIComponent(id)}/analytics${q}`);
+    if (!current()) return;
+    if (!a.broadcast_started_at) {
+      analyticsStatus.textContent = "No broadcast with viewer figures yet.";
+      return;
+    }
+    const started = new Date(a.broadcast_started_at).toLocaleString();
+    analyticsStatus.textContent = a.live ? `Live broadcast, started ${started}.` : `Last broadcast, started ${started}.`;
+    const rows = [
+      ["Viewers now", a.live && a.points.length ? String(a.points[a.points.length - 1].viewers) : "—"],
+      ["Peak", String(a.peak_viewers)],
+      ["Average", a.average_viewers.toFixed(1)],
+      ["Unique viewers", String(a.unique_viewers)],
+      ["Watch time", watchTime(a.watch_time_s)],
+    ];
+    document.getElementById("analytics-figures").replaceChildren(
+      ...rows.flatMap(([k, val]) => [el("dt", { text: k }), el("dd", { text: val })]));
+    viewersChart.update(a.points.map((p) => ({ t: new Date(p.at), v: p.viewers })));
+  } catch (e) {
+    if (current()) analyticsStatus.textContent = `Could not load the viewer figures: ${e.message}`;
+  }
 }
 
 refresh();

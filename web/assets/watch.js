@@ -10,6 +10,11 @@ const latency = document.getElementById("latency");
 const latencyValue = document.getElementById("latency-value");
 const latencyAnnounce = document.getElementById("latency-announce");
 const HLS_TYPE = "application/vnd.apple.mpegurl";
+// This page's playback session, sent with every playlist request (hls.js
+// keeps the query on its reloads) so the streamer's analytics count this
+// player once: random, never stored.
+const playbackSession = Array.from(crypto.getRandomValues(new Uint8Array(16)),
+  (b) => b.toString(16).padStart(2, "0")).join("");
 let attached = false;
 // The hls.js instance playing now, if hls.js plays, and what stops its
 // catch-up timer.
@@ -51,6 +56,7 @@ async function loadHlsJs(config) {
 // browser's own HLS (Safari plays LL-HLS natively).
 async function attach(config) {
   const src = `/hls/${encodeURIComponent(id)}/index.m3u8`;
+  const playing = `${src}?session=${playbackSession}`;
   const video = el("video", { controls: "", autoplay: "", playsinline: "", "aria-label": "Live video" });
   video.muted = true; // browsers only autoplay muted video; the viewer can unmute
   stopHls();
@@ -63,12 +69,12 @@ async function attach(config) {
       else if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
       else { stopHls(); liveStatus.textContent = "The video could not be played."; }
     });
-    hls.loadSource(src);
+    hls.loadSource(playing);
     hls.attachMedia(video);
     stopKeepUp = keepUp(video, hls);
     video.dataset.player = "hls.js";
   } else if (video.canPlayType(HLS_TYPE)) {
-    video.src = src;
+    video.src = playing;
     video.dataset.player = "native";
   } else {
     setPlayerMessage(config.hls_js_url
@@ -106,6 +112,24 @@ function updateLatency() {
   }
 }
 
+// The description, category and tags (edited on the dashboard): rewritten
+// only when they changed, so the polling does not disturb screen readers.
+function showAbout(s) {
+  const description = s.description || "";
+  const tags = s.tags || [];
+  const category = s.category || "";
+  const about = document.getElementById("about");
+  const key = JSON.stringify([description, category, tags]);
+  if (about.dataset.key === key) return;
+  about.dataset.key = key;
+  document.getElementById("description").textContent = description;
+  const cat = document.getElementById("category");
+  cat.textContent = category ? `Category: ${category}` : "";
+  cat.hidden = !category;
+  document.getElementById("tags").replaceChildren(...tags.map((t) => el("li", { text: `#${t}` })));
+  about.hidden = !description && !category && tags.length === 0;
+}
+
 // Whether the current <video> has played to its end (or failed).
 function playerDone() {
   const video = player.querySelector("video");
@@ -119,6 +143,7 @@ async function loadStream(config) {
     document.getElementById("title").textContent = s.title;
     document.getElementById("owner").replaceChildren("by ",
       el("a", { href: `/c/${encodeURIComponent(s.owner.username)}`, text: s.owner.username }));
+    showAbout(s);
     if (s.live) {
       setLiveStatus("● Live", "on");
       if (!attached || playerDone()) attached = await attach(config);

@@ -196,6 +196,11 @@ pub struct ServeArgs {
     /// Broadcasts are recorded with a segment directory or store.
     #[arg(long, env = "STREAMLY_RECORDING_RETENTION_DAYS", default_value_t = 30)]
     pub recording_retention_days: u64,
+
+    /// Seconds one viewer-analytics sample covers (ingest and chat nodes).
+    /// Viewer analytics are kept as long as recordings.
+    #[arg(long, env = "STREAMLY_ANALYTICS_PERIOD_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub analytics_period_secs: u64,
 }
 
 /// A positive, finite rate.

@@ -111,6 +111,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     config.origin_lease_ttl = Duration::from_secs(args.origin_lease_ttl);
     config.recording_retention = (args.recording_retention_days > 0)
         .then(|| Duration::from_secs(args.recording_retention_days.saturating_mul(86_400)));
+    config.analytics.sample_period = Duration::from_secs(args.analytics_period_secs);
 
     let stores = sql::connect(&args.database_url)
         .await
@@ -120,7 +121,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .users(stores.users)
         .streams(stores.streams)
         .recordings(stores.recordings)
-        .profiles(stores.profiles);
+        .profiles(stores.profiles)
+        .viewer_analytics(stores.viewer_analytics);
     builder = with_validator(builder, &args, internal_secret)?;
     builder = with_redis(builder, &args).await?;
     // The API node too: it ends the persisted playlists of streams whose

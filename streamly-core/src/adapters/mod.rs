@@ -20,7 +20,7 @@ pub use fs_segments::FsSegmentSink;
 pub use http_keys::{HttpKeyValidator, HttpValidatorConfig};
 pub use memory::{
     MemoryChatBus, MemoryProfileStore, MemoryRecordingStore, MemorySegmentSink, MemoryStreamStore,
-    MemoryUserStore,
+    MemoryUserStore, MemoryViewerAnalyticsStore,
 };
 #[cfg(feature = "s3")]
 pub use object_store_segments::{ObjectStoreSegmentSink, ObjectStoreSinkConfig};

@@ -4,6 +4,7 @@
 //! [`ValidationError`] instead of panicking, so a value of one of these types
 //! is always well-formed.
 
+mod analytics;
 mod chat;
 mod details;
 mod ids;
@@ -14,6 +15,10 @@ mod stream;
 mod user;
 mod validation;
 
+pub use analytics::{
+    BroadcastAnalytics, BroadcastKey, MAX_SAMPLES_PER_BROADCAST, MAX_SESSIONS_PER_BROADCAST, NodeId,
+    SESSION_ID_MAX_LEN, SESSION_ID_MIN_LEN, SessionHash, ViewerPoint, ViewerSample,
+};
 pub use chat::{ChatAuthor, ChatEvent, ChatMessage, ChatText, MessageId, RoomId};
 pub use details::{
     Category, DESCRIPTION_MAX_CHARS, SEARCH_MAX_CHARS, SEARCH_WORDS_MAX, StreamDescription, StreamDetails,

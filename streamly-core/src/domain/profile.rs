@@ -171,6 +171,7 @@ pub struct FollowCounts {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

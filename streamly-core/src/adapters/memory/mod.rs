@@ -6,6 +6,7 @@ mod recordings;
 mod segments;
 mod streams;
 mod users;
+mod viewer_analytics;
 
 pub use chat_bus::MemoryChatBus;
 pub use profiles::MemoryProfileStore;
@@ -13,3 +14,4 @@ pub use recordings::MemoryRecordingStore;
 pub use segments::MemorySegmentSink;
 pub use streams::MemoryStreamStore;
 pub use users::MemoryUserStore;
+pub use viewer_analytics::MemoryViewerAnalyticsStore;

@@ -15,6 +15,7 @@ mod recordings;
 mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod viewer_analytics;
 
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
-use crate::ports::{ProfileStore, RecordingStore, StoreError, StreamStore, UserStore};
+use crate::ports::{ProfileStore, RecordingStore, StoreError, StreamStore, UserStore, ViewerAnalyticsStore};
 
 /// Both stores of one database, ready to hand to the services.
 #[derive(Clone)]
@@ -36,6 +37,8 @@ pub struct SqlStores {
     pub recordings: Arc<dyn RecordingStore>,
     /// The profiles and follows tables.
     pub profiles: Arc<dyn ProfileStore>,
+    /// The viewer analytics tables.
+    pub viewer_analytics: Arc<dyn ViewerAnalyticsStore>,
 }
 
 impl std::fmt::Debug for SqlStores {
@@ -58,7 +61,8 @@ pub async fn connect(url: &str) -> Result<SqlStores, StoreError> {
             users: store.clone(),
             streams: store.clone(),
             recordings: store.clone(),
-            profiles: store,
+            profiles: store.clone(),
+            viewer_analytics: store,
         });
     }
     #[cfg(feature = "postgres")]
@@ -68,7 +72,8 @@ pub async fn connect(url: &str) -> Result<SqlStores, StoreError> {
             users: store.clone(),
             streams: store.clone(),
             recordings: store.clone(),
-            profiles: store,
+            profiles: store.clone(),
+            viewer_analytics: store,
         });
     }
     let scheme = url.split(':').next().unwrap_or_default();

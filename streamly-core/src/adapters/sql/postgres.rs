@@ -63,3 +63,4 @@ impl PostgresStore {
 super::queries::impl_sql_stores!(PostgresStore);
 super::recordings::impl_sql_recordings!(PostgresStore);
 super::profiles::impl_sql_profiles!(PostgresStore);
+super::viewer_analytics::impl_sql_viewer_analytics!(PostgresStore);

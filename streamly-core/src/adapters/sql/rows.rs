@@ -95,7 +95,7 @@ pub(super) fn micros(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
 }
 
-fn from_micros(us: i64) -> Result<OffsetDateTime, StoreError> {
+pub(super) fn from_micros(us: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000)
         .map_err(|e| StoreError::Corrupt(e.to_string()))
 }

@@ -67,3 +67,4 @@ impl SqliteStore {
 super::queries::impl_sql_stores!(SqliteStore);
 super::recordings::impl_sql_recordings!(SqliteStore);
 super::profiles::impl_sql_profiles!(SqliteStore);
+super::viewer_analytics::impl_sql_viewer_analytics!(SqliteStore);

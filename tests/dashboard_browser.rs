@@ -1,0 +1,314 @@
+//! The streamer's dashboard in headless Chromium (chromedriver), during a
+//! publish of the fixture with three players polling the playlist: the
+//! bitrate and viewers charts show non-zero values (screenshot saved under
+//! `CARGO_TARGET_TMPDIR/browser-screenshots/dashboard-charts.png`), with a
+//! table behind each; editing the title, description and tags on the
+//! dashboard shows on the watch page, a later rename reaches the open watch
+//! page, and the home page's search finds the stream. Skips, saying why,
+//! without chromedriver or ffmpeg — except under `CI=true`.
+#![allow(clippy::unwrap_used)]
+
+mod platform_support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use platform_support::{Running, have, http, publish, streamer_with_stream, unique, wait_for};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+struct Driver(tokio::process::Child, String);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.start_kill();
+    }
+}
+
+async fn chromium() -> (Driver, Client) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    let child = tokio::process::Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let driver = Driver(child, format!("http://127.0.0.1:{port}"));
+    wait_for("chromedriver to listen", Duration::from_secs(20), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    let mut options = json!({ "args": [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--autoplay-policy=no-user-gesture-required", "--window-size=1280,2400",
+    ]});
+    if std::path::Path::new("/usr/bin/chromium").exists() {
+        options["binary"] = json!("/usr/bin/chromium");
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), options);
+    let client = ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&driver.1)
+        .await
+        .unwrap();
+    (driver, client)
+}
+
+async fn js(client: &Client, script: &str) -> Value {
+    client.execute(script, vec![]).await.unwrap()
+}
+
+/// What a chart shows: its caption, whether it drew a line, and its
+/// table's values.
+async fn chart(client: &Client, figure: &str) -> Value {
+    let script = format!(
+        "const f = document.getElementById('{figure}'); \
+         return {{caption: f.querySelector('figcaption').textContent, \
+                  line: !!f.querySelector('svg path.line'), \
+                  ticks: f.querySelectorAll('svg text.tick').length, \
+                  values: [...f.querySelectorAll('table tbody td')].map(td => Number(td.textContent.replace(/[^0-9.]/g, '')))}};"
+    );
+    js(client, &script).await
+}
+
+fn max_value(chart: &Value) -> f64 {
+    chart["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_f64)
+        .fold(0.0, f64::max)
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_charts_editing_and_search() {
+    let driver_ok = std::process::Command::new("chromedriver")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !driver_ok || !have("ffmpeg") {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true: a test cannot skip"
+        );
+        eprintln!("skipping: chromedriver or ffmpeg not on PATH");
+        return;
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let app = Running::start_tuned(None, None, streamly::web::UiConfig::default(), |c| {
+        c.analytics.sample_period = Duration::from_secs(2);
+    })
+    .await;
+    let base = app.base.clone();
+    let name = format!("dash{}", unique());
+    let (token, created) = streamer_with_stream(&base, &name, "Charts at a glance").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let me = http("GET", &format!("{base}/api/auth/me"), Some(&token), None).await;
+    let mut ffmpeg = publish(
+        &format!(
+            "{}/{}",
+            created["rtmp_url"].as_str().unwrap(),
+            created["stream_key"].as_str().unwrap()
+        ),
+        true,
+    );
+    let playlist = format!("{base}/hls/{id}/index.m3u8");
+    wait_for("the live playlist", Duration::from_secs(30), || async {
+        (http("GET", &playlist, None, None).await.status == 200).then_some(())
+    })
+    .await;
+    // Three players with their session ids.
+    let stop = CancellationToken::new();
+    let players: Vec<_> = (0..3)
+        .map(|i| {
+            let (url, stop) = (
+                format!("{playlist}?session=browser-test-{i}-{}", unique()),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                while !stop.is_cancelled() {
+                    http("GET", &url, None, None).await;
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                }
+            })
+        })
+        .collect();
+
+    let (_driver, client) = chromium().await;
+    client.goto(&format!("{base}/signin")).await.unwrap();
+    let save = format!(
+        "localStorage.setItem('streamly.token', {}); localStorage.setItem('streamly.user', JSON.stringify({})); return true",
+        json!(token),
+        me.body
+    );
+    js(&client, &save).await;
+    client.goto(&format!("{base}/dashboard")).await.unwrap();
+
+    // The live stream's charts fill in: bitrate every 2 s, viewers every 5 s.
+    let bitrate = wait_for("a bitrate chart with values", Duration::from_secs(30), || async {
+        let c = chart(&client, "bitrate-chart").await;
+        (c["line"] == true && c["values"].as_array()?.len() >= 3 && max_value(&c) > 0.0).then_some(c)
+    })
+    .await;
+    let viewers = wait_for(
+        "a viewers chart with 3 viewers",
+        Duration::from_secs(30),
+        || async {
+            let c = chart(&client, "viewers-chart").await;
+            (c["line"] == true && max_value(&c) >= 3.0).then_some(c)
+        },
+    )
+    .await;
+    eprintln!("bitrate chart: {bitrate}");
+    eprintln!("viewers chart: {viewers}");
+    assert!(
+        bitrate["caption"].as_str().unwrap().contains("kbit/s now"),
+        "{bitrate}"
+    );
+    assert!(
+        viewers["ticks"].as_u64().unwrap() >= 4,
+        "axes have labels: {viewers}"
+    );
+    let peak = js(
+        &client,
+        "return [...document.querySelectorAll('#analytics-figures dt')] \
+         .find(dt => dt.textContent === 'Peak').nextElementSibling.textContent",
+    )
+    .await;
+    assert_eq!(peak, json!("3"));
+    let png = client.screenshot().await.unwrap();
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let shot = dir.join("dashboard-charts.png");
+    std::fs::write(&shot, png).unwrap();
+    eprintln!("screenshot: {}", shot.display());
+
+    // Edit on the dashboard: title, description, tags.
+    let edit = wait_for("the Edit button", Duration::from_secs(10), || async {
+        let buttons = client.find_all(Locator::Css("#streams-body button")).await.ok()?;
+        for b in buttons {
+            if b.text().await.ok()? == "Edit" {
+                return Some(b);
+            }
+        }
+        None
+    })
+    .await;
+    edit.click().await.unwrap();
+    let title = client.find(Locator::Id("edit-title")).await.unwrap();
+    title.clear().await.unwrap();
+    title.send_keys("Renamed in the dashboard").await.unwrap();
+    client
+        .find(Locator::Id("edit-description"))
+        .await
+        .unwrap()
+        .send_keys("Speedrunning the fixture.")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("edit-tags"))
+        .await
+        .unwrap()
+        .send_keys("speedrun, fixture")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#edit-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for("the saved title", Duration::from_secs(10), || async {
+        let r = http("GET", &format!("{base}/api/streams/{id}"), None, None).await;
+        (r.body["title"] == "Renamed in the dashboard").then_some(())
+    })
+    .await;
+
+    // The watch page shows them; a rename while it is open reaches it.
+    client.goto(&format!("{base}/watch/{id}")).await.unwrap();
+    wait_for("the watch page's title", Duration::from_secs(10), || async {
+        (text_of(&client, "#title").await == "Renamed in the dashboard").then_some(())
+    })
+    .await;
+    assert_eq!(
+        text_of(&client, "#description").await,
+        "Speedrunning the fixture."
+    );
+    let tags = js(
+        &client,
+        "return [...document.querySelectorAll('#tags li')].map(li => li.textContent)",
+    )
+    .await;
+    assert_eq!(tags, json!(["#speedrun", "#fixture"]));
+    let r = http(
+        "PATCH",
+        &format!("{base}/api/streams/{id}"),
+        Some(&token),
+        Some(json!({"title": "Renamed again"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    wait_for(
+        "the open watch page to follow",
+        Duration::from_secs(12),
+        || async { (text_of(&client, "#title").await == "Renamed again").then_some(()) },
+    )
+    .await;
+
+    // Search on the home page finds it by title and by streamer.
+    for q in ["renamed", name.as_str()] {
+        client.goto(&format!("{base}/")).await.unwrap();
+        let input = client.find(Locator::Id("search-q")).await.unwrap();
+        input.send_keys(q).await.unwrap();
+        client
+            .find(Locator::Css("#discover button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for("the stream in the results", Duration::from_secs(10), || async {
+            let titles = js(
+                &client,
+                "return [...document.querySelectorAll('#streams a.title')].map(a => a.textContent)",
+            )
+            .await;
+            titles
+                .as_array()?
+                .iter()
+                .any(|t| t == "Renamed again")
+                .then_some(())
+        })
+        .await;
+    }
+
+    stop.cancel();
+    for p in players {
+        p.await.unwrap();
+    }
+    client.close().await.unwrap();
+    ffmpeg.kill().await.ok();
+    app.stop().await;
+}
