@@ -10,63 +10,15 @@
 
 mod platform_support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
+use platform_support::browser::{
+    adopt_session, browser_sized, chromedriver_available, js, save, start_chromedriver,
+};
 use platform_support::{Running, have, http, publish, streamer_with_stream, unique, wait_for};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-
-struct Driver(tokio::process::Child, String);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.start_kill();
-    }
-}
-
-async fn chromium() -> (Driver, Client) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap();
-    let child = tokio::process::Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let driver = Driver(child, format!("http://127.0.0.1:{port}"));
-    wait_for("chromedriver to listen", Duration::from_secs(20), || async {
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()
-            .map(|_| ())
-    })
-    .await;
-    let mut options = json!({ "args": [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--autoplay-policy=no-user-gesture-required", "--window-size=1280,2400",
-    ]});
-    if std::path::Path::new("/usr/bin/chromium").exists() {
-        options["binary"] = json!("/usr/bin/chromium");
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert("goog:chromeOptions".into(), options);
-    let client = ClientBuilder::rustls()
-        .unwrap()
-        .capabilities(caps)
-        .connect(&driver.1)
-        .await
-        .unwrap();
-    (driver, client)
-}
-
-async fn js(client: &Client, script: &str) -> Value {
-    client.execute(script, vec![]).await.unwrap()
-}
 
 /// What a chart shows: its caption, whether it drew a line, and its
 /// table's values.
@@ -102,20 +54,10 @@ async fn text_of(client: &Client, css: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_charts_editing_and_search() {
-    let driver_ok = std::process::Command::new("chromedriver")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !driver_ok || !have("ffmpeg") {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true: a test cannot skip"
-        );
-        eprintln!("skipping: chromedriver or ffmpeg not on PATH");
+    if !chromedriver_available() || !have("ffmpeg") {
+        platform_support::skip_or_fail_in_ci("chromedriver or ffmpeg is not on PATH");
         return;
     }
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let app = Running::start_tuned(None, None, streamly::web::UiConfig::default(), |c| {
         c.analytics.sample_period = Duration::from_secs(2);
     })
@@ -155,14 +97,10 @@ async fn dashboard_charts_editing_and_search() {
         })
         .collect();
 
-    let (_driver, client) = chromium().await;
+    let driver = start_chromedriver().await;
+    let client = browser_sized(&driver, (1280, 2400)).await;
     client.goto(&format!("{base}/signin")).await.unwrap();
-    let save = format!(
-        "localStorage.setItem('streamly.token', {}); localStorage.setItem('streamly.user', JSON.stringify({})); return true",
-        json!(token),
-        me.body
-    );
-    js(&client, &save).await;
+    adopt_session(&client, &json!({"token": token, "user": me.body})).await;
     client.goto(&format!("{base}/dashboard")).await.unwrap();
 
     // The live stream's charts fill in: bitrate every 2 s, viewers every 5 s.
@@ -197,12 +135,7 @@ async fn dashboard_charts_editing_and_search() {
     )
     .await;
     assert_eq!(peak, json!("3"));
-    let png = client.screenshot().await.unwrap();
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    let shot = dir.join("dashboard-charts.png");
-    std::fs::write(&shot, png).unwrap();
-    eprintln!("screenshot: {}", shot.display());
+    save(&client, "dashboard-charts").await;
 
     // Edit on the dashboard: title, description, tags.
     let edit = wait_for("the Edit button", Duration::from_secs(10), || async {

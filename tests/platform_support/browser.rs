@@ -16,8 +16,10 @@ const CHROMIUM_ARGS: &[&str] = &[
     "--disable-dev-shm-usage",
     "--disable-background-networking",
     "--autoplay-policy=no-user-gesture-required",
-    "--window-size=1280,900",
 ];
+
+/// The window of [`browser`]: width, height.
+const WINDOW: (u32, u32) = (1280, 900);
 
 /// A running chromedriver, killed on drop.
 pub struct Driver {
@@ -73,8 +75,16 @@ pub async fn start_chromedriver() -> Driver {
 
 /// A new browser session (its own profile: its own localStorage).
 pub async fn browser(driver: &Driver) -> Client {
+    browser_sized(driver, WINDOW).await
+}
+
+/// [`browser`] with a window of `(width, height)` (a tall one screenshots
+/// a whole page).
+pub async fn browser_sized(driver: &Driver, (width, height): (u32, u32)) -> Client {
     let mut caps = serde_json::Map::new();
-    let mut options = json!({ "args": CHROMIUM_ARGS });
+    let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| (*a).to_owned()).collect();
+    args.push(format!("--window-size={width},{height}"));
+    let mut options = json!({ "args": args });
     if std::path::Path::new("/usr/bin/chromium").exists() {
         options["binary"] = json!("/usr/bin/chromium");
     }
