@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fantoccini::Locator;
-use platform_support::browser::{browser, fill, js, save, sign_up, start_chromedriver};
+use platform_support::browser::{browser, fill, js, save, sign_up, start_chromedriver, wait_text};
 use platform_support::{Running, have, publish, wait_for};
 
 /// Skips the test (prints why and returns `false`), or fails it under
@@ -95,17 +95,7 @@ async fn sign_up_go_live_watch_and_chat_in_chromium() {
         .click()
         .await
         .expect("click");
-    let key = wait_for("the stream key", Duration::from_secs(10), || async {
-        let text = alice
-            .find(Locator::Css("#stream-key"))
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        (!text.is_empty()).then_some(text)
-    })
-    .await;
+    let key = wait_text(&alice, "#stream-key").await;
     let rtmp_url = alice
         .find(Locator::Css("#rtmp-url"))
         .await

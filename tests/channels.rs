@@ -14,7 +14,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use image::{DynamicImage, GrayImage, ImageFormat, RgbImage, RgbaImage};
 use platform_support::{
-    Running, have, http, http_raw, publish, skip_or_fail_in_ci, streamer_with_stream, unique, wait_for,
+    Running, have, http, http_raw, publish, register, skip_or_fail_in_ci, streamer_with_stream, unique,
+    wait_for,
 };
 use serde_json::{Value, json};
 
@@ -22,18 +23,6 @@ fn encode(image: DynamicImage, format: ImageFormat) -> Bytes {
     let mut out = Cursor::new(Vec::new());
     image.write_to(&mut out, format).unwrap();
     out.into_inner().into()
-}
-
-async fn register(base: &str, name: &str) -> String {
-    let r = http(
-        "POST",
-        &format!("{base}/api/auth/register"),
-        None,
-        Some(json!({"username": name, "email": format!("{name}@example.com"), "password": "correct horse"})),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body["token"].as_str().unwrap().to_owned()
 }
 
 fn assert_error(reply: &platform_support::RawReply, status: u16, code: &str) {
@@ -252,7 +241,7 @@ async fn follows_and_the_following_list() {
     let (ann_token, _) = streamer_with_stream(&base, &ann, "Ann's stream").await;
     streamer_with_stream(&base, &carl, "Carl's stream").await;
     let ben = format!("ben{suffix}");
-    let ben_token = register(&base, &ben).await;
+    let (ben_token, _) = register(&base, &ben).await;
 
     let follow = |who: String| format!("{base}/api/users/{who}/follow");
     let r = http("PUT", &follow(ann.clone()), Some(&ben_token), None).await;

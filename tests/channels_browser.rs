@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use fantoccini::{Client, Locator};
 use platform_support::browser::{
-    browser, chromedriver_available, click, fill, js, save, sign_up, start_chromedriver,
+    browser, chromedriver_available, click, fill, js, save, sign_up, start_chromedriver, wait_text,
 };
-use platform_support::{Running, have, http, publish, skip_or_fail_in_ci, unique, wait_for};
+use platform_support::{Running, have, http, publish, ready_recording, skip_or_fail_in_ci, unique, wait_for};
 use serde_json::Value;
 
 /// What an `<img>` shows: its natural size, the content type its URL
@@ -92,17 +92,7 @@ async fn follow_a_channel_see_it_live_and_play_its_past_broadcast() {
     assert_eq!(avatar["type"], "image/png", "{avatar}");
     fill(&a, "#new-title", "Ann's speedrun").await;
     click(&a, "#create-form button").await;
-    let key = wait_for("the stream key", Duration::from_secs(10), || async {
-        let text = a
-            .find(Locator::Css("#stream-key"))
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        (!text.is_empty()).then_some(text)
-    })
-    .await;
+    let key = wait_text(&a, "#stream-key").await;
     let rtmp = a
         .find(Locator::Css("#rtmp-url"))
         .await
@@ -183,17 +173,7 @@ async fn follow_a_channel_see_it_live_and_play_its_past_broadcast() {
     ffmpeg.kill().await.unwrap();
     let mine = http("GET", &format!("{base}/api/users/{a_name}"), None, None).await;
     let stream = mine.body["streams"][0]["id"].as_str().unwrap().to_owned();
-    wait_for("a ready recording", Duration::from_secs(30), || async {
-        let r = http(
-            "GET",
-            &format!("{base}/api/streams/{stream}/recordings"),
-            None,
-            None,
-        )
-        .await;
-        (r.body.as_array()?.first()?["status"] == "ready").then_some(())
-    })
-    .await;
+    ready_recording(&base, &stream).await;
     b.goto(&format!("{base}/c/{a_name}")).await.unwrap();
     click(&b, "#past-broadcasts li button").await;
     let played = wait_for("the past broadcast to play", Duration::from_secs(30), || async {

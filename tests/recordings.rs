@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use platform_support::{fixture, have, http, publish, try_http, unique, wait_for};
+use platform_support::{fixture, have, http, publish, register, try_http, unique, wait_for};
 use serde_json::{Value, json};
 use streamly::api::{ApiConfig, PublicUrls, RateLimitConfig};
 use streamly::core::adapters::{FsSegmentSink, sql};
@@ -78,18 +78,6 @@ impl App {
         self.shutdown.cancel();
         self.task.await.unwrap().unwrap();
     }
-}
-
-async fn register(base: &str, name: &str) -> String {
-    let r = http(
-        "POST",
-        &format!("{base}/api/auth/register"),
-        None,
-        Some(json!({"username": name, "email": format!("{name}@example.com"), "password": "correct horse"})),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body["token"].as_str().unwrap().to_owned()
 }
 
 /// Creates a stream; returns (id, publish URL).
@@ -189,7 +177,7 @@ async fn a_broadcast_becomes_a_recording_with_every_frame() {
     let dir = tempfile::tempdir().unwrap();
     let app = start(dir.path(), None, Duration::from_secs(3600)).await;
     let base = app.base.clone();
-    let alice = register(&base, &format!("alice{}", unique())).await;
+    let (alice, _) = register(&base, &format!("alice{}", unique())).await;
     let (stream, url) = create_stream(&base, &alice).await;
 
     // In real time, as a broadcaster would, to the end.
@@ -320,7 +308,7 @@ async fn a_broadcast_becomes_a_recording_with_every_frame() {
     assert_eq!(recordings(&base, &stream).await.len(), 4);
 
     // Delete: someone else 403, unknown 404, the owner 204 (files too).
-    let bob = register(&base, &format!("bob{}", unique())).await;
+    let (bob, _) = register(&base, &format!("bob{}", unique())).await;
     let del = format!("{base}/api/recordings/{id}");
     let r = http("DELETE", &del, Some(&bob), None).await;
     assert_eq!(r.status, 403, "{}", r.text);
@@ -362,7 +350,7 @@ async fn retention_removes_old_recordings() {
     )
     .await;
     let base = app.base.clone();
-    let token = register(&base, &format!("carol{}", unique())).await;
+    let (token, _) = register(&base, &format!("carol{}", unique())).await;
     let (stream, url) = create_stream(&base, &token).await;
     publish_fast(&url).await;
     let id = wait_for("a recording", Duration::from_secs(30), || async {
@@ -465,7 +453,7 @@ async fn kill_9_mid_publish_leaves_a_recording_finalized_at_restart() {
     let base = format!("http://127.0.0.1:{http_port}");
     let mut child = spawn_binary(dir.path(), http_port, rtmp_port);
     healthy(&base, &mut child, dir.path()).await;
-    let token = register(&base, &format!("dan{}", unique())).await;
+    let (token, _) = register(&base, &format!("dan{}", unique())).await;
     let (stream, url) = create_stream(&base, &token).await;
     let mut ffmpeg = publish(&url, true);
     let id = wait_for("a recording in progress", Duration::from_secs(30), || async {

@@ -15,7 +15,7 @@ use fantoccini::Locator;
 use platform_support::browser::{
     adopt_session, browser, chromedriver_available, js, save, start_chromedriver,
 };
-use platform_support::{Running, have, http, publish, wait_for};
+use platform_support::{Running, have, http, publish, ready_recording, register, wait_for};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,16 +34,7 @@ async fn the_dashboard_plays_downloads_and_deletes_a_recording() {
 
     // An account and a stream through the API; the browser gets the session.
     let name = format!("rec{}", platform_support::unique());
-    let r = http(
-        "POST",
-        &format!("{base}/api/auth/register"),
-        None,
-        Some(json!({"username": name, "email": format!("{name}@example.com"), "password": "correct horse"})),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let auth = r.body.clone();
-    let token = auth["token"].as_str().unwrap().to_owned();
+    let (token, auth) = register(&base, &name).await;
     let r = http(
         "POST",
         &format!("{base}/api/streams"),
@@ -59,18 +50,7 @@ async fn the_dashboard_plays_downloads_and_deletes_a_recording() {
         r.body["stream_key"].as_str().unwrap()
     );
     assert!(publish(&url, false).wait().await.unwrap().success());
-    let rec = wait_for("a ready recording", Duration::from_secs(30), || async {
-        let r = http(
-            "GET",
-            &format!("{base}/api/streams/{stream}/recordings"),
-            None,
-            None,
-        )
-        .await;
-        let first = r.body.as_array()?.first()?.clone();
-        (first["status"] == "ready").then_some(first)
-    })
-    .await;
+    let rec = ready_recording(&base, &stream).await;
 
     let driver = start_chromedriver().await;
     let client = browser(&driver).await;

@@ -121,6 +121,16 @@ pub async fn click(client: &Client, css: &str) {
         .expect("click");
 }
 
+/// The text of the element `css` names, once it is not empty (10 s at
+/// most).
+pub async fn wait_text(client: &Client, css: &str) -> String {
+    wait_for(css, Duration::from_secs(10), || async {
+        let text = client.find(Locator::Css(css)).await.ok()?.text().await.ok()?;
+        (!text.is_empty()).then_some(text)
+    })
+    .await
+}
+
 /// Where screenshots go: `<target>/tmp/browser-screenshots/`.
 pub fn screenshot_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");

@@ -302,9 +302,9 @@ where
         .unwrap_or_else(|_| panic!("no {kind} frame in time"))
 }
 
-/// Registers a new user named `name` on `base` and creates a stream titled
-/// `title`: the user's token and the created stream's JSON.
-pub async fn streamer_with_stream(base: &str, name: &str, title: &str) -> (String, Value) {
+/// Registers a new user named `name` on `base`: their token and the whole
+/// `AuthResponse` JSON.
+pub async fn register(base: &str, name: &str) -> (String, Value) {
     let r = http(
         "POST",
         &format!("{base}/api/auth/register"),
@@ -313,7 +313,30 @@ pub async fn streamer_with_stream(base: &str, name: &str, title: &str) -> (Strin
     )
     .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let token = r.body["token"].as_str().unwrap().to_owned();
+    (r.body["token"].as_str().unwrap().to_owned(), r.body)
+}
+
+/// The newest recording of `stream` on `base`, once it is `ready` (30 s at
+/// most).
+pub async fn ready_recording(base: &str, stream: &str) -> Value {
+    wait_for("a ready recording", Duration::from_secs(30), || async {
+        let r = http(
+            "GET",
+            &format!("{base}/api/streams/{stream}/recordings"),
+            None,
+            None,
+        )
+        .await;
+        let first = r.body.as_array()?.first()?.clone();
+        (first["status"] == "ready").then_some(first)
+    })
+    .await
+}
+
+/// Registers a new user named `name` on `base` and creates a stream titled
+/// `title`: the user's token and the created stream's JSON.
+pub async fn streamer_with_stream(base: &str, name: &str, title: &str) -> (String, Value) {
+    let (token, _) = register(base, name).await;
     let r = http(
         "POST",
         &format!("{base}/api/streams"),
