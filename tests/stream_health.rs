@@ -1,7 +1,8 @@
 //! `GET /api/streams/{id}/health` as a streamer sees it: the real platform
 //! on port 0, ffmpeg publishing, the figures checked against ffprobe's
 //! reading of the same input; a 6 s GOP, an audio-only and a video-only
-//! publish raise their warnings.
+//! publish raise their warnings; `…/health/events` pushes the figures
+//! every second and ends with `not_live` when the publisher goes.
 #![allow(clippy::unwrap_used)]
 
 mod platform_support;
@@ -307,4 +308,117 @@ async fn video_only_warns_no_audio() {
     assert_eq!(video["profile"], "Constrained Baseline");
     assert_eq!(codes(&h), ["no_audio"]);
     app.stop().await;
+}
+
+/// Reads server-sent events from `body` until `stop` accepts one, and
+/// returns it with its JSON data; `None` when the response ends first.
+async fn read_events(
+    body: &mut hyper::body::Incoming,
+    buffered: &mut String,
+    stop: impl Fn(&str) -> bool,
+) -> Option<(String, Value)> {
+    use http_body_util::BodyExt;
+    loop {
+        while let Some(end) = buffered.find("\n\n") {
+            let block: String = buffered.drain(..end + 2).collect();
+            let mut event = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(e) = line.strip_prefix("event:") {
+                    event = e.trim().to_owned();
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim());
+                }
+            }
+            if !event.is_empty() && stop(&event) {
+                return Some((event, serde_json::from_str(&data).unwrap()));
+            }
+        }
+        let frame = tokio::time::timeout(Duration::from_secs(20), body.frame())
+            .await
+            .expect("an event within 20 s")?
+            .expect("body frame");
+        if let Ok(data) = frame.into_data() {
+            buffered.push_str(std::str::from_utf8(&data).unwrap());
+        }
+    }
+}
+
+#[tokio::test]
+async fn health_events_push_figures_every_second_until_the_stream_stops() {
+    if !tools() {
+        return;
+    }
+    let running = Running::start(None).await;
+    let base = running.base.clone();
+    let s = streamer(&base).await;
+    let url = format!("{base}/api/streams/{}/health/events", s.id);
+    let offline = http("GET", &url, Some(&s.token), None).await;
+    assert_eq!(
+        (offline.status, offline.body["error"]["code"].as_str()),
+        (409, Some("not_live"))
+    );
+    assert_eq!(http("GET", &url, None, None).await.status, 401);
+
+    let mut ffmpeg = publish(&s.publish_url, true);
+    health_when(&base, &s, "the stream to be live", |h| {
+        h["video"]["fps"].as_f64().is_some()
+    })
+    .await;
+    let other = streamer(&base).await;
+    assert_eq!(
+        http("GET", &url, Some(&other.token), None).await.status,
+        404,
+        "not yours"
+    );
+
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Empty<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let request = hyper::Request::get(&url)
+        .header("authorization", format!("Bearer {}", s.token))
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let res = client.request(request).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let mut body = res.into_body();
+    let mut buffered = String::new();
+    let started = std::time::Instant::now();
+    let mut figures = Vec::new();
+    for _ in 0..3 {
+        let (_, h) = read_events(&mut body, &mut buffered, |e| e == "health")
+            .await
+            .expect("a health event");
+        figures.push(h);
+    }
+    let elapsed = started.elapsed();
+    // The first at once, then one a second.
+    assert!(
+        (Duration::from_millis(1500)..Duration::from_millis(3500)).contains(&elapsed),
+        "three events in {elapsed:?}"
+    );
+    for h in &figures {
+        assert_eq!(
+            (h["video"]["width"].as_u64(), h["video"]["height"].as_u64()),
+            (Some(320), Some(240)),
+            "{h}"
+        );
+        assert!(h["uptime_s"].as_f64().is_some(), "{h}");
+    }
+    assert!(
+        figures[2]["uptime_s"].as_f64() > figures[0]["uptime_s"].as_f64(),
+        "uptime grows"
+    );
+
+    ffmpeg.kill().await.unwrap();
+    let (event, _) = read_events(&mut body, &mut buffered, |e| e == "not_live")
+        .await
+        .expect("a not_live event when the publisher goes");
+    assert_eq!(event, "not_live");
+    use http_body_util::BodyExt;
+    let rest = tokio::time::timeout(Duration::from_secs(5), body.collect())
+        .await
+        .expect("the response ends after not_live");
+    assert!(rest.is_ok());
+    running.stop().await;
 }

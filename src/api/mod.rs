@@ -7,7 +7,7 @@
 //! | `POST/GET /api/streams`, `GET /api/streams/mine` | create, list live (`?category=&sort=`), list yours |
 //! | `GET /api/search?q=` | streams by title, tags or streamer, live first |
 //! | `GET/PATCH/DELETE /api/streams/{id}`, `POST /api/streams/{id}/key` | one stream; writes are owner-only (404 for others) |
-//! | `GET /api/streams/{id}/health` | a live stream's ingest health, owner-only (409 `not_live` when offline) |
+//! | `GET /api/streams/{id}/health`, `GET /api/streams/{id}/health/events` | a live stream's ingest health, owner-only (409 `not_live` when offline); the second pushes it every second (server-sent events) |
 //! | `GET /api/streams/{id}/analytics` | a broadcast's viewers over time, peak, average, unique, watch time; owner-only |
 //! | `GET /api/streams/{id}/recordings`, `GET/DELETE /api/recordings/{id}` | past broadcasts (public); delete is owner-only (403) |
 //! | `GET /api/users/{username}`, `GET /api/users/{username}/avatar` | a channel: profile, follower counts, streams; its avatar |
@@ -85,6 +85,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/streams/{id}"),
     ("post", "/api/streams/{id}/key"),
     ("get", "/api/streams/{id}/health"),
+    ("get", "/api/streams/{id}/health/events"),
     ("get", "/api/streams/{id}/analytics"),
     ("get", "/api/streams/{id}/recordings"),
     ("get", "/api/recordings/{id}"),
@@ -441,6 +442,7 @@ fn endpoint(method: &str, path: &str) -> Option<MethodRouter<ApiState>> {
         ("delete", "/api/streams/{id}") => delete(streams::delete),
         ("post", "/api/streams/{id}/key") => post(streams::rotate_key),
         ("get", "/api/streams/{id}/health") => get(stream_health::health),
+        ("get", "/api/streams/{id}/health/events") => get(stream_health::health_events),
         ("get", "/api/streams/{id}/analytics") => get(analytics::analytics),
         ("get", "/api/streams/{id}/recordings") => get(recordings::list),
         ("get", "/api/recordings/{id}") => get(recordings::get),

@@ -241,7 +241,7 @@ fn retry_after() -> utoipa::openapi::header::Header {
     paths(
         auth::register, auth::login, auth::me, auth::delete_me,
         streams::create, streams::list_live, streams::list_mine, streams::search, streams::get,
-        streams::update, streams::delete, streams::rotate_key, stream_health::health, analytics::analytics,
+        streams::update, streams::delete, streams::rotate_key, stream_health::health, stream_health::health_events, analytics::analytics,
         recordings::list, recordings::get, recordings::delete, recording_media,
         channels::channel, channels::avatar, channels::update_profile, channels::upload_avatar,
         channels::delete_avatar, channels::follow, channels::unfollow, channels::following,

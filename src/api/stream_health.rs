@@ -1,15 +1,20 @@
 //! `GET /api/streams/{id}/health`: a live stream's ingest health, for its
-//! owner's dashboard (which polls it every 2 s).
+//! owner; `GET /api/streams/{id}/health/events`: the same pushed every
+//! second as server-sent events, which the dashboard reads.
 //!
 //! The figures come from a [`StreamHealthSource`]: the platform answers
 //! from its RTMP hub (`StreamHub::health`), so only the node that ingests
 //! the stream knows them; elsewhere the stream is `not_live` here.
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
 use serde::Serialize;
 use streamly_core::domain::StreamId;
 use streamly_core::media::{AudioHealth, HealthReport, HealthWarning, VideoHealth};
@@ -209,4 +214,66 @@ pub async fn health(
         .and_then(|source| source.health(&id))
         .ok_or(ApiError::NotLive)?;
     Ok(Json(report.into()))
+}
+
+/// How often [`health_events`] sends the figures.
+pub const HEALTH_EVENT_PERIOD: Duration = Duration::from_secs(1);
+/// How long one [`health_events`] stream lasts before it ends (the client
+/// reconnects): no response stays open without bound.
+pub const HEALTH_EVENTS_MAX_LIFE: Duration = Duration::from_secs(300);
+
+/// The ingest health of a live stream you own, pushed as server-sent
+/// events: a `health` event (the `GET …/health` body) every second, then
+/// one `not_live` event when the stream stops, and the response ends. It
+/// also ends after 5 minutes (reconnect). Send the token in
+/// `Authorization`, as everywhere (read it with `fetch`, not
+/// `EventSource`, which cannot send headers).
+#[utoipa::path(get, path = "/api/streams/{id}/health/events", tag = "streams",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Stream id")),
+    responses(
+        (status = 200, description = "`text/event-stream`: `event: health` with a StreamHealthView as `data`, every second; `event: not_live` at the end", content_type = "text/event-stream", body = String),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such stream, or not yours", body = ErrorBody),
+        (status = 409, description = "`not_live`: the stream is not live (on this node)", body = ErrorBody),
+    ))]
+pub async fn health_events(
+    State(state): State<ApiState>,
+    AuthUser(user): AuthUser,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let Path(raw) = path.map_err(|_| ApiError::stream_not_found())?;
+    let id = StreamId::parse(&raw).map_err(|_| ApiError::stream_not_found())?;
+    let stream = state.streams.get(&id).await?;
+    if stream.owner != user.id {
+        return Err(ApiError::stream_not_found());
+    }
+    let source = state.stream_health.clone().ok_or(ApiError::NotLive)?;
+    if source.health(&id).is_none() {
+        return Err(ApiError::NotLive);
+    }
+    let ends = tokio::time::Instant::now() + HEALTH_EVENTS_MAX_LIFE;
+    // The first tick is at once: the figures now, then every period.
+    let tick = tokio::time::interval(HEALTH_EVENT_PERIOD);
+    let events = futures_util::stream::unfold(Some((source, id, tick)), move |next| async move {
+        let (source, id, mut tick) = next?;
+        tick.tick().await;
+        if tokio::time::Instant::now() >= ends {
+            return None;
+        }
+        Some(match source.health(&id) {
+            Some(report) => {
+                let event = Event::default()
+                    .event("health")
+                    .json_data(StreamHealthView::from(report))
+                    .unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "stream health did not serialize");
+                        Event::default().comment("serialization failed")
+                    });
+                (Ok(event), Some((source, id, tick)))
+            }
+            None => (Ok(Event::default().event("not_live").data("{}")), None),
+        })
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

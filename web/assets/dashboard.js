@@ -1,5 +1,5 @@
 // Dashboard: create streams, see the key once, rotate, delete, live status.
-import { api, el, session } from "/assets/app.js";
+import { ApiError, api, el, session } from "/assets/app.js";
 import { lineChart } from "/assets/chart.js";
 
 if (!session()) location.href = "/signin?next=/dashboard";
@@ -210,10 +210,11 @@ document.getElementById("create-form").addEventListener("submit", async (event) 
   }
 });
 
-// Stream health (GET /api/streams/{id}/health) of one live stream, polled
-// every 2 s while the panel shows it; the inbound bitrate of the last
-// 5 minutes as a chart.
-const health = { id: null, timer: null };
+// Stream health of one live stream, pushed every second while the panel
+// shows it (GET /api/streams/{id}/health/events: server-sent events, read
+// with fetch because EventSource cannot send the token); the inbound
+// bitrate of the last 5 minutes as a chart.
+const health = { id: null, abort: null };
 const BITRATE_POINTS = 150;
 const bitrate = [];
 const bitrateChart = lineChart(document.getElementById("bitrate-chart"),
@@ -229,8 +230,9 @@ function healthButton(s) {
 
 function watchHealth(s) {
   if (health.id === s.id) return;
-  clearInterval(health.timer);
+  if (health.abort) health.abort.abort();
   health.id = s.id;
+  health.abort = new AbortController();
   document.getElementById("health-title").textContent = s.title;
   document.getElementById("health-warnings").replaceChildren();
   document.getElementById("health-figures").replaceChildren();
@@ -238,24 +240,61 @@ function watchHealth(s) {
   bitrateChart.update(bitrate);
   healthStatus.textContent = "Loading…";
   healthPanel.hidden = false;
-  pollHealth();
-  health.timer = setInterval(pollHealth, 2000);
+  followHealth(s.id, health.abort.signal);
 }
 
 function stopHealth() {
-  clearInterval(health.timer);
+  if (health.abort) health.abort.abort();
+  health.abort = null;
   health.id = null;
   healthPanel.hidden = true;
 }
 
-async function pollHealth() {
-  const id = health.id;
-  try {
-    const h = await api("GET", `/api/streams/${encodeURIComponent(id)}/health`);
-    if (id === health.id) renderHealth(h);
-  } catch (e) {
-    if (id !== health.id) return;
-    if (e.code === "not_live") { stopHealth(); refresh(); } else healthStatus.textContent = e.message;
+// Follows the events until the stream stops or another one is watched;
+// a dropped connection is retried after 2 s.
+async function followHealth(id, signal) {
+  while (!signal.aborted) {
+    try {
+      if (await readHealthEvents(id, signal) === "not_live") break;
+    } catch (e) {
+      if (signal.aborted) return;
+      if (e.code === "not_live") break;
+      healthStatus.textContent = e.message;
+      await new Promise((done) => setTimeout(done, 2000));
+    }
+  }
+  if (!signal.aborted && id === health.id) { stopHealth(); refresh(); }
+}
+
+// One response of server-sent events: renders each `health` event;
+// "not_live" when the stream stopped, "ended" when the server closed it.
+async function readHealthEvents(id, signal) {
+  const s = session();
+  const res = await fetch(`/api/streams/${encodeURIComponent(id)}/health/events`, {
+    headers: { "Accept": "text/event-stream", "Authorization": `Bearer ${s ? s.token : ""}` }, signal });
+  if (!res.ok) {
+    let err = {};
+    try { err = (await res.json()).error || {}; } catch { err = {}; }
+    throw new ApiError(res.status, err.code, err.message || res.statusText);
+  }
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return "ended";
+    buffered += value;
+    let end;
+    while ((end = buffered.indexOf("\n\n")) >= 0) {
+      const block = buffered.slice(0, end);
+      buffered = buffered.slice(end + 2);
+      let event = "message", data = "";
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) event = line.slice(6).trim();
+        else if (line.startsWith("data:")) data += line.slice(5).trim();
+      }
+      if (event === "not_live") return "not_live";
+      if (event === "health" && id === health.id) renderHealth(JSON.parse(data));
+    }
   }
 }
 
