@@ -17,6 +17,9 @@
 //!   served from memory either way).
 //! - `STREAMLY_RTMP_MAX_CONNECTIONS` — RTMP connections at once (default
 //!   1000; at most the RTMP share of the file-descriptor budget).
+//! - `STREAMLY_HLS_TS` — `0` packages fMP4 only (no `ts.m3u8`); default `1`.
+//! - `STREAMLY_HLS_WINDOW` — segments per live playlist, kept in memory
+//!   (default 10).
 //!
 //! Ctrl-C or SIGTERM shuts down gracefully: publishers are closed and every
 //! live playlist gets `EXT-X-ENDLIST` before the process exits; HTTP
@@ -61,7 +64,14 @@ async fn main() -> anyhow::Result<()> {
     let http_addr = env_addr("STREAMLY_HTTP_ADDR", "0.0.0.0:8000")?;
     // Live viewers are served from memory; a segment directory also keeps
     // the segments on disk (for recordings, or other servers to read).
-    let mut publisher = HlsPublisher::new(HlsConfig::default());
+    let mut hls = HlsConfig::default();
+    if let Ok(ts) = std::env::var("STREAMLY_HLS_TS") {
+        hls.ts = ts != "0" && !ts.eq_ignore_ascii_case("false");
+    }
+    if let Ok(window) = std::env::var("STREAMLY_HLS_WINDOW") {
+        hls.playlist_window = window.parse().context("STREAMLY_HLS_WINDOW")?;
+    }
+    let mut publisher = HlsPublisher::new(hls);
     if let Some(dir) = std::env::var_os("STREAMLY_SEGMENT_DIR") {
         let sink = FsSegmentSink::open(dir).await.context("STREAMLY_SEGMENT_DIR")?;
         publisher = publisher.persist_to(Arc::new(sink));

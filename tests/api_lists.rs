@@ -432,6 +432,11 @@ async fn openapi_documents_every_status_and_the_text_rules() {
         ),
         (
             "get",
+            "/api/streams/{id}/health/events",
+            &[&signed_in, &["200", "404", "409"]],
+        ),
+        (
+            "get",
             "/api/streams/{id}/analytics",
             &[&signed_in, &["200", "400", "404", "503"]],
         ),
@@ -446,6 +451,30 @@ async fn openapi_documents_every_status_and_the_text_rules() {
             "/api/recordings/{id}",
             &[&signed_in, &write, &["204", "404"]],
         ),
+        ("get", "/api/users/{username}", &[&["200", "401", "404", "503"]]),
+        (
+            "get",
+            "/api/users/{username}/avatar",
+            &[&["200", "304", "404", "503"]],
+        ),
+        ("patch", "/api/profile", &[&body, &signed_in, &write, &["200"]]),
+        (
+            "put",
+            "/api/profile/avatar",
+            &[&body, &signed_in, &write, &["200"]],
+        ),
+        ("delete", "/api/profile/avatar", &[&signed_in, &write, &["200"]]),
+        (
+            "put",
+            "/api/users/{username}/follow",
+            &[&signed_in, &write, &["200", "404", "409"]],
+        ),
+        (
+            "delete",
+            "/api/users/{username}/follow",
+            &[&signed_in, &write, &["200", "404"]],
+        ),
+        ("get", "/api/following", &[&signed_in, &["200"]]),
         ("get", "/health", &[&["200", "503"]]),
         ("get", "/metrics", &[&["200"]]),
         ("get", "/api/openapi.json", &[&["200"]]),

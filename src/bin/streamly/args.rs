@@ -197,6 +197,17 @@ pub struct ServeArgs {
     #[arg(long, env = "STREAMLY_RECORDING_RETENTION_DAYS", default_value_t = 30)]
     pub recording_retention_days: u64,
 
+    /// Also package each stream as MPEG-TS (`ts.m3u8`) for players without
+    /// fMP4 support (ingest role). Off halves the memory a live stream
+    /// holds (its window is kept once instead of twice).
+    #[arg(long, env = "STREAMLY_HLS_TS", default_value_t = true, value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub hls_ts: bool,
+
+    /// Segments listed in each live playlist, and kept in memory per
+    /// stream (ingest role; 3 to 60).
+    #[arg(long, env = "STREAMLY_HLS_WINDOW", default_value_t = 10, value_parser = clap::value_parser!(u64).range(3..=60))]
+    pub hls_window: u64,
+
     /// Seconds one viewer-analytics sample covers (ingest and chat nodes).
     /// Viewer analytics are kept as long as recordings.
     #[arg(long, env = "STREAMLY_ANALYTICS_PERIOD_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]

@@ -109,6 +109,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         tracing::info!(proxies = hops, "auth rate limit keys on X-Forwarded-For");
     }
     config.origin_lease_ttl = Duration::from_secs(args.origin_lease_ttl);
+    config.hls.ts = args.hls_ts;
+    config.hls.playlist_window = usize::try_from(args.hls_window).unwrap_or(10);
     config.recording_retention = (args.recording_retention_days > 0)
         .then(|| Duration::from_secs(args.recording_retention_days.saturating_mul(86_400)));
     config.analytics.sample_period = Duration::from_secs(args.analytics_period_secs);
