@@ -198,8 +198,8 @@ pub struct ServeArgs {
     pub recording_retention_days: u64,
 
     /// Also package each stream as MPEG-TS (`ts.m3u8`) for players without
-    /// fMP4 support (ingest role). Off halves the memory a live stream
-    /// holds (its window is kept once instead of twice).
+    /// fMP4 support (ingest role). Off, a live stream costs about half the
+    /// memory and 40 % less CPU (docs/performance.md, "Ingest ladder").
     #[arg(long, env = "STREAMLY_HLS_TS", default_value_t = true, value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub hls_ts: bool,
 
