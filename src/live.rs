@@ -282,7 +282,7 @@ mod tests {
             .expect("window");
         let snapshot = Arc::clone(&*window.snapshots.borrow());
         assert!(snapshot.ended);
-        let text = String::from_utf8(snapshot.playlist.clone().expect("playlist").to_vec()).unwrap();
+        let text = String::from_utf8(snapshot.playlist().expect("playlist").to_vec()).unwrap();
         assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
         assert!(snapshot.segments.len() >= 2, "{text}");
         assert!(publisher.ingest_bytes_total() > 100_000);

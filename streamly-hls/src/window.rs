@@ -119,10 +119,10 @@ pub struct Snapshot {
     pub inits: Vec<Arc<InitEntry>>,
     /// The publisher left: playlists carry `EXT-X-ENDLIST`.
     pub ended: bool,
-    /// The LL-HLS playlist text, whole (`None` before the first part).
-    pub playlist: Option<Bytes>,
-    /// The same with `EXT-X-SKIP` (delta update), when it skips something.
-    pub playlist_skip: Option<Bytes>,
+    /// What the LL-HLS playlists are rendered from, the first time a
+    /// reader asks ([`Snapshot::playlist`]): a snapshot is made for every
+    /// part of every stream, most of them never read.
+    ll: LazyLlPlaylists,
     /// The TS playlist (`None` before the first TS segment).
     pub ts_playlist: Option<Bytes>,
     /// The TS segments it names.
@@ -131,7 +131,64 @@ pub struct Snapshot {
     pub master: Option<Bytes>,
 }
 
+/// The window's state an LL-HLS playlist needs beyond what a [`Snapshot`]
+/// lists, and the two renderings, made on first use.
+#[derive(Debug)]
+struct LazyLlPlaylists {
+    part_target: Duration,
+    segments: VecDeque<Arc<SegmentEntry>>,
+    pending_init: Option<Arc<InitEntry>>,
+    pending_discontinuity: bool,
+    pending_start: Option<OffsetDateTime>,
+    discontinuity_sequence: u64,
+    whole: OnceLock<Option<Bytes>>,
+    skip: OnceLock<Option<Bytes>>,
+}
+
 impl Snapshot {
+    fn ll_view(&self) -> LlView<'_> {
+        LlView {
+            token: &self.token,
+            target_duration: self.target_duration,
+            part_target: self.ll.part_target,
+            segments: &self.ll.segments,
+            pending: &self.pending,
+            pending_init: self.ll.pending_init.as_deref(),
+            pending_discontinuity: self.ll.pending_discontinuity,
+            pending_start: self.ll.pending_start,
+            next_msn: self.next_msn,
+            discontinuity_sequence: self.ll.discontinuity_sequence,
+            ended: self.ended,
+            parts: true,
+            gaps: &[],
+        }
+    }
+
+    /// The LL-HLS playlist text, whole (`None` before the first part).
+    /// Rendered once, by the first reader.
+    pub fn playlist(&self) -> Option<Bytes> {
+        self.ll
+            .whole
+            .get_or_init(|| {
+                let has_media = !self.segments.is_empty() || !self.pending.is_empty();
+                has_media.then(|| Bytes::from(render_ll(&self.ll_view(), false)))
+            })
+            .clone()
+    }
+
+    /// The same with `EXT-X-SKIP` (a delta update), when it skips
+    /// something. Rendered once, by the first reader.
+    pub fn playlist_skip(&self) -> Option<Bytes> {
+        self.ll
+            .skip
+            .get_or_init(|| {
+                let view = self.ll_view();
+                let has_media = !self.segments.is_empty() || !self.pending.is_empty();
+                (has_media && view.skipped_segments() > 0).then(|| Bytes::from(render_ll(&view, true)))
+            })
+            .clone()
+    }
+
     /// Segment `msn` if listed.
     pub fn segment(&self, msn: u64) -> Option<&Arc<SegmentEntry>> {
         let first = self.segments.first()?.msn;
@@ -395,28 +452,30 @@ impl LiveWindow {
         inits
     }
 
-    fn view(&self, parts: bool) -> LlView<'_> {
+    /// The view of the sink's playlist: no parts, unpersisted segments as
+    /// gaps (a [`Snapshot`] makes the viewers' one).
+    fn plain_view(&self) -> LlView<'_> {
         LlView {
             token: &self.token,
             target_duration: self.target_duration,
             part_target: self.part_target,
             segments: &self.segments,
-            pending: if parts { &self.pending } else { &[] },
+            pending: &[],
             pending_init: self.init.as_deref(),
             pending_discontinuity: self.pending_discontinuity,
             pending_start: self.pending_start,
             next_msn: self.next_msn,
             discontinuity_sequence: self.discontinuity_sequence,
             ended: self.ended,
-            parts,
-            gaps: if parts { &[] } else { &self.unpersisted },
+            parts: false,
+            gaps: &self.unpersisted,
         }
     }
 
     /// The playlist for the sink: fMP4 segments only, no parts or
     /// blocking-reload tags (readers of the sink cannot block on it).
     pub fn plain_playlist(&self) -> Option<Bytes> {
-        (!self.segments.is_empty()).then(|| Bytes::from(render_ll(&self.view(false), false)))
+        (!self.segments.is_empty()).then(|| Bytes::from(render_ll(&self.plain_view(), false)))
     }
 
     /// The TS playlist text, once it lists a segment (or ended).
@@ -448,11 +507,6 @@ impl LiveWindow {
     /// The snapshot of now.
     pub fn snapshot(&mut self) -> Snapshot {
         self.version += 1;
-        let has_media = !self.segments.is_empty() || !self.pending.is_empty();
-        let view = self.view(true);
-        let playlist = has_media.then(|| Bytes::from(render_ll(&view, false)));
-        let playlist_skip =
-            (has_media && view.skipped_segments() > 0).then(|| Bytes::from(render_ll(&view, true)));
         Snapshot {
             token: Arc::clone(&self.token),
             version: self.version,
@@ -462,8 +516,16 @@ impl LiveWindow {
             next_msn: self.next_msn,
             inits: self.inits(),
             ended: self.ended,
-            playlist,
-            playlist_skip,
+            ll: LazyLlPlaylists {
+                part_target: self.part_target,
+                segments: self.segments.clone(),
+                pending_init: self.init.clone(),
+                pending_discontinuity: self.pending_discontinuity,
+                pending_start: self.pending_start,
+                discontinuity_sequence: self.discontinuity_sequence,
+                whole: OnceLock::new(),
+                skip: OnceLock::new(),
+            },
             ts_playlist: self.ts_playlist(),
             ts_segments: self.ts_segments.iter().cloned().collect(),
             master: self.master.clone(),

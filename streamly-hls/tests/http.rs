@@ -123,7 +123,7 @@ async fn files_have_types_cache_headers_ranges_and_etags() {
     assert_eq!(h[header::CACHE_CONTROL], "no-cache");
     assert_eq!(h[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
     let etag = h[header::ETAG].to_str().unwrap().to_owned();
-    assert_eq!(body(res).await, s.playlist.clone().unwrap());
+    assert_eq!(body(res).await, s.playlist().unwrap());
     let res = live
         .request("/hls/demo/index.m3u8", &[(header::IF_NONE_MATCH, &etag)])
         .await

@@ -51,7 +51,7 @@ async fn a_publish_is_served_as_ll_hls_and_ts_then_ends() {
     assert!(s.ended);
     assert_eq!(s.segments.len(), 5);
     assert!(s.pending.is_empty());
-    let ll = text(&s.playlist);
+    let ll = text(&s.playlist());
     assert!(ll.ends_with("#EXT-X-ENDLIST\n"), "{ll}");
     assert!(ll.contains("#EXT-X-TARGETDURATION:2\n"), "{ll}");
     assert!(
@@ -92,7 +92,7 @@ async fn a_republish_gets_a_new_window_with_new_names() {
     let second = publish(&publisher, &id, &frames).await;
     assert_ne!(first.token, second.token);
     assert_eq!(second.segments[0].msn, 0);
-    assert!(!text(&second.playlist).contains(&*first.token));
+    assert!(!text(&second.playlist()).contains(&*first.token));
     assert_eq!(publisher.stream_count(), 1);
 }
 

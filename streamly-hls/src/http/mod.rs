@@ -227,10 +227,12 @@ async fn playlist(
         }
         _ => snapshot,
     };
-    if reload.skip && snapshot.playlist_skip.is_some() {
-        return text(snapshot.playlist_skip.clone(), headers, &snapshot, "s");
+    if reload.skip
+        && let Some(delta) = snapshot.playlist_skip()
+    {
+        return text(Some(delta), headers, &snapshot, "s");
     }
-    text(snapshot.playlist.clone(), headers, &snapshot, "")
+    text(snapshot.playlist(), headers, &snapshot, "")
 }
 
 /// Counts a blocking request while it waits.
