@@ -263,6 +263,9 @@ pub struct LiveWindow {
     init: Option<Arc<InitEntry>>,
     ts: LivePlaylist,
     ts_segments: VecDeque<TsEntry>,
+    /// The TS playlist's text, rendered when it changes (a TS segment or
+    /// the end), not for every snapshot.
+    ts_text: Option<Bytes>,
     codecs: Vec<String>,
     resolution: Option<(u32, u32)>,
     peak_bandwidth: u64,
@@ -291,6 +294,7 @@ impl LiveWindow {
             init: None,
             ts: LivePlaylist::live(window.max(1), ts_target),
             ts_segments: VecDeque::new(),
+            ts_text: None,
             codecs: Vec::new(),
             resolution: None,
             peak_bandwidth: 0,
@@ -420,6 +424,7 @@ impl LiveWindow {
             self.ts_segments.retain(|t| t.uri != old.uri);
             evicted.files.push(old.uri);
         }
+        self.render_ts();
         (uri, evicted)
     }
 
@@ -427,6 +432,11 @@ impl LiveWindow {
     pub fn end(&mut self) {
         self.ended = true;
         self.ts.end();
+        self.render_ts();
+    }
+
+    fn render_ts(&mut self) {
+        self.ts_text = (self.ts.entries().len() > 0).then(|| Bytes::from(self.ts.render()));
     }
 
     /// Every file the window names now (what to delete when it goes).
@@ -480,7 +490,7 @@ impl LiveWindow {
 
     /// The TS playlist text, once it lists a segment (or ended).
     pub fn ts_playlist(&self) -> Option<Bytes> {
-        (self.ts.entries().len() > 0).then(|| Bytes::from(self.ts.render()))
+        self.ts_text.clone()
     }
 
     /// The multivariant playlist, re-rendered when what it says changed.
