@@ -16,7 +16,9 @@ use fantoccini::{Client, Locator};
 use platform_support::browser::{
     adopt_session, browser_sized, chromedriver_available, js, save, start_chromedriver,
 };
-use platform_support::{Running, have, http, publish, streamer_with_stream, unique, wait_for};
+use platform_support::{
+    Running, have, http, player, publish, streamer_with_stream, unique, wait_for, wait_for_playlist,
+};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -76,24 +78,16 @@ async fn dashboard_charts_editing_and_search() {
         true,
     );
     let playlist = format!("{base}/hls/{id}/index.m3u8");
-    wait_for("the live playlist", Duration::from_secs(30), || async {
-        (http("GET", &playlist, None, None).await.status == 200).then_some(())
-    })
-    .await;
+    wait_for_playlist(&playlist).await;
     // Three players with their session ids.
     let stop = CancellationToken::new();
     let players: Vec<_> = (0..3)
         .map(|i| {
-            let (url, stop) = (
-                format!("{playlist}?session=browser-test-{i}-{}", unique()),
+            player(
+                playlist.clone(),
+                format!("browser-test-{i}-{}", unique()),
                 stop.clone(),
-            );
-            tokio::spawn(async move {
-                while !stop.is_cancelled() {
-                    http("GET", &url, None, None).await;
-                    tokio::time::sleep(Duration::from_millis(400)).await;
-                }
-            })
+            )
         })
         .collect();
 

@@ -3,6 +3,8 @@
 //! `STREAMLY_TEST_POSTGRES_URL` is set; in its own schema).
 #![allow(clippy::unwrap_used)]
 
+mod platform_support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,27 +66,7 @@ async fn sqlite() -> App {
 }
 
 async fn postgres() -> Option<App> {
-    let Ok(url) = std::env::var("STREAMLY_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true: a test cannot skip"
-        );
-        eprintln!("skipping the Postgres case: STREAMLY_TEST_POSTGRES_URL is not set");
-        return None;
-    };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let schema = format!("discovery_{}_{nanos}", std::process::id());
-    // The schema is made with psql (the root crate does not depend on sqlx).
-    let made = std::process::Command::new("psql")
-        .args([&url, "-qAtc", &format!("CREATE SCHEMA {schema}")])
-        .status()
-        .expect("psql on PATH");
-    assert!(made.success(), "create schema {schema}");
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let with_schema = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let (with_schema, _schema) = platform_support::postgres_schema("discovery")?;
     let store = Arc::new(
         streamly::core::adapters::sql::PostgresStore::connect(&with_schema)
             .await

@@ -13,7 +13,8 @@ mod platform_support;
 use std::time::{Duration, Instant};
 
 use platform_support::{
-    Running, have, http, publish, skip_or_fail_in_ci, streamer_with_stream, unique, wait_for,
+    Running, have, http, player, postgres_schema, publish, ready_recording, skip_or_fail_in_ci,
+    streamer_with_stream, unique, wait_for, wait_for_playlist,
 };
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -24,29 +25,6 @@ const PERIOD: Duration = Duration::from_secs(2);
 const PLAYERS: usize = 6;
 /// How long they play.
 const PLAYING: Duration = Duration::from_secs(16);
-
-/// A player: loads the playlist with its session id every 300 ms (the
-/// query hls.js keeps on its blocking reloads, with `_HLS_` parameters
-/// on some requests) until `stop`.
-fn player(url: String, session: String, stop: CancellationToken) -> tokio::task::JoinHandle<u32> {
-    tokio::spawn(async move {
-        let mut loaded = 0;
-        let mut n = 0u32;
-        while !stop.is_cancelled() {
-            let query = if n.is_multiple_of(2) {
-                format!("session={session}")
-            } else {
-                format!("_HLS_skip=YES&session={session}")
-            };
-            n += 1;
-            if http("GET", &format!("{url}?{query}"), None, None).await.status == 200 {
-                loaded += 1;
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        loaded
-    })
-}
 
 async fn analytics(base: &str, id: &str, token: &str) -> Value {
     let r = http(
@@ -117,10 +95,7 @@ async fn concurrent_players_are_counted_with_their_watch_time() {
     );
 
     let mut ffmpeg = publish(&publish_url, true);
-    wait_for("the live playlist", Duration::from_secs(30), || async {
-        (http("GET", &playlist, None, None).await.status == 200).then_some(())
-    })
-    .await;
+    wait_for_playlist(&playlist).await;
 
     // One chat client in the room, and requests that must not count: no
     // session, a malformed one, a segment with a session.
@@ -216,12 +191,7 @@ async fn concurrent_players_are_counted_with_their_watch_time() {
     // The publish ends: the last broadcast's figures stay, not live; the
     // recording of it names the same broadcast.
     ffmpeg.kill().await.ok();
-    let rec = wait_for("a ready recording", Duration::from_secs(30), || async {
-        let r = http("GET", &format!("{base}/api/streams/{id}/recordings"), None, None).await;
-        let first = r.body.as_array()?.first()?.clone();
-        (first["status"] == "ready").then_some(first)
-    })
-    .await;
+    let rec = ready_recording(&base, &id).await;
     let rec_id = rec["id"].as_str().unwrap();
     let ended = analytics(&base, &id, &token).await;
     assert_eq!(ended["live"], false);
@@ -261,24 +231,6 @@ async fn concurrent_players_are_counted_with_their_watch_time() {
     running.stop().await;
 }
 
-/// A fresh schema of the test database (made with psql: the root crate
-/// does not depend on sqlx), as a URL that selects it; `None`, with the
-/// reason printed, when no test server is configured.
-fn postgres_schema() -> Option<(String, String)> {
-    let Ok(url) = std::env::var("STREAMLY_TEST_POSTGRES_URL") else {
-        skip_or_fail_in_ci("STREAMLY_TEST_POSTGRES_URL is unset");
-        return None;
-    };
-    let schema = format!("analytics_{}", unique());
-    let made = std::process::Command::new("psql")
-        .args([&url, "-qAtc", &format!("CREATE SCHEMA {schema}")])
-        .status()
-        .expect("psql on PATH");
-    assert!(made.success(), "create schema {schema}");
-    let sep = if url.contains('?') { '&' } else { '?' };
-    Some((format!("{url}{sep}options=-c%20search_path%3D{schema}"), schema))
-}
-
 /// Two platforms over one Postgres database, each with its own chat hub:
 /// node A ingests the stream and serves two players and one chat client,
 /// node B serves two chat clients of the same room. Each writes its own
@@ -289,7 +241,7 @@ async fn two_nodes_write_samples_that_are_summed() {
         skip_or_fail_in_ci("ffmpeg is not on PATH");
         return;
     }
-    let Some((url, schema)) = postgres_schema() else {
+    let Some((url, schema)) = postgres_schema("analytics") else {
         return;
     };
     let tune = |c: &mut streamly::PlatformConfig| c.analytics.sample_period = PERIOD;
@@ -306,10 +258,7 @@ async fn two_nodes_write_samples_that_are_summed() {
         true,
     );
     let playlist = format!("{}/hls/{id}/index.m3u8", a.base);
-    wait_for("the live playlist", Duration::from_secs(30), || async {
-        (http("GET", &playlist, None, None).await.status == 200).then_some(())
-    })
-    .await;
+    wait_for_playlist(&playlist).await;
     let stop = CancellationToken::new();
     let players: Vec<_> = (0..2)
         .map(|i| {

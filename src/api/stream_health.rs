@@ -202,18 +202,29 @@ pub async fn health(
     AuthUser(user): AuthUser,
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<StreamHealthView>> {
-    let Path(raw) = path.map_err(|_| ApiError::stream_not_found())?;
-    let id = StreamId::parse(&raw).map_err(|_| ApiError::stream_not_found())?;
-    let stream = state.streams.get(&id).await?;
-    if stream.owner != user.id {
-        return Err(ApiError::stream_not_found());
-    }
+    let id = owned_stream(&state, &user, path).await?;
     let report = state
         .stream_health
         .as_ref()
         .and_then(|source| source.health(&id))
         .ok_or(ApiError::NotLive)?;
     Ok(Json(report.into()))
+}
+
+/// The stream a `{id}` path names, if `user` owns it (404 otherwise, as
+/// for a stream that does not exist).
+async fn owned_stream(
+    state: &ApiState,
+    user: &streamly_core::domain::User,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<StreamId> {
+    let Path(raw) = path.map_err(|_| ApiError::stream_not_found())?;
+    let id = StreamId::parse(&raw).map_err(|_| ApiError::stream_not_found())?;
+    let stream = state.streams.get(&id).await?;
+    if stream.owner != user.id {
+        return Err(ApiError::stream_not_found());
+    }
+    Ok(id)
 }
 
 /// How often [`health_events`] sends the figures.
@@ -242,12 +253,7 @@ pub async fn health_events(
     AuthUser(user): AuthUser,
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let Path(raw) = path.map_err(|_| ApiError::stream_not_found())?;
-    let id = StreamId::parse(&raw).map_err(|_| ApiError::stream_not_found())?;
-    let stream = state.streams.get(&id).await?;
-    if stream.owner != user.id {
-        return Err(ApiError::stream_not_found());
-    }
+    let id = owned_stream(&state, &user, path).await?;
     let source = state.stream_health.clone().ok_or(ApiError::NotLive)?;
     if source.health(&id).is_none() {
         return Err(ApiError::NotLive);

@@ -146,6 +146,11 @@ struct LazyLlPlaylists {
 }
 
 impl Snapshot {
+    /// Whether there is anything to list: a segment or a part.
+    fn has_media(&self) -> bool {
+        !self.segments.is_empty() || !self.pending.is_empty()
+    }
+
     fn ll_view(&self) -> LlView<'_> {
         LlView {
             token: &self.token,
@@ -170,8 +175,8 @@ impl Snapshot {
         self.ll
             .whole
             .get_or_init(|| {
-                let has_media = !self.segments.is_empty() || !self.pending.is_empty();
-                has_media.then(|| Bytes::from(render_ll(&self.ll_view(), false)))
+                self.has_media()
+                    .then(|| Bytes::from(render_ll(&self.ll_view(), false)))
             })
             .clone()
     }
@@ -183,8 +188,7 @@ impl Snapshot {
             .skip
             .get_or_init(|| {
                 let view = self.ll_view();
-                let has_media = !self.segments.is_empty() || !self.pending.is_empty();
-                (has_media && view.skipped_segments() > 0).then(|| Bytes::from(render_ll(&view, true)))
+                (self.has_media() && view.skipped_segments() > 0).then(|| Bytes::from(render_ll(&view, true)))
             })
             .clone()
     }

@@ -216,6 +216,61 @@ pub async fn http_raw(
     }
 }
 
+/// Waits until the live playlist at `url` answers 200 (30 s at most).
+pub async fn wait_for_playlist(url: &str) {
+    wait_for("the live playlist", Duration::from_secs(30), || async {
+        (http("GET", url, None, None).await.status == 200).then_some(())
+    })
+    .await;
+}
+
+/// A player: loads the playlist at `url` with its session id every 300 ms
+/// (the query hls.js keeps on its blocking reloads, with `_HLS_`
+/// parameters on some requests) until `stop`; returns how many loads
+/// succeeded.
+pub fn player(
+    url: String,
+    session: String,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<u32> {
+    tokio::spawn(async move {
+        let mut loaded = 0;
+        let mut n = 0u32;
+        while !stop.is_cancelled() {
+            let query = if n.is_multiple_of(2) {
+                format!("session={session}")
+            } else {
+                format!("_HLS_skip=YES&session={session}")
+            };
+            n += 1;
+            if http("GET", &format!("{url}?{query}"), None, None).await.status == 200 {
+                loaded += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        loaded
+    })
+}
+
+/// A fresh schema of the Postgres test database, named `<prefix>_<unique>`
+/// (made with psql: the root crate does not depend on sqlx): a URL that
+/// selects it, and its name. `None`, with the reason printed, when no test
+/// server is configured (under `CI=true`: a failure).
+pub fn postgres_schema(prefix: &str) -> Option<(String, String)> {
+    let Ok(url) = std::env::var("STREAMLY_TEST_POSTGRES_URL") else {
+        skip_or_fail_in_ci("STREAMLY_TEST_POSTGRES_URL is unset");
+        return None;
+    };
+    let schema = format!("{prefix}_{}", unique());
+    let made = std::process::Command::new("psql")
+        .args([&url, "-qAtc", &format!("CREATE SCHEMA {schema}")])
+        .status()
+        .expect("psql on PATH");
+    assert!(made.success(), "create schema {schema}");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Some((format!("{url}{sep}options=-c%20search_path%3D{schema}"), schema))
+}
+
 /// A test that cannot run here says why and passes, except under `CI=true`,
 /// where every oracle must run: it fails.
 pub fn skip_or_fail_in_ci(reason: &str) {

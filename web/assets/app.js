@@ -38,18 +38,24 @@ async function send(method, path, headers, body) {
     throw new ApiError(0, "network", "Cannot reach the server. Check your connection.");
   }
   if (res.status === 204) return null;
+  if (!res.ok) {
+    if (res.status === 401 && s) signOut();
+    throw await failure(res);
+  }
+  try { return await res.json(); } catch { return null; }
+}
+
+// The ApiError of a response that is not ok: the server's JSON error, or
+// its status line.
+export async function failure(res) {
   let data = null;
   try { data = await res.json(); } catch { data = null; }
-  if (!res.ok) {
-    const err = data && data.error ? data.error : { code: "http_" + res.status, message: res.statusText };
-    if (res.status === 401 && s) signOut();
-    if (res.status === 429) {
-      const wait = res.headers.get("Retry-After");
-      err.message = `Too many attempts. Try again in ${wait || "a few"} seconds.`;
-    }
-    throw new ApiError(res.status, err.code, err.message, err.field);
+  const err = data && data.error ? data.error : { code: "http_" + res.status, message: res.statusText };
+  if (res.status === 429) {
+    const wait = res.headers.get("Retry-After");
+    err.message = `Too many attempts. Try again in ${wait || "a few"} seconds.`;
   }
-  return data;
+  return new ApiError(res.status, err.code, err.message, err.field);
 }
 
 // Calls the JSON API.

@@ -1,5 +1,5 @@
 // Dashboard: create streams, see the key once, rotate, delete, live status.
-import { ApiError, api, el, session } from "/assets/app.js";
+import { api, el, failure, session } from "/assets/app.js";
 import { lineChart } from "/assets/chart.js";
 
 if (!session()) location.href = "/signin?next=/dashboard";
@@ -272,11 +272,7 @@ async function readHealthEvents(id, signal) {
   const s = session();
   const res = await fetch(`/api/streams/${encodeURIComponent(id)}/health/events`, {
     headers: { "Accept": "text/event-stream", "Authorization": `Bearer ${s ? s.token : ""}` }, signal });
-  if (!res.ok) {
-    let err = {};
-    try { err = (await res.json()).error || {}; } catch { err = {}; }
-    throw new ApiError(res.status, err.code, err.message || res.statusText);
-  }
+  if (!res.ok) throw await failure(res);
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffered = "";
   for (;;) {
