@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The ingest ladder of issue 12: rtmp_load against Streamly's rtmp_to_hls and
-# nginx-rtmp (one worker, hls on), alternating, one run per rung and server.
+# The ingest ladder of issue 12: rtmp_load against Streamly's rtmp_to_hls,
+# nginx-rtmp (one worker, hls on) and the floor server (rtmp_load
+# --serve-floor: read and write to disk, nothing else), alternating, one run
+# per rung and server. SERVERS="streamly nginx_rtmp floor" picks some.
 #
 #   cargo build --release --example rtmp_to_hls --example rtmp_load
 #   examples/rtmp_load/ladder.sh "100 500 1000 2000 5000" 45
@@ -73,7 +75,21 @@ CONF
   kill -QUIT "$master"; wait "$master" || true
 }
 
+floor() {
+  local n=$1
+  rm -rf "$WORK/floor"
+  "$BIN/rtmp_load" --serve-floor 127.0.0.1:11937 --floor-dir "$WORK/floor" >"$WORK/floor.log" 2>&1 &
+  local pid=$!
+  sleep 1
+  echo "== floor $n"
+  # shellcheck disable=SC2086
+  "$BIN/rtmp_load" --url rtmp://127.0.0.1:11937/live --key-prefix k --publishers "$n" \
+    --duration "$DURATION" --flv "$FLV" ${LOAD_ARGS:-} --server-pid "$pid" || true
+  kill "$pid"; wait "$pid" || true
+}
+
 for n in $RUNGS; do
-  streamly "$n"
-  nginx_rtmp "$n"
+  for server in ${SERVERS:-streamly nginx_rtmp floor}; do
+    "$server" "$n"
+  done
 done

@@ -20,7 +20,9 @@
 //! (50), `--threads` writer threads (2), `--connect-concurrency` (256),
 //! `--connect-timeout` seconds to `NetStream.Publish.Start` (10),
 //! `--per-addr` publishers per loopback source address (8; servers cap
-//! connections per client address).
+//! connections per client address). `--serve-floor ADDR` instead runs the
+//! floor server (`floor_server.rs`) to measure against, with `--floor-dir
+//! DIR` writing what it receives to files there as segments would be.
 //!
 //! The FLV is chunked once (chunk size 4096, `client.rs`); each publisher
 //! shakes hands, sends the publish commands and waits for
@@ -43,6 +45,7 @@ use crate::pacer::Pacers;
 use crate::proc_usage::proc_usage;
 
 mod client;
+mod floor_server;
 mod pacer;
 #[path = "../common/proc_usage.rs"]
 mod proc_usage;
@@ -97,23 +100,36 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let a = args()?;
+    if let Some((_, addr)) = a.iter().find(|(k, _)| k == "serve-floor") {
+        let dir = a
+            .iter()
+            .find(|(k, _)| k == "floor-dir")
+            .map(|(_, d)| std::path::Path::new(d));
+        return floor_server::run(addr, dir);
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(generate(&a))
+}
+
+async fn generate(a: &[(String, String)]) -> anyhow::Result<()> {
     let target = Arc::new(Target::parse(&get(
-        &a,
+        a,
         "url",
         "rtmp://127.0.0.1:1935/live".to_owned(),
     )?)?);
-    let prefix: String = get(&a, "key-prefix", "k".to_owned())?;
-    let publishers: usize = get(&a, "publishers", 100)?;
-    let duration: f64 = get(&a, "duration", 30.0)?;
-    let tick = Duration::from_millis(get(&a, "tick-ms", 50)?);
-    let threads: usize = get(&a, "threads", 2)?;
-    let concurrency: usize = get(&a, "connect-concurrency", 256)?;
-    let timeout = Duration::from_secs_f64(get(&a, "connect-timeout", 10.0)?);
-    let per_addr: usize = get(&a, "per-addr", 8)?;
-    let flv: String = get(&a, "flv", String::new())?;
+    let prefix: String = get(a, "key-prefix", "k".to_owned())?;
+    let publishers: usize = get(a, "publishers", 100)?;
+    let duration: f64 = get(a, "duration", 30.0)?;
+    let tick = Duration::from_millis(get(a, "tick-ms", 50)?);
+    let threads: usize = get(a, "threads", 2)?;
+    let concurrency: usize = get(a, "connect-concurrency", 256)?;
+    let timeout = Duration::from_secs_f64(get(a, "connect-timeout", 10.0)?);
+    let per_addr: usize = get(a, "per-addr", 8)?;
+    let flv: String = get(a, "flv", String::new())?;
     if flv.is_empty() {
         bail!("--flv PATH is required");
     }
