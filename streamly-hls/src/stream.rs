@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use bytes::Bytes;
 use streamly_core::domain::StreamId;
@@ -29,7 +30,7 @@ use crate::segmenter::Segmenter;
 use crate::window::{
     Evicted, LiveWindow, MASTER_PLAYLIST, MEDIA_PLAYLIST, Snapshot, TS_PLAYLIST, segment_name,
 };
-use crate::write_queue::{Job, WriteQueue};
+use crate::write_queue::{Job, Kind, WriteQueue};
 
 /// What a run needs from its publisher.
 pub(crate) struct RunContext<'a> {
@@ -98,20 +99,30 @@ pub(crate) async fn run(
         recorder,
     };
     let ingest = async {
+        // One timer for the deletions, reset only when the earliest one
+        // changes: a timer made per frame would be registered with the
+        // runtime's timer wheel and taken off it again for every frame
+        // (tens a second per stream) once the window is full.
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             let deadline = task.deletions.front().map(|(at, _)| *at);
-            let timer = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
+            if let Some(at) = deadline
+                && armed != Some(at)
+            {
+                timer.as_mut().reset(at);
+                armed = Some(at);
+            }
             tokio::select! {
                 frame = frames.recv() => match frame {
                     Some(frame) => task.frame(&frame),
                     None => break,
                 },
-                () = timer => task.delete_due(Instant::now()),
+                () = &mut timer, if deadline.is_some() => {
+                    armed = None;
+                    task.delete_due(Instant::now());
+                }
             }
         }
         task.finish();
@@ -121,13 +132,13 @@ pub(crate) async fn run(
     };
     let writer = async {
         match &sink {
-            Some(sink) => queue.drain_into(&**sink, &stream).await,
+            Some(sink) => queue.drain_into(&**sink, &stream, Kind::Live).await,
             None => 0,
         }
     };
     let recording_writer = async {
         match &sink {
-            Some(sink) if recording => recording_queue.drain_into(&**sink, &stream).await,
+            Some(sink) if recording => recording_queue.drain_into(&**sink, &stream, Kind::Recording).await,
             _ => 0,
         }
     };

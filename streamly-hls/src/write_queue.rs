@@ -24,6 +24,16 @@ pub(crate) enum Job {
     Delete(SegmentPath),
 }
 
+/// What a queue writes, and so how it is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// The live window's files, replaced or deleted seconds later:
+    /// [`SegmentSink::put_live`] (they only have to outlive the process).
+    Live,
+    /// A recording's files, kept: [`SegmentSink::put`].
+    Recording,
+}
+
 #[derive(Default)]
 struct QueueState {
     jobs: VecDeque<Job>,
@@ -106,13 +116,19 @@ impl WriteQueue {
     }
 
     /// Writes the jobs to `sink` in order until the queue is closed and
-    /// empty. Failures are logged; returns how many writes failed.
-    pub(crate) async fn drain_into(&self, sink: &dyn SegmentSink, stream: &str) -> u64 {
+    /// empty, stored as `kind` says. Failures are logged; returns how many
+    /// writes failed.
+    pub(crate) async fn drain_into(&self, sink: &dyn SegmentSink, stream: &str, kind: Kind) -> u64 {
         let mut failed = 0;
         while let Some(job) = self.pop().await {
-            let result = match &job {
-                Job::Segment(path, data) | Job::Playlist(path, data) => sink.put(path, data.clone()).await,
-                Job::Delete(path) => sink.delete(path).await,
+            let result = match (&job, kind) {
+                (Job::Segment(path, data) | Job::Playlist(path, data), Kind::Live) => {
+                    sink.put_live(path, data.clone()).await
+                }
+                (Job::Segment(path, data) | Job::Playlist(path, data), Kind::Recording) => {
+                    sink.put(path, data.clone()).await
+                }
+                (Job::Delete(path), _) => sink.delete(path).await,
             };
             if let Err(e) = result {
                 failed += 1;

@@ -10,8 +10,10 @@ use crate::ports::{SegmentPath, SegmentSink, SegmentSinkError};
 /// Stores each object as a file under a root directory.
 ///
 /// Writes are atomic: the data goes to a hidden temporary file in the same
-/// directory, is flushed, then renamed over the target, so a reader (or a
-/// crash) never sees half a segment. [`SegmentPath`] cannot contain `..` or
+/// directory, is flushed to disk ([`put`](SegmentSink::put); not for
+/// [`put_live`](SegmentSink::put_live), which only has to outlive the
+/// process), then renamed over the target, so a reader (or a crash) never
+/// sees half a segment. [`SegmentPath`] cannot contain `..` or
 /// absolute components, so no path escapes the root; leftover temporary
 /// files (names start with `.`) are never served because such paths are
 /// refused.
@@ -38,6 +40,58 @@ impl FsSegmentSink {
     fn full_path(&self, path: &SegmentPath) -> PathBuf {
         self.root.join(path.as_str())
     }
+
+    async fn write(&self, path: &SegmentPath, data: Bytes, flush: Flush) -> Result<(), SegmentSinkError> {
+        let target = self.full_path(path);
+        let dir = target.parent().unwrap_or(&self.root).to_owned();
+        // One blocking job for the whole write: tokio::fs would hand each
+        // step (mkdir, create, every write, sync, rename) to the blocking
+        // pool on its own, a thread wake-up each, and copy the data into
+        // its own buffer on the way.
+        let written = tokio::task::spawn_blocking(move || write_atomically(&dir, &target, &data, flush)).await;
+        match written {
+            Ok(result) => result.map_err(|e| unavailable(path.as_str(), e)),
+            Err(e) => Err(unavailable(path.as_str(), std::io::Error::other(e))),
+        }
+    }
+}
+
+/// Whether a write waits for the data to reach the disk before the rename.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    ToDisk,
+    No,
+}
+
+/// Writes `data` to a hidden temporary file in `dir`, flushes it to disk
+/// (with [`Flush::ToDisk`]) and renames it over `target`; on failure the
+/// temporary file is removed.
+fn write_atomically(dir: &Path, target: &Path, data: &[u8], flush: Flush) -> std::io::Result<()> {
+    use std::io::Write;
+    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("object");
+    // Random, not pid + counter: containers sharing a volume all run as
+    // pid 1.
+    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    // The directory is made on the first write into it, not checked on
+    // every one.
+    let create = || match std::fs::File::create(&tmp) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir)?;
+            std::fs::File::create(&tmp)
+        }
+        other => other,
+    };
+    let write = || {
+        let mut file = create()?;
+        file.write_all(data)?;
+        if flush == Flush::ToDisk {
+            file.sync_data()?;
+        }
+        std::fs::rename(&tmp, target)
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 fn unavailable(path: &str, e: std::io::Error) -> SegmentSinkError {
@@ -50,24 +104,11 @@ fn unavailable(path: &str, e: std::io::Error) -> SegmentSinkError {
 #[async_trait]
 impl SegmentSink for FsSegmentSink {
     async fn put(&self, path: &SegmentPath, data: Bytes) -> Result<(), SegmentSinkError> {
-        use tokio::io::AsyncWriteExt;
-        let target = self.full_path(path);
-        let err = |e| unavailable(path.as_str(), e);
-        let dir = target.parent().unwrap_or(&self.root);
-        tokio::fs::create_dir_all(dir).await.map_err(err)?;
-        let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("object");
-        let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
-        let write = async {
-            let mut file = tokio::fs::File::create(&tmp).await?;
-            file.write_all(&data).await?;
-            file.sync_data().await?;
-            tokio::fs::rename(&tmp, &target).await
-        };
-        if let Err(e) = write.await {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(err(e));
-        }
-        Ok(())
+        self.write(path, data, Flush::ToDisk).await
+    }
+
+    async fn put_live(&self, path: &SegmentPath, data: Bytes) -> Result<(), SegmentSinkError> {
+        self.write(path, data, Flush::No).await
     }
 
     async fn get(&self, path: &SegmentPath) -> Result<Option<Bytes>, SegmentSinkError> {
