@@ -62,6 +62,31 @@ async fn overwrite_replaces(sink: Arc<dyn SegmentSink>) {
     assert_eq!(sink.list("").await.expect("list"), vec![p("s/index.m3u8")]);
 }
 
+/// `put_live` stores like `put` (new directories, replacing, a 2 MB body,
+/// no temporary file left to list); only its durability differs.
+async fn put_live_stores_and_replaces(sink: Arc<dyn SegmentSink>) {
+    let big = body(2 * 1024 * 1024, 3);
+    sink.put_live(&p("live/a/0.m4s"), big.clone())
+        .await
+        .expect("put_live into a new directory");
+    let read = sink.get(&p("live/a/0.m4s")).await.expect("get").expect("present");
+    assert!(read == big, "the 2 MB body came back different");
+    sink.put_live(&p("live/a/index.m3u8"), body(3000, 2))
+        .await
+        .expect("put_live");
+    sink.put_live(&p("live/a/index.m3u8"), Bytes::from_static(b"newer"))
+        .await
+        .expect("replace");
+    assert_eq!(
+        sink.get(&p("live/a/index.m3u8")).await.expect("get"),
+        Some(Bytes::from_static(b"newer"))
+    );
+    assert_eq!(
+        sorted(sink.list("live/").await.expect("list")),
+        vec![p("live/a/0.m4s"), p("live/a/index.m3u8")]
+    );
+}
+
 async fn get_missing_is_none(sink: Arc<dyn SegmentSink>) {
     assert_eq!(sink.get(&p("nobody/0.ts")).await.expect("get"), None);
     sink.put(&p("s/a/0.ts"), Bytes::from_static(b"x"))
@@ -499,6 +524,7 @@ macro_rules! conformance {
 conformance!(
     round_trip_small_and_2mb,
     overwrite_replaces,
+    put_live_stores_and_replaces,
     get_missing_is_none,
     delete_missing_is_ok,
     list_by_prefix,

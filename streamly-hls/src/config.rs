@@ -44,6 +44,13 @@ pub struct HlsConfig {
     /// Blocking playlist requests (`_HLS_msn`) waiting on one stream, at
     /// most; more get `503`. Default 10,000.
     pub max_blocking_requests: usize,
+    /// With a sink ([`HlsPublisher::persist_to`](crate::HlsPublisher::persist_to)):
+    /// the bytes of segments older than the LL-HLS part span (three target
+    /// durations, plus one segment) leave memory once the sink confirms
+    /// them, and those segments are served from the sink. A stream then
+    /// holds about four segments in memory instead of `playlist_window`.
+    /// Without a sink every segment stays in memory. Default on.
+    pub serve_old_segments_from_sink: bool,
 }
 
 impl Default for HlsConfig {
@@ -58,6 +65,7 @@ impl Default for HlsConfig {
             write_queue: 8,
             ended_retention: Duration::from_secs(600),
             max_blocking_requests: 10_000,
+            serve_old_segments_from_sink: true,
         }
     }
 }

@@ -30,7 +30,7 @@ use crate::window::{InitEntry, SegmentEntry, init_name, part_name, segment_name}
 
 /// Parts are listed on the segments within this many target durations of
 /// the playlist's end.
-const PART_SPAN_TARGETS: u64 = 3;
+pub(crate) const PART_SPAN_TARGETS: u64 = 3;
 /// `CAN-SKIP-UNTIL`, in target durations (the spec's minimum).
 const SKIP_TARGETS: u64 = 6;
 

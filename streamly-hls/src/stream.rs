@@ -77,12 +77,13 @@ pub(crate) async fn run(
     };
     let recording = recorder.is_some();
     let parts = PartSegmenter::new(config.ll_segment_duration, config.part_target);
-    let window = LiveWindow::new(
+    let mut window = LiveWindow::new(
         token,
         config.playlist_window,
         parts.target_duration(),
         config.segment_duration,
     );
+    window.offload_stored(config.serve_old_segments_from_sink && ctx.sink.is_some());
     let queue = WriteQueue::new(config.write_queue);
     let stream = ctx.stream_id.to_string();
     let sink = ctx.sink.cloned();
@@ -138,7 +139,11 @@ pub(crate) async fn run(
     };
     let recording_writer = async {
         match &sink {
-            Some(sink) if recording => recording_queue.drain_into(&**sink, &stream, Kind::Recording).await,
+            Some(sink) if recording => {
+                recording_queue
+                    .drain_into(&**sink, &stream, Kind::Recording)
+                    .await
+            }
             _ => 0,
         }
     };
@@ -218,13 +223,17 @@ impl StreamTask<'_> {
                 }
                 PartEvent::Part(part) => {
                     let start = self.wall_clock(part.start_ms);
+                    if part.ends_segment {
+                        self.note_stored();
+                    }
                     let (segment, evicted) = self.window.push_part(part, start);
                     if let Some(segment) = segment {
                         self.stats.segments += 1;
                         self.stats.bytes += segment.len as u64;
                         if self.ctx.sink.is_some() {
                             let name = segment_name(self.window.token(), segment.msn);
-                            let data = segment.concatenated();
+                            // Just completed: its bytes are in memory.
+                            let data = segment.concatenated().unwrap_or_default();
                             if let Some(r) = &mut self.recorder {
                                 r.segment(segment.msn, segment.duration, data.clone());
                             }
@@ -242,6 +251,16 @@ impl StreamTask<'_> {
             self.persist(Job::Playlist, MASTER_PLAYLIST, master);
         }
         true
+    }
+
+    /// Tells the window which of its segments the sink took since the last
+    /// segment: their bytes may leave memory.
+    fn note_stored(&mut self) {
+        for path in self.queue.take_stored() {
+            if let Some(msn) = fmp4_segment_number(self.window.token(), &path) {
+                self.window.mark_stored(msn);
+            }
+        }
     }
 
     fn ts_segment(&mut self, segment: crate::Segment) {

@@ -60,6 +60,10 @@ pub struct SegmentEntry {
     /// Preceded by `EXT-X-DISCONTINUITY` (a new init segment).
     pub discontinuity: bool,
     contiguous: OnceLock<Bytes>,
+    /// Its bytes are in memory (`parts`). Once the sink holds an older
+    /// segment, the window keeps only this entry's description and the
+    /// segment is served from the sink ([`LiveWindow::offload_stored`]).
+    in_memory: bool,
 }
 
 impl SegmentEntry {
@@ -67,18 +71,44 @@ impl SegmentEntry {
     /// time a viewer asks for them, and shared from then on. Sent as one buffer, a
     /// response costs one `writev`; sent part by part, hyper writes each
     /// part with its own.
-    pub fn bytes(&self) -> &Bytes {
-        self.contiguous.get_or_init(|| self.concatenate())
+    /// `None` once the bytes are only in the sink ([`in_memory`](Self::in_memory)).
+    pub fn bytes(&self) -> Option<&Bytes> {
+        self.in_memory
+            .then(|| self.contiguous.get_or_init(|| self.concatenate()))
     }
 
     /// The segment's bytes in one buffer, without keeping it: for a one-off
     /// reader (persistence), so the window does not hold every segment
     /// twice. Shares the cached buffer when a viewer already made it.
-    pub fn concatenated(&self) -> Bytes {
-        self.contiguous
-            .get()
-            .cloned()
-            .unwrap_or_else(|| self.concatenate())
+    /// `None` once the bytes are only in the sink.
+    pub fn concatenated(&self) -> Option<Bytes> {
+        self.in_memory.then(|| {
+            self.contiguous
+                .get()
+                .cloned()
+                .unwrap_or_else(|| self.concatenate())
+        })
+    }
+
+    /// Whether the segment's bytes are in memory; `false` once the window
+    /// dropped them because the sink holds them.
+    pub fn in_memory(&self) -> bool {
+        self.in_memory
+    }
+
+    /// This segment's description without its bytes.
+    fn description(&self) -> Self {
+        Self {
+            msn: self.msn,
+            init: Arc::clone(&self.init),
+            parts: Vec::new(),
+            duration: self.duration,
+            len: self.len,
+            program_date_time: self.program_date_time,
+            discontinuity: self.discontinuity,
+            contiguous: OnceLock::new(),
+            in_memory: false,
+        }
     }
 
     fn concatenate(&self) -> Bytes {
@@ -278,6 +308,10 @@ pub struct LiveWindow {
     /// Segments the sink never got (dropped by the write queue): the
     /// persisted playlist marks them `EXT-X-GAP`.
     unpersisted: Vec<u64>,
+    /// Drop the bytes of old segments the sink holds ([`Self::offload_stored`]).
+    offload: bool,
+    /// Segments the sink confirmed, whose bytes are still in memory.
+    stored: Vec<u64>,
 }
 
 impl LiveWindow {
@@ -305,6 +339,56 @@ impl LiveWindow {
             master: None,
             ended: false,
             unpersisted: Vec::new(),
+            offload: false,
+            stored: Vec::new(),
+        }
+    }
+
+    /// Keeps in memory only the segments a player at the live edge reads:
+    /// those whose parts the LL-HLS playlist lists (three target durations
+    /// from the end) and one more. Older ones, once the sink confirmed them
+    /// ([`mark_stored`](Self::mark_stored)), keep their place in the
+    /// playlists but not their bytes: they are served from the sink. A
+    /// segment the sink never got stays in memory until it leaves the
+    /// window. Off by default (a window without a sink keeps everything).
+    pub fn offload_stored(&mut self, on: bool) {
+        self.offload = on;
+        self.offload_old();
+    }
+
+    /// The sink holds segment `msn`: its bytes may leave memory
+    /// ([`offload_stored`](Self::offload_stored)).
+    pub fn mark_stored(&mut self, msn: u64) {
+        if !self.offload {
+            return;
+        }
+        if self.segments.iter().any(|s| s.msn == msn && s.in_memory) {
+            self.stored.push(msn);
+        }
+        self.offload_old();
+    }
+
+    fn offload_old(&mut self) {
+        if !self.offload || self.stored.is_empty() {
+            return;
+        }
+        // The newest segments up to the part span, and one more, stay.
+        let span = Duration::from_secs(crate::ll_playlist::PART_SPAN_TARGETS * self.target_duration);
+        let mut after: Duration = self.pending.iter().map(|p| p.duration).sum();
+        let mut kept = 0;
+        for s in self.segments.iter().rev() {
+            kept += 1;
+            if after >= span {
+                break;
+            }
+            after += s.duration;
+        }
+        let old = self.segments.len().saturating_sub(kept);
+        for entry in self.segments.iter_mut().take(old) {
+            if let Some(i) = self.stored.iter().position(|&msn| msn == entry.msn) {
+                self.stored.swap_remove(i);
+                *entry = Arc::new(entry.description());
+            }
         }
     }
 
@@ -380,6 +464,7 @@ impl LiveWindow {
             program_date_time: self.pending_start.take(),
             discontinuity: std::mem::take(&mut self.pending_discontinuity),
             contiguous: OnceLock::new(),
+            in_memory: true,
         });
         self.next_msn += 1;
         self.segments.push_back(Arc::clone(&segment));
@@ -388,6 +473,7 @@ impl LiveWindow {
                 break;
             };
             self.unpersisted.retain(|&msn| msn > old.msn);
+            self.stored.retain(|&msn| msn > old.msn);
             if self.segments.front().is_some_and(|s| s.discontinuity) {
                 self.discontinuity_sequence += 1;
             }
@@ -398,6 +484,7 @@ impl LiveWindow {
                 evicted.files.push(init_name(&self.token, old.init.generation));
             }
         }
+        self.offload_old();
         (Some(segment), evicted)
     }
 

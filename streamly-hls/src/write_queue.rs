@@ -37,6 +37,8 @@ pub(crate) enum Kind {
 #[derive(Default)]
 struct QueueState {
     jobs: VecDeque<Job>,
+    /// Live segments the sink took, not yet told to the stream's task.
+    stored: Vec<SegmentPath>,
     closed: bool,
     dropped: u64,
 }
@@ -115,6 +117,11 @@ impl WriteQueue {
         }
     }
 
+    /// The live segments the sink took since the last call.
+    pub(crate) fn take_stored(&self) -> Vec<SegmentPath> {
+        std::mem::take(&mut self.lock().stored)
+    }
+
     /// Writes the jobs to `sink` in order until the queue is closed and
     /// empty, stored as `kind` says. Failures are logged; returns how many
     /// writes failed.
@@ -130,9 +137,13 @@ impl WriteQueue {
                 }
                 (Job::Delete(path), _) => sink.delete(path).await,
             };
-            if let Err(e) = result {
-                failed += 1;
-                tracing::warn!(stream, error = %e, "segment sink write failed");
+            match (result, job) {
+                (Err(e), _) => {
+                    failed += 1;
+                    tracing::warn!(stream, error = %e, "segment sink write failed");
+                }
+                (Ok(()), Job::Segment(path, _)) if kind == Kind::Live => self.lock().stored.push(path),
+                (Ok(()), _) => {}
             }
         }
         failed

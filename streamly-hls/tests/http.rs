@@ -15,8 +15,10 @@ use axum::http::{Method, Request, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use streamly_core::adapters::MemorySegmentSink;
 use streamly_core::domain::StreamId;
-use streamly_core::media::MediaFrame;
+use streamly_core::media::{AudioFrame, MediaFrame, VideoFrame};
+use streamly_core::ports::{SegmentPath, SegmentSink};
 use streamly_hls::{HlsConfig, HlsPublisher, Snapshot};
 use tokio::sync::mpsc;
 use tower::ServiceExt;
@@ -32,7 +34,11 @@ struct Live {
 
 impl Live {
     fn start(frames: Vec<MediaFrame>) -> Self {
-        let publisher = Arc::new(HlsPublisher::new(HlsConfig::default()));
+        Self::serve(HlsPublisher::new(HlsConfig::default()), frames)
+    }
+
+    fn serve(publisher: HlsPublisher, frames: Vec<MediaFrame>) -> Self {
+        let publisher = Arc::new(publisher);
         let (tx, rx) = mpsc::channel(1024);
         let task = publisher.spawn(StreamId::parse("demo").unwrap(), rx);
         Self {
@@ -103,6 +109,36 @@ async fn body(res: Response) -> Bytes {
 
 fn fixture() -> Vec<MediaFrame> {
     common::frames(common::fixture())
+}
+
+/// The fixture (10 s), then its media again 10 s later: 20 s, ten 2 s GOPs.
+fn twenty_seconds() -> Vec<MediaFrame> {
+    let first = fixture();
+    let shift = first
+        .iter()
+        .filter_map(|f| match f {
+            MediaFrame::Video(v) => Some(v.dts),
+            MediaFrame::Audio(a) => Some(a.dts),
+            _ => None,
+        })
+        .max()
+        .unwrap()
+        + 40;
+    let again: Vec<MediaFrame> = first
+        .iter()
+        .filter_map(|f| match f {
+            MediaFrame::Video(v) => Some(MediaFrame::Video(VideoFrame {
+                dts: v.dts + shift,
+                ..v.clone()
+            })),
+            MediaFrame::Audio(a) => Some(MediaFrame::Audio(AudioFrame {
+                dts: a.dts + shift,
+                ..a.clone()
+            })),
+            _ => None,
+        })
+        .collect();
+    first.into_iter().chain(again).collect()
 }
 
 fn has_parts(s: &Snapshot) -> bool {
@@ -192,6 +228,91 @@ async fn files_have_types_cache_headers_ranges_and_etags() {
         assert_eq!(res.headers()[header::CACHE_CONTROL], "no-cache");
     }
     live.end().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn old_segments_leave_memory_once_stored_and_are_served_from_the_sink() {
+    let sink = Arc::new(MemorySegmentSink::default());
+    let publisher = HlsPublisher::new(HlsConfig::default()).persist_to(sink.clone());
+    let mut live = Live::serve(publisher, twenty_seconds());
+    live.until(|s| s.segments.len() >= 8).await;
+    let s = live.snapshot();
+    let token = &s.token;
+    // Target duration 2 s: the part span is 6 s, three segments, plus the
+    // parts in progress; those and one more stay in memory.
+    let in_memory: Vec<u64> = s
+        .segments
+        .iter()
+        .filter(|e| e.in_memory())
+        .map(|e| e.msn)
+        .collect();
+    let newest = s.segments.last().unwrap().msn;
+    assert_eq!(
+        in_memory,
+        (newest - 3..=newest).collect::<Vec<_>>(),
+        "{in_memory:?}"
+    );
+    assert!(s.segments.len() >= 8, "the playlist still lists the old ones");
+    let ll = String::from_utf8(s.playlist().unwrap().to_vec()).unwrap();
+    for seg in &s.segments {
+        let name = format!("{token}_{}.m4s", seg.msn);
+        assert!(ll.contains(&name), "{name} listed: {ll}");
+        let res = live.get(&format!("/hls/demo/{name}")).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{name}");
+        assert_eq!(
+            res.headers()[header::CACHE_CONTROL],
+            streamly_hls::SEGMENT_CACHE_CONTROL
+        );
+        let served = body(res).await;
+        let stored = sink
+            .get(&SegmentPath::parse(&format!("demo/{name}")).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(served, stored, "{name}: the same bytes, from memory or the sink");
+        assert_eq!(served.len(), seg.len, "{name}");
+        if let Some(bytes) = seg.bytes() {
+            assert_eq!(bytes, &stored);
+        } else {
+            assert!(seg.parts.is_empty(), "{name}: no parts kept");
+        }
+    }
+    // A range of a segment served from the sink.
+    let old = format!("/hls/demo/{token}_{}.m4s", s.segments[0].msn);
+    let res = live
+        .request(&old, &[(header::RANGE, "bytes=10-19")])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(body(res).await.len(), 10);
+    // A segment the sink lost: 404, not a stale or empty body.
+    sink.delete(&SegmentPath::parse(&format!("demo/{token}_{}.m4s", s.segments[0].msn)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(live.get(&old).await.unwrap().status(), StatusCode::NOT_FOUND);
+    live.end().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_sink_or_with_the_setting_off_every_segment_stays_in_memory() {
+    for publisher in [
+        HlsPublisher::new(HlsConfig::default()),
+        HlsPublisher::new(HlsConfig {
+            serve_old_segments_from_sink: false,
+            ..HlsConfig::default()
+        })
+        .persist_to(Arc::new(MemorySegmentSink::default())),
+    ] {
+        let mut live = Live::serve(publisher, twenty_seconds());
+        live.until(|s| s.segments.len() >= 8).await;
+        assert!(
+            live.snapshot()
+                .segments
+                .iter()
+                .all(|e| e.in_memory() && e.bytes().is_some())
+        );
+        live.end().await;
+    }
 }
 
 #[tokio::test(start_paused = true)]

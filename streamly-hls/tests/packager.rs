@@ -102,6 +102,9 @@ async fn an_ended_window_expires_after_its_retention_and_its_files_go() {
     let retention = Duration::from_secs(600);
     let config = HlsConfig {
         ended_retention: retention,
+        // Every segment keeps its parts, to compare with what was stored
+        // (tests/http.rs covers segments served from the sink).
+        serve_old_segments_from_sink: false,
         ..HlsConfig::default()
     };
     let publisher = Arc::new(HlsPublisher::new(config).persist_to(sink.clone()));

@@ -48,7 +48,8 @@ impl FsSegmentSink {
         // step (mkdir, create, every write, sync, rename) to the blocking
         // pool on its own, a thread wake-up each, and copy the data into
         // its own buffer on the way.
-        let written = tokio::task::spawn_blocking(move || write_atomically(&dir, &target, &data, flush)).await;
+        let written =
+            tokio::task::spawn_blocking(move || write_atomically(&dir, &target, &data, flush)).await;
         match written {
             Ok(result) => result.map_err(|e| unavailable(path.as_str(), e)),
             Err(e) => Err(unavailable(path.as_str(), std::io::Error::other(e))),

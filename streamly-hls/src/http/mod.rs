@@ -1,7 +1,9 @@
 //! Serving the live windows over HTTP: an axum [`Router`] an integrator
 //! nests into their own application. Every answer comes from the stream's
-//! newest [`Snapshot`](crate::Snapshot): no storage read, and no copy of
-//! media bytes per viewer.
+//! newest [`Snapshot`](crate::Snapshot), with no copy of media bytes per
+//! viewer, and without a storage read except for the window's old segments
+//! once their bytes left memory for the sink
+//! ([`HlsConfig::serve_old_segments_from_sink`](crate::HlsConfig::serve_old_segments_from_sink)).
 //!
 //! Routes, `GET` and `HEAD` (names in [`window`](crate::window)):
 //!
@@ -183,7 +185,10 @@ async fn serve(
             }
         }
         FileName::Segment { token, msn } if token == &*snapshot.token => match snapshot.segment(msn) {
-            Some(s) => media(Chunks::new([s.bytes()]), "video/mp4", &headers),
+            Some(s) => match s.bytes() {
+                Some(bytes) => media(Chunks::new([bytes]), "video/mp4", &headers),
+                None => from_sink(&publisher, &stream_id, &file, &headers).await,
+            },
             None => not_found(),
         },
         FileName::Part { token, msn, index } if token == &*snapshot.token => {
@@ -350,6 +355,27 @@ fn media(body: Chunks, content_type: &'static str, headers: &HeaderMap) -> Respo
         h.insert(header::CONTENT_RANGE, v);
     }
     response
+}
+
+/// A segment of the window whose bytes left memory for the sink
+/// ([`HlsConfig::serve_old_segments_from_sink`](crate::HlsConfig::serve_old_segments_from_sink)).
+async fn from_sink(
+    publisher: &HlsPublisher,
+    stream_id: &StreamId,
+    file: &str,
+    headers: &HeaderMap,
+) -> Response {
+    let (Some(sink), Ok(path)) = (publisher.sink(), crate::stream::stream_path(stream_id, file)) else {
+        return not_found();
+    };
+    match sink.get(&path).await {
+        Ok(Some(data)) => media(Chunks::new([&data]), "video/mp4", headers),
+        Ok(None) => not_found(),
+        Err(e) => {
+            tracing::warn!(%path, error = %e, "reading a segment from the sink failed");
+            unavailable("segment storage unavailable")
+        }
+    }
 }
 
 fn not_found() -> Response {
