@@ -47,8 +47,9 @@ pub struct HlsConfig {
     /// With a sink ([`HlsPublisher::persist_to`](crate::HlsPublisher::persist_to)):
     /// the bytes of segments older than the LL-HLS part span (three target
     /// durations, plus one segment) leave memory once the sink confirms
-    /// them, and those segments are served from the sink. A stream then
-    /// holds about four segments in memory instead of `playlist_window`.
+    /// them, and those segments are served from the sink; TS segments the
+    /// same, all but the newest four. A stream then holds about four
+    /// segments of each packaging in memory instead of `playlist_window`.
     /// Without a sink every segment stays in memory. Default on.
     pub serve_old_segments_from_sink: bool,
 }

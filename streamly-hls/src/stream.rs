@@ -253,17 +253,22 @@ impl StreamTask<'_> {
         true
     }
 
-    /// Tells the window which of its segments the sink took since the last
-    /// segment: their bytes may leave memory.
+    /// Tells the window which of its segments (fMP4 and TS) the sink took
+    /// since the last segment: their bytes may leave memory.
     fn note_stored(&mut self) {
         for path in self.queue.take_stored() {
             if let Some(msn) = fmp4_segment_number(self.window.token(), &path) {
                 self.window.mark_stored(msn);
+            } else if let Some((_, file)) = path.as_str().rsplit_once('/')
+                && file.ends_with(".ts")
+            {
+                self.window.mark_stored_ts(file);
             }
         }
     }
 
     fn ts_segment(&mut self, segment: crate::Segment) {
+        self.note_stored();
         let start = self.wall_clock(segment.start_ms);
         let data = segment.data.clone();
         let (name, evicted) =

@@ -125,9 +125,14 @@ impl SegmentEntry {
 pub struct TsEntry {
     /// Its file name.
     pub uri: String,
-    /// Its bytes.
-    pub data: Bytes,
+    /// Its bytes; `None` once the window dropped them because the sink
+    /// holds them ([`LiveWindow::offload_stored`]).
+    pub data: Option<Bytes>,
 }
+
+/// TS segments kept in memory once the sink holds older ones: a TS player
+/// starts three target durations from the end, and one more.
+const TS_SEGMENTS_IN_MEMORY: usize = 4;
 
 /// What a stream serves at one moment. Immutable: the stream's task
 /// publishes a new one per change, readers keep the one they got.
@@ -312,6 +317,8 @@ pub struct LiveWindow {
     offload: bool,
     /// Segments the sink confirmed, whose bytes are still in memory.
     stored: Vec<u64>,
+    /// The same for TS segments, by name.
+    ts_stored: Vec<String>,
 }
 
 impl LiveWindow {
@@ -341,6 +348,7 @@ impl LiveWindow {
             unpersisted: Vec::new(),
             offload: false,
             stored: Vec::new(),
+            ts_stored: Vec::new(),
         }
     }
 
@@ -350,10 +358,38 @@ impl LiveWindow {
     /// ([`mark_stored`](Self::mark_stored)), keep their place in the
     /// playlists but not their bytes: they are served from the sink. A
     /// segment the sink never got stays in memory until it leaves the
-    /// window. Off by default (a window without a sink keeps everything).
+    /// window. TS segments: all but the newest four, once stored
+    /// ([`mark_stored_ts`](Self::mark_stored_ts)). Off by default (a window
+    /// without a sink keeps everything).
     pub fn offload_stored(&mut self, on: bool) {
         self.offload = on;
         self.offload_old();
+        self.offload_old_ts();
+    }
+
+    /// The sink holds the TS segment `uri`: its bytes may leave memory
+    /// ([`offload_stored`](Self::offload_stored)).
+    pub fn mark_stored_ts(&mut self, uri: &str) {
+        if !self.offload {
+            return;
+        }
+        if self.ts_segments.iter().any(|t| t.uri == uri && t.data.is_some()) {
+            self.ts_stored.push(uri.to_owned());
+        }
+        self.offload_old_ts();
+    }
+
+    fn offload_old_ts(&mut self) {
+        if !self.offload || self.ts_stored.is_empty() {
+            return;
+        }
+        let old = self.ts_segments.len().saturating_sub(TS_SEGMENTS_IN_MEMORY);
+        for entry in self.ts_segments.iter_mut().take(old) {
+            if let Some(i) = self.ts_stored.iter().position(|uri| *uri == entry.uri) {
+                self.ts_stored.swap_remove(i);
+                entry.data = None;
+            }
+        }
     }
 
     /// The sink holds segment `msn`: its bytes may leave memory
@@ -508,13 +544,15 @@ impl LiveWindow {
         });
         self.ts_segments.push_back(TsEntry {
             uri: uri.clone(),
-            data,
+            data: Some(data),
         });
         let mut evicted = Evicted::default();
         for old in removed {
             self.ts_segments.retain(|t| t.uri != old.uri);
+            self.ts_stored.retain(|t| *t != old.uri);
             evicted.files.push(old.uri);
         }
+        self.offload_old_ts();
         self.render_ts();
         (uri, evicted)
     }

@@ -277,6 +277,23 @@ async fn old_segments_leave_memory_once_stored_and_are_served_from_the_sink() {
             assert!(seg.parts.is_empty(), "{name}: no parts kept");
         }
     }
+    // TS segments: the newest four in memory, every one served, the same
+    // bytes as the sink's.
+    let ts_in_memory = s.ts_segments.iter().filter(|t| t.data.is_some()).count();
+    assert!(s.ts_segments.len() >= 6, "{}", s.ts_segments.len());
+    assert_eq!(ts_in_memory, 4);
+    assert!(s.ts_segments.iter().rev().take(4).all(|t| t.data.is_some()));
+    for ts in &s.ts_segments {
+        let res = live.get(&format!("/hls/demo/{}", ts.uri)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{}", ts.uri);
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "video/mp2t");
+        let stored = sink
+            .get(&SegmentPath::parse(&format!("demo/{}", ts.uri)).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(body(res).await, stored, "{}", ts.uri);
+    }
     // A range of a segment served from the sink.
     let old = format!("/hls/demo/{token}_{}.m4s", s.segments[0].msn);
     let res = live

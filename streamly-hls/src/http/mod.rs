@@ -41,7 +41,7 @@ use streamly_core::domain::StreamId;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::publisher::{HlsPublisher, StreamWindow};
-use crate::window::{MASTER_PLAYLIST, MEDIA_PLAYLIST, Snapshot, TS_PLAYLIST};
+use crate::window::{MASTER_PLAYLIST, MEDIA_PLAYLIST, Snapshot, TS_PLAYLIST, TsEntry};
 use chunks::{Chunks, RangeRequest, parse_range};
 
 /// `Cache-Control` of playlists: always revalidate, they change every part.
@@ -175,7 +175,8 @@ async fn serve(
         FileName::Master => text(snapshot.master.clone(), &headers, &snapshot, "m"),
         FileName::TsPlaylist => text(snapshot.ts_playlist.clone(), &headers, &snapshot, "ts"),
         FileName::Ts(uri) => match snapshot.ts_segment(uri) {
-            Some(ts) => media(Chunks::new([&ts.data]), "video/mp2t", &headers),
+            Some(TsEntry { data: Some(data), .. }) => media(Chunks::new([data]), "video/mp2t", &headers),
+            Some(_) => from_sink(&publisher, &stream_id, &file, "video/mp2t", &headers).await,
             None => not_found(),
         },
         FileName::Init { token, generation } if token == &*snapshot.token => {
@@ -187,7 +188,7 @@ async fn serve(
         FileName::Segment { token, msn } if token == &*snapshot.token => match snapshot.segment(msn) {
             Some(s) => match s.bytes() {
                 Some(bytes) => media(Chunks::new([bytes]), "video/mp4", &headers),
-                None => from_sink(&publisher, &stream_id, &file, &headers).await,
+                None => from_sink(&publisher, &stream_id, &file, "video/mp4", &headers).await,
             },
             None => not_found(),
         },
@@ -363,13 +364,14 @@ async fn from_sink(
     publisher: &HlsPublisher,
     stream_id: &StreamId,
     file: &str,
+    content_type: &'static str,
     headers: &HeaderMap,
 ) -> Response {
     let (Some(sink), Ok(path)) = (publisher.sink(), crate::stream::stream_path(stream_id, file)) else {
         return not_found();
     };
     match sink.get(&path).await {
-        Ok(Some(data)) => media(Chunks::new([&data]), "video/mp4", headers),
+        Ok(Some(data)) => media(Chunks::new([&data]), content_type, headers),
         Ok(None) => not_found(),
         Err(e) => {
             tracing::warn!(%path, error = %e, "reading a segment from the sink failed");
