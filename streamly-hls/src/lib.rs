@@ -27,7 +27,9 @@
 //!   its segmenters, window and timers and publishes a [`Snapshot`] per
 //!   change through a `watch` channel; persistence to a [`SegmentSink`]
 //!   (optional: recordings, other nodes) goes behind a drop-oldest queue,
-//!   never on the frame path.
+//!   never on the frame path. With a sink, the window's old segments leave
+//!   memory once stored and are served from it
+//!   ([`HlsConfig::serve_old_segments_from_sink`]).
 //! - [`router`] — `GET /hls/{stream_id}/…` from the snapshots: LL-HLS with
 //!   blocking reload, preload hints and delta updates, `ETag`, `Range`.
 //!
