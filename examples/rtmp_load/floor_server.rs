@@ -123,11 +123,16 @@ pub fn run(addr: &str, dir: Option<&Path>) -> anyhow::Result<()> {
     let addr = addr
         .parse()
         .with_context(|| format!("{addr:?} is not an address"))?;
-    let mut listener = TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+    let listener = TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+    println!("floor server listening on {}", listener.local_addr()?);
+    serve(listener, dir)
+}
+
+/// Serves publishers on `listener` until the process is killed.
+fn serve(mut listener: TcpListener, dir: Option<&Path>) -> anyhow::Result<()> {
     if let Some(dir) = dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    println!("floor server listening on {}", listener.local_addr()?);
     let mut poll = Poll::new()?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -255,4 +260,63 @@ fn flush(publisher: &mut Publisher) -> io::Result<()> {
     publisher.out.clear();
     publisher.written = 0;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+    use crate::client::{self, Outcome, Target};
+
+    /// The floor on a free port, writing under `dir`, on its own thread.
+    fn start(dir: &Path) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let dir = dir.to_owned();
+        std::thread::spawn(move || serve(listener, Some(&dir)));
+        addr
+    }
+
+    fn written(dir: &Path) -> u64 {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    }
+
+    #[tokio::test]
+    async fn a_publisher_gets_publish_start_and_its_bytes_reach_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let addr = start(dir.path());
+        // A peer that leaves mid-handshake, and one that sends junk, do not
+        // stop the server.
+        drop(std::net::TcpStream::connect(addr).unwrap());
+        let mut junk = std::net::TcpStream::connect(addr).unwrap();
+        junk.write_all(&[0xff; 700]).unwrap();
+        drop(junk);
+
+        let target = Target::parse(&format!("rtmp://{addr}/live")).unwrap();
+        let Outcome::Publishing(mut sock) = client::publish(&target, None, "k1", Duration::from_secs(5)).await
+        else {
+            panic!("no NetStream.Publish.Start from the floor");
+        };
+        sock.set_nonblocking(false).unwrap();
+        let media = vec![7u8; 100_000];
+        sock.write_all(&media).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // The publish commands are written too (the floor does not read
+        // them): at least the media reaches the files.
+        while written(dir.path()) < media.len() as u64 {
+            assert!(Instant::now() < deadline, "only {} bytes written", written(dir.path()));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(sock);
+        // The publisher gone, its files go.
+        while written(dir.path()) > 0 {
+            assert!(Instant::now() < deadline, "files left after the publisher closed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }

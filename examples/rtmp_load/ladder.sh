@@ -23,6 +23,15 @@ keys() { # STREAMLY_STREAM_KEYS for publishers 1..N: s1=k1,s2=k2,...
   seq 1 "$1" | sed 's/.*/s&=k&/' | paste -sd, -
 }
 
+load() { # load NAME N URL [--server-pid P ...]: one run of rtmp_load
+  local name=$1 n=$2 url=$3
+  shift 3
+  echo "== $name $n"
+  # shellcheck disable=SC2086 # word splitting of $LOAD_ARGS is wanted
+  "$BIN/rtmp_load" --url "$url" --key-prefix k --publishers "$n" \
+    --duration "$DURATION" --flv "$FLV" ${LOAD_ARGS:-} "$@" || true
+}
+
 streamly() {
   local n=$1
   rm -rf "$WORK/streamly" && mkdir -p "$WORK/streamly"
@@ -31,10 +40,7 @@ streamly() {
     "$BIN/rtmp_to_hls" 2>"$WORK/streamly.log" &
   local pid=$!
   sleep 1
-  echo "== streamly $n"
-  # shellcheck disable=SC2086
-  "$BIN/rtmp_load" --url rtmp://127.0.0.1:11935/live --key-prefix k --publishers "$n" \
-    --duration "$DURATION" --flv "$FLV" ${LOAD_ARGS:-} --server-pid "$pid" || true
+  load streamly "$n" rtmp://127.0.0.1:11935/live --server-pid "$pid"
   kill "$pid"; wait "$pid" || true
 }
 
@@ -68,10 +74,8 @@ CONF
   sleep 1
   local workers
   workers=$(pgrep -P "$master" | sed 's/^/--server-pid /' | paste -sd' ' -)
-  echo "== nginx-rtmp $n"
-  # shellcheck disable=SC2086 # word splitting of $workers and $LOAD_ARGS is wanted
-  "$BIN/rtmp_load" --url rtmp://127.0.0.1:11936/live --key-prefix k --publishers "$n" \
-    --duration "$DURATION" --flv "$FLV" ${LOAD_ARGS:-} $workers || true
+  # shellcheck disable=SC2086 # word splitting of $workers is wanted
+  load nginx-rtmp "$n" rtmp://127.0.0.1:11936/live $workers
   kill -QUIT "$master"; wait "$master" || true
 }
 
@@ -81,10 +85,7 @@ floor() {
   "$BIN/rtmp_load" --serve-floor 127.0.0.1:11937 --floor-dir "$WORK/floor" >"$WORK/floor.log" 2>&1 &
   local pid=$!
   sleep 1
-  echo "== floor $n"
-  # shellcheck disable=SC2086
-  "$BIN/rtmp_load" --url rtmp://127.0.0.1:11937/live --key-prefix k --publishers "$n" \
-    --duration "$DURATION" --flv "$FLV" ${LOAD_ARGS:-} --server-pid "$pid" || true
+  load floor "$n" rtmp://127.0.0.1:11937/live --server-pid "$pid"
   kill "$pid"; wait "$pid" || true
 }
 
