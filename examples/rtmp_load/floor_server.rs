@@ -195,7 +195,7 @@ fn serve(mut listener: TcpListener, dir: Option<&Path>) -> anyhow::Result<()> {
             let Some(Some(publisher)) = publishers.get_mut(id) else {
                 continue;
             };
-            if serve(publisher, &mut buf, &server_hello, &start).is_err() {
+            if serve_publisher(publisher, &mut buf, &server_hello, &start).is_err() {
                 if let Some(mut gone) = publishers[id].take() {
                     let _ = poll.registry().deregister(&mut gone.socket);
                     if let Some(files) = &mut gone.files {
@@ -210,7 +210,12 @@ fn serve(mut listener: TcpListener, dir: Option<&Path>) -> anyhow::Result<()> {
 
 /// Reads and writes what `publisher`'s socket allows now; an error (or the
 /// publisher closing) ends it.
-fn serve(publisher: &mut Publisher, buf: &mut [u8], server_hello: &[u8], start: &[u8]) -> io::Result<()> {
+fn serve_publisher(
+    publisher: &mut Publisher,
+    buf: &mut [u8],
+    server_hello: &[u8],
+    start: &[u8],
+) -> io::Result<()> {
     loop {
         let want = match publisher.phase {
             Phase::Hello(got) => 1 + PACKET_LEN - got,
@@ -298,7 +303,8 @@ mod tests {
         drop(junk);
 
         let target = Target::parse(&format!("rtmp://{addr}/live")).unwrap();
-        let Outcome::Publishing(mut sock) = client::publish(&target, None, "k1", Duration::from_secs(5)).await
+        let Outcome::Publishing(mut sock) =
+            client::publish(&target, None, "k1", Duration::from_secs(5)).await
         else {
             panic!("no NetStream.Publish.Start from the floor");
         };
@@ -309,7 +315,11 @@ mod tests {
         // The publish commands are written too (the floor does not read
         // them): at least the media reaches the files.
         while written(dir.path()) < media.len() as u64 {
-            assert!(Instant::now() < deadline, "only {} bytes written", written(dir.path()));
+            assert!(
+                Instant::now() < deadline,
+                "only {} bytes written",
+                written(dir.path())
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         drop(sock);
