@@ -16,7 +16,8 @@
 //! - `STREAMLY_SEGMENT_DIR` — also persist segments there (viewers are
 //!   served from memory either way).
 //! - `STREAMLY_RTMP_MAX_CONNECTIONS` — RTMP connections at once (default
-//!   1000; at most the RTMP share of the file-descriptor budget).
+//!   1000). Without it RTMP's share of the file-descriptor budget is an
+//!   eighth; with it, up to half (`FdBudget::with_rtmp`).
 //! - `STREAMLY_HLS_TS` — `0` packages fMP4 only (no `ts.m3u8`); default `1`.
 //! - `STREAMLY_HLS_WINDOW` — segments per live playlist, kept in memory
 //!   (default 10).
@@ -54,7 +55,16 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
-    let budget = FdBudget::platform(fd_budget::raise_nofile_limit());
+    let fd_limit = fd_budget::raise_nofile_limit();
+    // An explicit RTMP cap takes descriptors from HTTP's share (up to half).
+    let rtmp_wanted: Option<usize> = match std::env::var("STREAMLY_RTMP_MAX_CONNECTIONS") {
+        Ok(max) => Some(max.parse().context("STREAMLY_RTMP_MAX_CONNECTIONS")?),
+        Err(_) => None,
+    };
+    let budget = match rtmp_wanted {
+        Some(max) => FdBudget::with_rtmp(fd_limit, max),
+        None => FdBudget::platform(fd_limit),
+    };
     let keys = std::env::var("STREAMLY_STREAM_KEYS").unwrap_or_else(|_| {
         tracing::warn!("STREAMLY_STREAM_KEYS unset: using demo=secret1");
         "demo=secret1".to_owned()
@@ -83,8 +93,8 @@ async fn main() -> anyhow::Result<()> {
     let publisher = Arc::new(publisher);
 
     let mut rtmp_config = RtmpConfig::default();
-    if let Ok(max) = std::env::var("STREAMLY_RTMP_MAX_CONNECTIONS") {
-        rtmp_config.max_connections = max.parse().context("STREAMLY_RTMP_MAX_CONNECTIONS")?;
+    if let Some(max) = rtmp_wanted {
+        rtmp_config.max_connections = max;
     }
     rtmp_config.max_connections = rtmp_config.max_connections.min(budget.rtmp).max(1);
     let limits = HttpLimits::default().within_fd_budget(budget.http);

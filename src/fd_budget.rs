@@ -25,6 +25,11 @@
 //! assert_eq!((budget.reserve, budget.rtmp, budget.http), (64, 120, 840));
 //! let chat_only = FdBudget::http_only(1024);
 //! assert_eq!((chat_only.rtmp, chat_only.http), (0, 960));
+//! // An ingest node asking for more publishers gets at most half the rest.
+//! let ingest = FdBudget::with_rtmp(20_000, 6_000);
+//! assert_eq!((ingest.reserve, ingest.rtmp, ingest.http), (1_250, 6_000, 12_750));
+//! assert_eq!(FdBudget::with_rtmp(1024, 5_000).rtmp, 480);
+//! assert_eq!(FdBudget::with_rtmp(1024, 10).rtmp, 120);
 //! ```
 
 /// How a descriptor limit is shared. Numbers of descriptors.
@@ -52,6 +57,18 @@ impl FdBudget {
             rtmp,
             http: rest - rtmp,
         }
+    }
+
+    /// [`platform`](Self::platform), with `rtmp` descriptors for the RTMP
+    /// listener when more than its eighth is asked for (an ingest node
+    /// with many publishers and few viewers): at most half of what is left
+    /// after the reserve; HTTP keeps the rest.
+    pub fn with_rtmp(limit: u64, rtmp: usize) -> Self {
+        let mut budget = Self::platform(limit);
+        let rest = budget.rtmp + budget.http;
+        budget.rtmp = rtmp.min(rest / 2).max(budget.rtmp);
+        budget.http = rest - budget.rtmp;
+        budget
     }
 
     /// One HTTP listener (the chat server).
