@@ -30,7 +30,7 @@ use crate::window::{InitEntry, SegmentEntry, init_name, part_name, segment_name}
 
 /// Parts are listed on the segments within this many target durations of
 /// the playlist's end.
-pub(crate) const PART_SPAN_TARGETS: u64 = 3;
+const PART_SPAN_TARGETS: u64 = 3;
 /// `CAN-SKIP-UNTIL`, in target durations (the spec's minimum).
 const SKIP_TARGETS: u64 = 6;
 
@@ -76,18 +76,29 @@ impl LlView<'_> {
 
     /// Index of the first segment whose parts are listed.
     fn first_with_parts(&self) -> usize {
-        let span = Duration::from_secs(PART_SPAN_TARGETS * self.target_duration);
-        let mut after: Duration = self.pending.iter().map(|p| p.duration).sum();
-        let mut first = self.segments.len();
-        for s in self.segments.iter().rev() {
-            if after >= span {
-                break;
-            }
-            first -= 1;
-            after += s.duration;
-        }
-        first
+        first_with_parts(self.segments, self.pending, self.target_duration)
     }
+}
+
+/// Index of the first of `segments` whose parts a playlist lists: those
+/// within [`PART_SPAN_TARGETS`] target durations of the end, counting the
+/// `pending` parts.
+pub(crate) fn first_with_parts(
+    segments: &VecDeque<Arc<SegmentEntry>>,
+    pending: &[Arc<Part>],
+    target_duration: u64,
+) -> usize {
+    let span = Duration::from_secs(PART_SPAN_TARGETS * target_duration);
+    let mut after: Duration = pending.iter().map(|p| p.duration).sum();
+    let mut first = segments.len();
+    for s in segments.iter().rev() {
+        if after >= span {
+            break;
+        }
+        first -= 1;
+        after += s.duration;
+    }
+    first
 }
 
 /// The playlist text; `skip`: a delta update.

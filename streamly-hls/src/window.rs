@@ -22,7 +22,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use time::OffsetDateTime;
 
-use crate::ll_playlist::{LlView, render_ll};
+use crate::ll_playlist::{LlView, first_with_parts, render_ll};
 use crate::parts::Part;
 use crate::playlist::{LivePlaylist, PlaylistEntry, Variant, render_master};
 
@@ -408,18 +408,8 @@ impl LiveWindow {
         if !self.offload || self.stored.is_empty() {
             return;
         }
-        // The newest segments up to the part span, and one more, stay.
-        let span = Duration::from_secs(crate::ll_playlist::PART_SPAN_TARGETS * self.target_duration);
-        let mut after: Duration = self.pending.iter().map(|p| p.duration).sum();
-        let mut kept = 0;
-        for s in self.segments.iter().rev() {
-            kept += 1;
-            if after >= span {
-                break;
-            }
-            after += s.duration;
-        }
-        let old = self.segments.len().saturating_sub(kept);
+        // The segments whose parts are listed, and one more, stay.
+        let old = first_with_parts(&self.segments, &self.pending, self.target_duration).saturating_sub(1);
         for entry in self.segments.iter_mut().take(old) {
             if let Some(i) = self.stored.iter().position(|&msn| msn == entry.msn) {
                 self.stored.swap_remove(i);
